@@ -1,0 +1,143 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) Getenv { return func(k string) string { return kv[k] } }
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c Config)
+	}{
+		{
+			name: "defaults are sandbox on loopback",
+			check: func(t *testing.T, c Config) {
+				if c.Mode != ModeSandbox || c.Addr != "127.0.0.1:8080" || c.DataDir != "data" || c.SandboxInvestments != 5000 || c.SandboxSeed != 1 {
+					t.Errorf("got mode=%s addr=%s data=%s inv=%d seed=%d", c.Mode, c.Addr, c.DataDir, c.SandboxInvestments, c.SandboxSeed)
+				}
+				if c.SessionIdle != 30*time.Minute || c.SessionLifetime != 12*time.Hour || c.SecureCookies {
+					t.Errorf("session idle=%s lifetime=%s secure=%v", c.SessionIdle, c.SessionLifetime, c.SecureCookies)
+				}
+			},
+		},
+		{
+			name: "environment sets values",
+			env:  map[string]string{"ADDR": "127.0.0.1:9000", "DATA_DIR": "/tmp/x", "SESSION_IDLE_TIMEOUT": "5m", "SANDBOX_INVESTMENTS": "42"},
+			check: func(t *testing.T, c Config) {
+				if c.Addr != "127.0.0.1:9000" || c.DataDir != "/tmp/x" || c.SessionIdle != 5*time.Minute || c.SandboxInvestments != 42 {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
+			name: "flag wins over environment",
+			args: []string{"-addr", "127.0.0.1:7000", "-sandbox-investments", "7"},
+			env:  map[string]string{"ADDR": "127.0.0.1:9000", "SANDBOX_INVESTMENTS": "42"},
+			check: func(t *testing.T, c Config) {
+				if c.Addr != "127.0.0.1:7000" || c.SandboxInvestments != 7 {
+					t.Errorf("addr=%s investments=%d", c.Addr, c.SandboxInvestments)
+				}
+			},
+		},
+		{
+			name: "credentials switch auto to live",
+			env:  map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/", "ISSUANCE_API_KEY": "k"},
+			check: func(t *testing.T, c Config) {
+				if c.Mode != ModeLive {
+					t.Errorf("mode = %s, want live", c.Mode)
+				}
+			},
+		},
+		{
+			name: "explicit sandbox wins over credentials",
+			args: []string{"-sandbox=true"},
+			env:  map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/", "ISSUANCE_API_KEY": "k"},
+			check: func(t *testing.T, c Config) {
+				if c.Mode != ModeSandbox {
+					t.Errorf("mode = %s, want sandbox", c.Mode)
+				}
+			},
+		},
+		{
+			name: "TLS implies secure cookies",
+			args: []string{"-tls-cert", "c.pem", "-tls-key", "k.pem"},
+			check: func(t *testing.T, c Config) {
+				if !c.SecureCookies {
+					t.Error("SecureCookies = false with TLS")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(tt.args, env(tt.env), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+// Every problem is reported in one error, not just the first.
+func TestParseReportsAllProblems(t *testing.T) {
+	_, err := Parse(
+		[]string{"-addr", "nonsense", "-sandbox", "maybe", "-sandbox-investments", "0", "-session-idle", "10s", "extra"},
+		env(map[string]string{"ADMIN_EMAIL": "a@example.com", "SESSION_LIFETIME": "soon"}),
+		&bytes.Buffer{})
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("err = %v, want *config.Error", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"-addr \"nonsense\"", "-sandbox \"maybe\"", "-sandbox-investments 0", "-session-idle 10s", "ADMIN_EMAIL and ADMIN_PASSWORD", "SESSION_LIFETIME=\"soon\"", "unexpected argument \"extra\""} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %s:\n%s", want, msg)
+		}
+	}
+	if len(cerr.Problems) != 7 {
+		t.Errorf("%d problems, want 7:\n%s", len(cerr.Problems), msg)
+	}
+}
+
+func TestLiveCredentialProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"plain http refused", map[string]string{"ISSUANCE_BASE_URL": "http://api.issuance.com/", "ISSUANCE_API_KEY": "k"}, "must use https"},
+		{"key missing", map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/"}, "ISSUANCE_API_KEY is empty"},
+		{"cashlink secret missing", map[string]string{"CASHLINK_BASE_URL": "https://demo.cashlink.de/api/external", "CASHLINK_CLIENT_ID": "id"}, "CASHLINK_CLIENT_SECRET"},
+		{"relative url", map[string]string{"CASHLINK_BASE_URL": "/api", "CASHLINK_CLIENT_ID": "id", "CASHLINK_CLIENT_SECRET": "s"}, "not an absolute URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(nil, env(tt.env), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Parse([]string{"-h"}, env(nil), &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v, want ErrHelp", err)
+	}
+	for _, want := range []string{"-addr", "-data", "-sandbox-fixture", "ISSUANCE_API_KEY", "CASHLINK_CLIENT_SECRET", "audit verify"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help does not mention %s", want)
+		}
+	}
+}
