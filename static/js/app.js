@@ -1,0 +1,25 @@
+// Issuer Console: small progressive enhancements. Pages work without this
+// file; there is no inline script anywhere (the CSP forbids it).
+(function () {
+  "use strict";
+
+  // After htmx swaps in a new page (boosted navigation), move focus to its
+  // heading so keyboard and screen-reader users land on the new content.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var target = evt.detail && evt.detail.target;
+    if (!target || target.tagName !== "BODY") return;
+    var h1 = document.querySelector("main h1");
+    if (h1) {
+      h1.setAttribute("tabindex", "-1");
+      h1.focus({ preventScroll: true });
+    }
+  });
+
+  // Dismiss buttons on flash messages.
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-dismiss]");
+    if (!btn) return;
+    var box = btn.closest(".flash");
+    if (box) box.remove();
+  });
+})();
