@@ -1,0 +1,249 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"issuerconsole/services/accounts"
+)
+
+func TestLoginAndLogout(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+
+	r := c.get("/")
+	wantStatus(t, r, http.StatusSeeOther)
+	if loc := r.Header.Get("Location"); loc != "/login?next=%2F" {
+		t.Fatalf("anonymous / redirects to %q", loc)
+	}
+	r = c.get("/login?next=/users")
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find(`form[data-testid="login-form"] input[name="email"]`).Length() != 1 {
+		t.Fatal("no e-mail field on the sign-in page")
+	}
+	if next, _ := r.doc.Find(`input[name="next"]`).Attr("value"); next != "/users" {
+		t.Fatalf("next = %q", next)
+	}
+	if r.doc.Find("nav").Length() != 0 {
+		t.Fatal("navigation shown to a signed-out visitor")
+	}
+
+	r = c.post("/login", url.Values{"email": {adminEmail}, "password": {adminPass}, "next": {"/users"}})
+	wantStatus(t, r, http.StatusSeeOther)
+	if loc := r.Header.Get("Location"); loc != "/users" {
+		t.Fatalf("after sign-in: Location %q, want /users", loc)
+	}
+	ck := c.cookie("ic_session")
+	if ck == nil {
+		t.Fatal("no session cookie")
+	}
+	for _, h := range r.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(h, "ic_session=") && (!strings.Contains(h, "HttpOnly") || !strings.Contains(h, "SameSite=Lax")) {
+			t.Fatalf("session cookie lacks HttpOnly or SameSite=Lax: %s", h)
+		}
+	}
+
+	r = c.get("/")
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="current-user"]`)); got != adminEmail {
+		t.Fatalf("current user shown as %q", got)
+	}
+	var nav []string
+	r.doc.Find("nav.nav a, nav ul.nav a").Each(func(_ int, a *goqSel) { nav = append(nav, text(a)) })
+	if strings.Join(nav, ",") != "Offerings,Investments,Imports,Audit log,Users,Settings" {
+		t.Fatalf("admin navigation = %v", nav)
+	}
+	if got := text(r.doc.Find(`[data-testid="mode-badge"]`)); got != "Sandbox" {
+		t.Fatalf("mode badge = %q", got)
+	}
+
+	stolen := *ck // a copy of the cookie, as an attacker might have it
+	r = c.post("/logout", nil)
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get(r.Header.Get("Location"))
+	if got := text(r.doc.Find(`[data-testid="flash"]`)); !strings.Contains(got, "You are signed out.") {
+		t.Fatalf("flash after sign-out = %q", got)
+	}
+	wantStatus(t, c.get("/"), http.StatusSeeOther)
+
+	// The old cookie no longer works: the session ended on the server.
+	replay := s.client(t)
+	u, _ := url.Parse(s.URL)
+	replay.http.Jar.SetCookies(u, []*http.Cookie{&stolen})
+	wantStatus(t, replay.get("/"), http.StatusSeeOther)
+}
+
+func TestBadPassword(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.get("/login")
+	r := c.post("/login", url.Values{"email": {adminEmail}, "password": {"not the password"}})
+	wantStatus(t, r, http.StatusUnauthorized)
+	if got := text(r.doc.Find(`[data-testid="login-error"]`)); got != "E-mail or password is wrong." {
+		t.Fatalf("error = %q", got)
+	}
+	if v, _ := r.doc.Find(`input[name="email"]`).Attr("value"); v != adminEmail {
+		t.Fatalf("e-mail not kept in the form: %q", v)
+	}
+	if v, _ := r.doc.Find(`input[name="password"]`).Attr("value"); v != "" {
+		t.Fatal("password echoed back into the page")
+	}
+	// An unknown account gets the very same answer.
+	r = c.post("/login", url.Values{"email": {"nobody@example.com"}, "password": {"not the password"}})
+	wantStatus(t, r, http.StatusUnauthorized)
+	if got := text(r.doc.Find(`[data-testid="login-error"]`)); got != "E-mail or password is wrong." {
+		t.Fatalf("unknown account error = %q", got)
+	}
+	wantStatus(t, c.get("/"), http.StatusSeeOther)
+	if strings.Contains(s.logs.String(), "not the password") {
+		t.Fatal("a password reached the log")
+	}
+}
+
+func TestLoginThrottling(t *testing.T) {
+	s := newTestServer(t) // account burst 3, one more try per minute
+	c := s.client(t)
+	c.get("/login")
+	for i := range 3 {
+		wantStatus(t, c.post("/login", url.Values{"email": {adminEmail}, "password": {"wrong password " + string(rune('a'+i))}}), http.StatusUnauthorized)
+	}
+	// Now even the right password is refused until the wait is over.
+	r := c.post("/login", url.Values{"email": {adminEmail}, "password": {adminPass}})
+	wantStatus(t, r, http.StatusTooManyRequests)
+	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After = %q", ra)
+	}
+	if got := text(r.doc.Find(`[data-testid="login-error"]`)); !regexp.MustCompile(`Try again in \d+ seconds`).MatchString(got) {
+		t.Fatalf("throttle message = %q", got)
+	}
+	// Another client address is not the point here: the account itself is throttled.
+	other := s.client(t)
+	other.get("/login")
+	wantStatus(t, other.post("/login", url.Values{"email": {adminEmail}, "password": {adminPass}}), http.StatusTooManyRequests)
+
+	s.clock.Add(time.Minute)
+	c.login(adminEmail, adminPass)
+}
+
+func TestLoginThrottlingPerAddress(t *testing.T) {
+	s := newTestServer(t, func(_ *configT, o *appOptions) {
+		o.Throttle = &accounts.ThrottleOptions{AccountBurst: 100, AccountRefill: time.Minute, AddressBurst: 4, AddressRefill: time.Minute, Now: o.Now}
+	})
+	c := s.client(t)
+	c.get("/login")
+	for i := range 4 { // four different accounts, one address
+		email := string(rune('a'+i)) + "@example.com"
+		wantStatus(t, c.post("/login", url.Values{"email": {email}, "password": {"whatever password"}}), http.StatusUnauthorized)
+	}
+	wantStatus(t, c.post("/login", url.Values{"email": {adminEmail}, "password": {adminPass}}), http.StatusTooManyRequests)
+}
+
+func TestSessionRenewedAtLogin(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	first := *c.cookie("ic_session")
+	c.login(adminEmail, adminPass) // signing in again, with the old session present
+	second := c.cookie("ic_session")
+	if first.Value == second.Value {
+		t.Fatal("session cookie unchanged by sign-in")
+	}
+	wantStatus(t, c.get("/"), http.StatusOK)
+	// The previous session id was retired, not just replaced in the browser.
+	old := s.client(t)
+	u, _ := url.Parse(s.URL)
+	old.http.Jar.SetCookies(u, []*http.Cookie{&first})
+	wantStatus(t, old.get("/"), http.StatusSeeOther)
+}
+
+func TestSetupToken(t *testing.T) {
+	s := newTestServer(t, withoutAdmin())
+	m := regexp.MustCompile(`/setup\?token=([A-Za-z0-9_-]+)`).FindStringSubmatch(s.console.String())
+	if m == nil {
+		t.Fatalf("no setup link printed:\n%s", s.console.String())
+	}
+	token := m[1]
+	if strings.Contains(s.logs.String(), token) {
+		t.Fatal("the setup token reached the log")
+	}
+	c := s.client(t)
+	wantStatus(t, c.get("/setup"), http.StatusForbidden)
+	wantStatus(t, c.get("/setup?token=wrong"), http.StatusForbidden)
+	r := c.get("/setup?token=" + token)
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find(`form[data-testid="setup-form"]`).Length() != 1 {
+		t.Fatal("no setup form")
+	}
+	// A POST without the token is refused even with a valid CSRF token.
+	wantStatus(t, c.post("/setup", url.Values{"email": {"first@example.com"}, "password": {testPass}}), http.StatusForbidden)
+
+	r = c.post("/setup", url.Values{"token": {token}, "email": {"first@example.com"}, "password": {"short"}})
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if got := text(r.doc.Find(`[data-testid="error-password"]`)); got == "" {
+		t.Fatal("no password error shown")
+	}
+	if v, _ := r.doc.Find(`input[name="email"]`).Attr("value"); v != "first@example.com" {
+		t.Fatalf("e-mail not kept: %q", v)
+	}
+
+	r = c.post("/setup", url.Values{"token": {token}, "email": {"first@example.com"}, "password": {testPass}})
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get(r.Header.Get("Location"))
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="current-user"]`)); got != "first@example.com" {
+		t.Fatalf("signed in as %q after setup", got)
+	}
+	// The link is spent.
+	wantStatus(t, s.client(t).get("/setup?token="+token), http.StatusNotFound)
+}
+
+func TestDisabledUserLosesSessionAtOnce(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
+	aud := s.client(t)
+	aud.login("auditor@example.com", testPass)
+	wantStatus(t, aud.get("/"), http.StatusOK)
+
+	admin := s.client(t)
+	admin.login(adminEmail, adminPass)
+	r := admin.get("/users")
+	var id string
+	r.doc.Find(`tr[data-testid="user-row"]`).Each(func(_ int, row *goqSel) {
+		if text(row.Find(`[data-testid="user-email"]`)) == "auditor@example.com" {
+			id, _ = row.Attr("id")
+		}
+	})
+	id = strings.TrimPrefix(id, "user-")
+	r = admin.post("/users/"+id+"/disabled", url.Values{"disabled": {"true"}})
+	wantStatus(t, r, http.StatusSeeOther)
+
+	r = aud.get("/")
+	wantStatus(t, r, http.StatusSeeOther)
+	if !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+		t.Fatalf("disabled user sent to %q", r.Header.Get("Location"))
+	}
+	aud.get("/login")
+	wantStatus(t, aud.post("/login", url.Values{"email": {"auditor@example.com"}, "password": {testPass}}), http.StatusUnauthorized)
+}
+
+func TestSessionExpiry(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	s.clock.Add(29 * time.Minute)
+	wantStatus(t, c.get("/"), http.StatusOK)
+	s.clock.Add(31 * time.Minute)
+	r := c.get("/users")
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get(r.Header.Get("Location"))
+	if got := text(r.doc.Find(`[data-testid="flash"]`)); !strings.Contains(got, "Your session expired") {
+		t.Fatalf("flash = %q", got)
+	}
+	if next, _ := r.doc.Find(`input[name="next"]`).Attr("value"); next != "/users" {
+		t.Fatalf("next = %q, want /users", next)
+	}
+}

@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"issuerconsole/services/accounts"
+	"issuerconsole/views"
+)
+
+// handleError is Echo's one error handler: it picks the status, logs, and
+// renders an error page, an htmx error fragment (into #flash) or JSON.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		// The client went away; nobody is left to answer.
+		c.Response().Status = 499
+		return
+	}
+	info := classify(err)
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	if info.Status >= 500 {
+		s.Logger.Error("request failed", "err", err, "status", info.Status, "request_id", reqID, "uri", redactedURI(c.Request().URL))
+		if reqID != "" {
+			info.Action = strings.TrimSpace(info.Action + " Reference: " + reqID + ".")
+		}
+	} else {
+		s.Logger.Debug("request refused", "err", err, "status", info.Status)
+	}
+	var werr error
+	switch {
+	case c.Request().Method == http.MethodHead:
+		werr = c.NoContent(info.Status)
+	case isSandboxPath(c.Request().URL.Path) || c.Request().URL.Path == "/healthz" || strings.Contains(c.Request().Header.Get("Accept"), "application/json") && !strings.Contains(c.Request().Header.Get("Accept"), "text/html"):
+		werr = c.JSON(info.Status, map[string]string{"detail": info.Message})
+	case isFragment(c):
+		// Answer into the page's message area whatever the request targeted.
+		c.Response().Header().Set("HX-Retarget", "#flash")
+		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		werr = s.render(c, info.Status, view{Content: views.ErrorFlash(info)})
+	default:
+		werr = s.render(c, info.Status, view{Title: info.Title, Content: views.ErrorPage(info)})
+	}
+	if werr != nil {
+		s.Logger.Error("rendering the error page failed", "err", werr, "original", err)
+		if !c.Response().Committed {
+			http.Error(c.Response(), info.Title, info.Status)
+		}
+	}
+}
+
+// classify turns an error into what the user is told. Details of internal
+// errors stay in the log.
+func classify(err error) views.ErrorInfo {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg, _ := he.Message.(string)
+		switch he.Code {
+		case http.StatusNotFound:
+			return views.ErrorInfo{Status: 404, Title: "Not found", Message: "There is nothing at this address.", Action: "Check the link, or start again from the navigation."}
+		case http.StatusMethodNotAllowed:
+			return views.ErrorInfo{Status: 405, Title: "Method not allowed", Message: "This address does not accept that kind of request."}
+		case http.StatusForbidden:
+			if msg == errCSRF {
+				return views.ErrorInfo{Status: 403, Title: "Form expired", Message: "The form's security token is missing or no longer valid, or the request came from another site.", Action: "Reload the page and try again."}
+			}
+			if msg == "" || strings.HasPrefix(msg, "code=") {
+				msg = "You are not allowed to do this."
+			}
+			return views.ErrorInfo{Status: 403, Title: "Not allowed", Message: msg, Action: "Ask an admin if you need this."}
+		case http.StatusRequestEntityTooLarge:
+			return views.ErrorInfo{Status: 413, Title: "Too large", Message: "The upload is larger than the console accepts."}
+		case http.StatusTooManyRequests:
+			return views.ErrorInfo{Status: 429, Title: "Too many requests", Message: msg}
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			if msg == "" {
+				msg = http.StatusText(he.Code)
+			}
+			return views.ErrorInfo{Status: he.Code, Title: http.StatusText(he.Code), Message: msg}
+		}
+		return serverError(he.Code)
+	}
+	switch {
+	case errors.Is(err, accounts.ErrNotFound):
+		return views.ErrorInfo{Status: 404, Title: "Not found", Message: "That user does not exist."}
+	case errors.Is(err, accounts.ErrLastAdmin), errors.Is(err, accounts.ErrSelf):
+		return views.ErrorInfo{Status: 409, Title: "Not possible", Message: err.Error()}
+	}
+	return serverError(http.StatusInternalServerError)
+}
+
+func serverError(code int) views.ErrorInfo {
+	if code < 500 {
+		code = http.StatusInternalServerError
+	}
+	return views.ErrorInfo{Status: code, Title: "Something went wrong", Message: "The console could not complete this request. Nothing was changed by the failed step.", Action: "Try again; if it keeps failing, the log has the details."}
+}

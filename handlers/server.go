@@ -1,0 +1,231 @@
+// Package handlers is the console's HTTP layer: routes, middleware, and thin
+// handlers that call services and render views. Every route and the role it
+// needs is listed in routes(); nothing registers routes anywhere else.
+package handlers
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/csrf"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"issuerconsole/services/accounts"
+	"issuerconsole/static"
+)
+
+// Deps are the handlers' dependencies, built by package app.
+type Deps struct {
+	DB            *sql.DB // for the health check only
+	Accounts      *accounts.Service
+	Throttle      *accounts.Throttle
+	Setup         *SetupToken // nil once a user exists at start
+	Assets        *static.Assets
+	Mode          string // "sandbox" or "live"
+	SessionKeys   [2][]byte
+	CSRFKey       []byte
+	SecureCookies bool
+	TLS           bool
+	Logger        *slog.Logger
+	// Sandbox serves /sandbox/... in sandbox mode (nil otherwise). It does its
+	// own authentication, as the real APIs do.
+	Sandbox http.Handler
+}
+
+// Server holds the wired Echo instance.
+type Server struct {
+	Deps
+	echo     *echo.Echo
+	sessions *sessions.CookieStore
+	csrf     http.Handler
+	routes   []route
+}
+
+// access is who may use a route.
+type access int
+
+const (
+	public    access = iota // anyone, no session needed (sign-in, health, sandbox APIs)
+	signedIn                // any signed-in user: admin or auditor
+	adminOnly               // admins only
+)
+
+func (a access) String() string {
+	return [...]string{"public", "signed-in", "admin"}[a]
+}
+
+type route struct {
+	method, path string
+	access       access
+	handler      echo.HandlerFunc
+}
+
+const sessionCookie = "ic_session"
+
+// New wires the Echo instance with every route and middleware.
+func New(d Deps) (*Server, error) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Server{Deps: d, echo: echo.New()}
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	// The console runs on the admin's own machine, usually without a proxy:
+	// take the peer address as is and never trust X-Forwarded-For, which any
+	// client could set to dodge the sign-in throttle.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.handleError
+
+	store := sessions.NewCookieStore(d.SessionKeys[0], d.SessionKeys[1])
+	lifetime := int(d.Accounts.SessionLifetime() / time.Second)
+	store.Options = &sessions.Options{
+		Path: "/", MaxAge: lifetime, HttpOnly: true, Secure: d.SecureCookies || d.TLS, SameSite: http.SameSiteLaxMode,
+	}
+	store.MaxAge(lifetime)
+	s.sessions = store
+	s.csrf = s.newCSRF()
+
+	e.Use(middleware.RequestID())
+	e.Use(s.recoverPanics)
+	e.Use(s.logRequests)
+	e.Use(s.securityHeaders)
+
+	s.routes = s.routeTable()
+	app := e.Group("", s.loadSession, s.checkCSRF)
+	for _, r := range s.routes {
+		switch r.access {
+		case public:
+			if r.path == "/healthz" || r.path == "/static/*" || isSandboxPath(r.path) {
+				e.Add(r.method, r.path, r.handler) // no session, no CSRF: machine clients
+			} else {
+				app.Add(r.method, r.path, r.handler)
+			}
+		case signedIn:
+			app.Add(r.method, r.path, r.handler, s.requireRole(accounts.RoleAdmin, accounts.RoleAuditor))
+		case adminOnly:
+			app.Add(r.method, r.path, r.handler, s.requireRole(accounts.RoleAdmin))
+		}
+	}
+	return s, nil
+}
+
+// Handler returns the http.Handler serving everything.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func isSandboxPath(p string) bool { return len(p) >= 9 && p[:9] == "/sandbox/" }
+
+// routeTable lists every route with the role it needs. The route-walk test
+// checks that Echo serves exactly these and that each enforces its access.
+func (s *Server) routeTable() []route {
+	rs := []route{
+		{http.MethodGet, "/healthz", public, s.healthz},
+		{http.MethodGet, "/static/*", public, echo.WrapHandler(s.Assets)},
+		{http.MethodHead, "/static/*", public, echo.WrapHandler(s.Assets)},
+
+		{http.MethodGet, "/login", public, s.loginForm},
+		{http.MethodPost, "/login", public, s.login},
+		{http.MethodPost, "/logout", public, s.logout},
+		{http.MethodGet, "/setup", public, s.setupForm},
+		{http.MethodPost, "/setup", public, s.setup},
+
+		{http.MethodGet, "/", signedIn, s.home},
+		{http.MethodGet, "/offerings", signedIn, s.notBuilt("Offerings", "Offering overviews from the Issuance API arrive with the offerings issue.")},
+		{http.MethodGet, "/investments", signedIn, s.notBuilt("Investments", "The investment search over the full Issuance filter set arrives with the search issue.")},
+		{http.MethodGet, "/imports", signedIn, s.notBuilt("Imports", "The guided Cashlink import wizard arrives with the import issue.")},
+		{http.MethodGet, "/audit", signedIn, s.notBuilt("Audit log", "The log of every outbound API call arrives with the audit issue.")},
+
+		{http.MethodGet, "/users", adminOnly, s.listUsers},
+		{http.MethodPost, "/users", adminOnly, s.createUser},
+		{http.MethodPost, "/users/:id/role", adminOnly, s.setUserRole},
+		{http.MethodPost, "/users/:id/disabled", adminOnly, s.setUserDisabled},
+		{http.MethodGet, "/settings", adminOnly, s.notBuilt("Settings", "Connection settings and the connection test arrive with the API clients issue.")},
+	}
+	if s.Sandbox != nil {
+		h := echo.WrapHandler(s.Sandbox)
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+			rs = append(rs, route{m, "/sandbox/*", public, h})
+		}
+	}
+	return rs
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	c.Response().Header().Set("Cache-Control", "no-store")
+	var one int
+	if err := s.DB.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		s.Logger.Error("health check: database unusable", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "mode": s.Mode, "error": "database unusable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "mode": s.Mode})
+}
+
+// newCSRF builds gorilla/csrf once. Its inner handler continues the Echo
+// chain carried in the request context; its error handler records the
+// failure there, so the Echo error handler renders the 403 like any other.
+func (s *Server) newCSRF() http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := r.Context().Value(csrfStateKey{}).(*csrfState)
+		st.c.SetRequest(r)
+		st.err = st.next(st.c)
+	})
+	failed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := r.Context().Value(csrfStateKey{}).(*csrfState)
+		st.failure = csrf.FailureReason(r)
+		if st.failure == nil {
+			st.failure = fmt.Errorf("csrf check failed")
+		}
+	})
+	return csrf.Protect(s.CSRFKey,
+		csrf.CookieName("ic_csrf"),
+		csrf.FieldName("_csrf"),
+		csrf.RequestHeader("X-CSRF-Token"),
+		csrf.Path("/"),
+		csrf.HttpOnly(true),
+		csrf.Secure(s.SecureCookies || s.TLS),
+		csrf.SameSite(csrf.SameSiteLaxMode),
+		csrf.MaxAge(int(s.Accounts.SessionLifetime()/time.Second)),
+		csrf.ErrorHandler(failed),
+	)(inner)
+}
+
+type csrfStateKey struct{}
+
+type csrfState struct {
+	c       echo.Context
+	next    echo.HandlerFunc
+	err     error
+	failure error
+}
+
+// RouteInfo describes one route for tests and docs.
+type RouteInfo struct {
+	Method, Path string
+	Access       string // public, signed-in, admin
+}
+
+// Routes lists the route table with each route's access rule.
+func (s *Server) Routes() []RouteInfo {
+	out := make([]RouteInfo, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = RouteInfo{r.method, r.path, r.access.String()}
+	}
+	return out
+}
+
+// Registered lists what Echo actually serves (method and path), so a test
+// can prove that no route bypasses the table.
+func (s *Server) Registered() []RouteInfo {
+	var out []RouteInfo
+	for _, r := range s.echo.Routes() {
+		out = append(out, RouteInfo{Method: r.Method, Path: r.Path})
+	}
+	return out
+}
