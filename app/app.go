@@ -1,0 +1,221 @@
+// Package app wires the console together: configuration in, a running
+// server out. cmd/web calls it; the handler tests and the end-to-end tests
+// build the same App over a temporary data folder.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"issuerconsole/config"
+	"issuerconsole/db"
+	"issuerconsole/handlers"
+	"issuerconsole/services/accounts"
+	"issuerconsole/static"
+)
+
+// App is a wired console.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *sql.DB
+	Accounts *accounts.Service
+	Server   *handlers.Server
+	BaseURL  string // http(s)://host:port of the listener
+	closers  []func() error
+}
+
+// Options adjust New for tests.
+type Options struct {
+	BcryptCost int              // 0 = production cost
+	Now        func() time.Time // nil = time.Now
+	Throttle   *accounts.ThrottleOptions
+}
+
+// New builds the console for a listener at addr (the resolved address, so
+// the setup link and the sandbox base URLs are right even for port 0).
+// Messages meant for the person starting the program (the setup link) go to
+// console.
+func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger, console io.Writer, opts Options) (a *App, err error) {
+	a = &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	a.BaseURL = scheme + "://" + addr.String()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	if fi, err := os.Stat(cfg.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("data folder is accessible to other users; consider chmod 700", "path", cfg.DataDir, "mode", fi.Mode().Perm().String())
+	}
+	keys, err := LoadOrCreateKeys(cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+
+	a.DB, err = db.Open(ctx, filepath.Join(cfg.DataDir, "console.db"), db.SyncFull, db.Schema)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.DB.Close)
+
+	a.Accounts, err = accounts.New(a.DB, accounts.Options{
+		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, BcryptCost: opts.BcryptCost, Now: opts.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	setup, err := a.bootstrapAdmin(ctx, console)
+	if err != nil {
+		return nil, err
+	}
+	thr := accounts.ThrottleOptions{Now: opts.Now}
+	if opts.Throttle != nil {
+		thr = *opts.Throttle
+	}
+
+	assets, err := static.New("/static/")
+	if err != nil {
+		return nil, err
+	}
+	a.Server, err = handlers.New(handlers.Deps{
+		DB:            a.DB,
+		Accounts:      a.Accounts,
+		Throttle:      accounts.NewThrottle(thr),
+		Setup:         setup,
+		Assets:        assets,
+		Mode:          string(cfg.Mode),
+		SessionKeys:   [2][]byte{keys.SessionHash, keys.SessionBlock},
+		CSRFKey:       keys.CSRF,
+		SecureCookies: cfg.SecureCookies,
+		TLS:           cfg.TLSCert != "",
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// bootstrapAdmin creates the first admin from ADMIN_EMAIL/ADMIN_PASSWORD, or,
+// with no user and no such variables, prints a one-time setup link.
+func (a *App) bootstrapAdmin(ctx context.Context, console io.Writer) (*handlers.SetupToken, error) {
+	n, err := a.Accounts.Count(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		if a.cfg.AdminEmail != "" {
+			a.log.Info("ADMIN_EMAIL ignored: users exist already")
+		}
+		return nil, nil
+	}
+	if a.cfg.AdminEmail != "" {
+		u, created, err := a.Accounts.CreateFirstAdmin(ctx, accounts.NewUser{Email: a.cfg.AdminEmail, Password: a.cfg.AdminPassword})
+		var verr *accounts.ValidationError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %s", verr.Error())
+		}
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			a.log.Info("first admin created from ADMIN_EMAIL", "user_id", u.ID)
+		}
+		return nil, nil
+	}
+	tok, raw, err := handlers.NewSetupToken()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(console, "\nNo user exists yet. Create the first admin here (the link works once, until restart):\n\n    %s/setup?token=%s\n\n", a.BaseURL, raw)
+	return tok, nil
+}
+
+// Handler serves the whole console.
+func (a *App) Handler() http.Handler { return a.Server.Handler() }
+
+// Close releases the databases.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// Serve answers on ln until ctx is cancelled, then stops accepting, lets
+// running requests finish (up to 15 s) and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // uploads of signed documents
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if a.cfg.TLSCert != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	go a.purgeSessions(ctx)
+
+	errc := make(chan error, 1)
+	go func() {
+		if a.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, a.cfg.TLSCert, a.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: finishing running requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (a *App) purgeSessions(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.Accounts.PurgeExpiredSessions(ctx); err != nil {
+				a.log.Warn("purging expired sessions failed", "err", err)
+			} else if n > 0 {
+				a.log.Debug("purged expired sessions", "count", n)
+			}
+		}
+	}
+}

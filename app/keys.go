@@ -1,0 +1,69 @@
+package app
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+// Keys are the secrets generated on first start and kept in the data folder
+// (file keys.json, mode 0600). They never leave this machine and are never
+// committed: losing them only signs everybody out.
+type Keys struct {
+	SessionHash  []byte `json:"session_hash"`  // HMAC-SHA256 signing of the session cookie (64 bytes)
+	SessionBlock []byte `json:"session_block"` // AES-256 encryption of the session cookie (32 bytes)
+	CSRF         []byte `json:"csrf"`          // gorilla/csrf authentication key (32 bytes)
+}
+
+const keysFile = "keys.json"
+
+// LoadOrCreateKeys reads the data folder's key file, creating it on first
+// start. A key file readable by others is tightened to 0600 with a warning.
+func LoadOrCreateKeys(dir string, log *slog.Logger) (Keys, error) {
+	path := filepath.Join(dir, keysFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createKeys(path)
+	}
+	if err != nil {
+		return Keys{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("key file was readable by others; setting it to 0600", "path", path, "mode", fi.Mode().Perm().String())
+		if err := os.Chmod(path, 0o600); err != nil {
+			return Keys{}, fmt.Errorf("chmod %s: %w", path, err)
+		}
+	}
+	var k Keys
+	if err := json.Unmarshal(b, &k); err != nil {
+		return Keys{}, fmt.Errorf("%s is damaged (%v): move it away to generate new keys (everybody will have to sign in again)", path, err)
+	}
+	if len(k.SessionHash) != 64 || len(k.SessionBlock) != 32 || len(k.CSRF) != 32 {
+		return Keys{}, fmt.Errorf("%s has keys of the wrong length: move it away to generate new keys", path)
+	}
+	return k, nil
+}
+
+func createKeys(path string) (Keys, error) {
+	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32)}
+	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF} {
+		if _, err := rand.Read(b); err != nil {
+			return Keys{}, fmt.Errorf("generate keys: %w", err)
+		}
+	}
+	b, _ := json.MarshalIndent(k, "", "  ")
+	// Write then rename, so a crash never leaves half a key file.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return Keys{}, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return Keys{}, fmt.Errorf("write %s: %w", path, err)
+	}
+	return k, nil
+}

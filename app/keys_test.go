@@ -1,0 +1,47 @@
+package app
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	k1, err := LoadOrCreateKeys(dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, keysFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	if bytes.Equal(k1.SessionHash[:32], k1.SessionBlock) || len(k1.SessionHash) != 64 {
+		t.Fatal("keys not independent random values")
+	}
+	k2, err := LoadOrCreateKeys(dir, log)
+	if err != nil || !bytes.Equal(k1.SessionHash, k2.SessionHash) || !bytes.Equal(k1.CSRF, k2.CSRF) {
+		t.Fatal("keys changed across restarts (everybody would be signed out)")
+	}
+	if k3, _ := LoadOrCreateKeys(t.TempDir(), log); bytes.Equal(k3.SessionHash, k1.SessionHash) {
+		t.Fatal("two data folders got the same keys")
+	}
+
+	os.Chmod(filepath.Join(dir, keysFile), 0o644)
+	if _, err := LoadOrCreateKeys(dir, log); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, keysFile)); fi.Mode().Perm() != 0o600 || !strings.Contains(logs.String(), "readable by others") {
+		t.Fatalf("loose key file not tightened (mode %v)", fi.Mode().Perm())
+	}
+
+	os.WriteFile(filepath.Join(dir, keysFile), []byte("{not json"), 0o600)
+	if _, err := LoadOrCreateKeys(dir, log); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged key file: err = %v", err)
+	}
+}

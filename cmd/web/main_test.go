@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"issuerconsole/config"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func noEnv(string) string { return "" }
+
+func TestRunHelp(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, noEnv, &out, &out)
+	if !errors.Is(err, config.ErrHelp) || !strings.Contains(out.String(), "-sandbox-investments") {
+		t.Fatalf("err = %v, output:\n%s", err, out.String())
+	}
+}
+
+func TestRunRejectsBadConfigBeforeListening(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-sandbox", "perhaps", "-session-idle", "1s"}, noEnv, &out, &out)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 2 {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// run serves until its context is cancelled, then shuts down cleanly.
+func TestRunServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir()}, noEnv, stdout, stderr)
+	}()
+	re := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
+	var base string
+	for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("never listened:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	res, err := http.Get(base + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", res, err)
+	}
+	res.Body.Close()
+	if !strings.Contains(stderr.String(), "/setup?token=") {
+		t.Fatalf("no setup link on stderr:\n%s", stderr.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after cancel", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	if !strings.Contains(stdout.String(), "shutting down") {
+		t.Fatal("no shutdown log line")
+	}
+}
