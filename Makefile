@@ -1,0 +1,47 @@
+# Issuer Console. `make help` lists the targets.
+GO      ?= go
+BIN     := bin/web
+DATA    ?= ./data
+PKGS    := ./...
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+generate: ## regenerate templ code (the CLI version is pinned in go.mod)
+	$(GO) tool templ generate
+
+check-generated: ## fail when committed *_templ.go files are stale
+	./scripts/check-generated.sh
+
+fmt: ## format Go and templ sources
+	$(GO) tool templ fmt .
+	gofmt -w $$(find . -name '*.go' -not -path './.git/*')
+
+fmt-check: ## fail when gofmt would change a file
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+build: ## build the single binary into bin/web
+	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN) ./cmd/web
+
+run: build ## start the console in sandbox mode on http://127.0.0.1:8080
+	./$(BIN) -data $(DATA) -sandbox=true
+
+test: check-generated fmt-check vet ## the whole test suite (race detector on; browser tests when Chromium is installed)
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS)
+
+e2e: ## only the browser tests, with screenshots in e2e/screenshots/
+	REQUIRE_EXTERNAL_TOOLS=1 $(GO) test -count=1 -v ./e2e/
+
+bench: ## benchmarks (see README: figures are medians against an in-run baseline)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
+
+clean: ## remove build output and screenshots (not the data folder)
+	rm -rf bin e2e/screenshots
+
+.PHONY: help generate check-generated fmt fmt-check vet build run test e2e bench clean
