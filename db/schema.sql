@@ -29,3 +29,41 @@ CREATE TABLE sessions (
     user_agent   TEXT    NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX sessions_user ON sessions (user_id);
+
+-- migrate: 2 audit log
+-- One row per outbound HTTP attempt (kind 'call') or security event (kind
+-- 'event'). Append-only and hash-chained: hash = SHA-256(prev_hash ||
+-- canonical row). Never holds Authorization values, tokens, client secrets,
+-- passwords or cookies; Issuance read bodies are summarised (count, ids).
+CREATE TABLE audit_log (
+    id                  INTEGER PRIMARY KEY,
+    at                  INTEGER NOT NULL,              -- ms since epoch, UTC
+    kind                TEXT    NOT NULL CHECK (kind IN ('call', 'event')),
+    api                 TEXT    NOT NULL DEFAULT '',   -- issuance, cashlink ('' for events)
+    method              TEXT    NOT NULL DEFAULT '',
+    path                TEXT    NOT NULL DEFAULT '',   -- path and query, secrets removed
+    status              INTEGER NOT NULL DEFAULT 0,    -- 0 = no HTTP answer (network error, timeout)
+    duration_ms         INTEGER NOT NULL DEFAULT 0,
+    attempt             INTEGER NOT NULL DEFAULT 0,
+    idem_key            TEXT    NOT NULL DEFAULT '',
+    replayed            INTEGER NOT NULL DEFAULT 0,
+    upstream_request_id TEXT    NOT NULL DEFAULT '',
+    error               TEXT    NOT NULL DEFAULT '',
+    actor               TEXT    NOT NULL DEFAULT '',   -- user e-mail, or 'system'
+    job                 TEXT    NOT NULL DEFAULT '',
+    row_ref             TEXT    NOT NULL DEFAULT '',
+    event               TEXT    NOT NULL DEFAULT '',   -- login, login_failed, logout, role_changed, ...
+    detail              TEXT    NOT NULL DEFAULT '',
+    request_body        TEXT    NOT NULL DEFAULT '',
+    response_body       TEXT    NOT NULL DEFAULT '',
+    prev_hash           BLOB    NOT NULL,
+    hash                BLOB    NOT NULL
+);
+-- Keyset pages are "WHERE <filter> AND id < ? ORDER BY id DESC": an index
+-- on the filter column ends with the rowid, so each is one index range walk.
+CREATE INDEX audit_api      ON audit_log (api);
+CREATE INDEX audit_status   ON audit_log (status);
+CREATE INDEX audit_idem     ON audit_log (idem_key) WHERE idem_key <> '';
+CREATE INDEX audit_actor    ON audit_log (actor);
+CREATE INDEX audit_job      ON audit_log (job) WHERE job <> '';
+CREATE INDEX audit_at       ON audit_log (at);
