@@ -1,0 +1,306 @@
+package issuance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"issuerconsole/services/apiclient"
+	"issuerconsole/services/audit"
+)
+
+// Options configure a Client.
+type Options struct {
+	BaseURL string // e.g. https://api.issuance.com/ or the sandbox's http://127.0.0.1:8080/sandbox/issuance/
+	APIKey  string // "Authorization: Api-Key <key>" for investments and offerings
+	// FirebaseToken is sent as "Authorization: Bearer <token>" to the
+	// endpoints documented with a Firebase ID token (investors, users,
+	// summary). Empty: those endpoints answer 401/403.
+	FirebaseToken string
+	AllowHTTP     bool // the embedded sandbox only
+	Audit         *audit.Store
+	Transport     http.RoundTripper
+	Timeout       time.Duration
+	Retry         apiclient.RetryPolicy
+	Sleep         func(context.Context, time.Duration) error
+}
+
+// Client calls the Issuance issuer API.
+type Client struct {
+	api      *apiclient.Client
+	apiKey   string
+	firebase string
+}
+
+// New returns a client. Live base URLs must be HTTPS.
+func New(o Options) (*Client, error) {
+	c := &Client{apiKey: o.APIKey, firebase: o.FirebaseToken}
+	api, err := apiclient.New(apiclient.Config{
+		API: "issuance", BaseURL: o.BaseURL, AllowHTTP: o.AllowHTTP, LinkMarker: "api/",
+		Audit: o.Audit, Policy: audit.SummaryOnly, Transport: o.Transport, Timeout: o.Timeout,
+		Retry: o.Retry, Sleep: o.Sleep, Authorize: c.authorize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.api = api
+	return c, nil
+}
+
+// BaseURL is the configured API root.
+func (c *Client) BaseURL() *url.URL { return c.api.BaseURL() }
+
+// usesFirebase reports whether an endpoint is documented with a Firebase
+// ID token rather than an Api-Key.
+func usesFirebase(path string) bool {
+	return strings.Contains(path, "/api/investors/") || strings.Contains(path, "/api/users/") || strings.HasSuffix(path, "/api/investments/summary/")
+}
+
+func (c *Client) authorize(_ context.Context, req *http.Request) error {
+	switch {
+	case usesFirebase(req.URL.Path):
+		if c.firebase != "" {
+			req.Header.Set("Authorization", "Bearer "+c.firebase)
+		}
+	case c.apiKey != "":
+		req.Header.Set("Authorization", "Api-Key "+c.apiKey)
+	}
+	return nil
+}
+
+func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
+	_, err := c.api.Do(ctx, apiclient.Request{Method: http.MethodGet, URL: c.api.Resolve(path, q), Idempotent: true}, out)
+	return err
+}
+
+func list[T any](ctx context.Context, c *Client, u *url.URL) (Page[T], error) {
+	var raw rawPage[T]
+	if _, err := c.api.Do(ctx, apiclient.Request{Method: http.MethodGet, URL: u, Idempotent: true}, &raw); err != nil {
+		return Page[T]{}, err
+	}
+	p := Page[T]{Count: raw.Count, Results: raw.Results}
+	var err error
+	if raw.Next != nil {
+		if p.Next, err = c.api.Rebase(*raw.Next); err != nil {
+			return p, err
+		}
+	}
+	if raw.Previous != nil {
+		if p.Previous, err = c.api.Rebase(*raw.Previous); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// all iterates every item of every page from u on, following next links.
+func all[T any](ctx context.Context, c *Client, u *url.URL) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for u != nil {
+			p, err := list[T](ctx, c, u)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, it := range p.Results {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			u = p.Next
+		}
+	}
+}
+
+func withPage(q url.Values, po PageOpts) url.Values {
+	po.apply(q)
+	return q
+}
+
+// ListInvestments is GET /api/investments/ with a typed filter.
+func (c *Client) ListInvestments(ctx context.Context, f InvestmentFilter, po PageOpts) (Page[Investment], error) {
+	return list[Investment](ctx, c, c.api.Resolve("api/investments/", withPage(f.Values(), po)))
+}
+
+// ListInvestmentsQuery is GET /api/investments/ with parameters taken as
+// given (the search page's URL is the API query), minus the broken boolean
+// __in filters (see RewriteBroken).
+func (c *Client) ListInvestmentsQuery(ctx context.Context, q url.Values) (Page[Investment], error) {
+	return list[Investment](ctx, c, c.api.Resolve("api/investments/", RewriteBroken(InvestmentParams, q)))
+}
+
+// AllInvestments iterates every investment matching q across all pages.
+func (c *Client) AllInvestments(ctx context.Context, q url.Values, pageSize int) iter.Seq2[Investment, error] {
+	q = RewriteBroken(InvestmentParams, q)
+	q.Del("page")
+	if pageSize > 0 {
+		q.Set("page_size", strconv.Itoa(pageSize))
+	}
+	return all[Investment](ctx, c, c.api.Resolve("api/investments/", q))
+}
+
+// GetInvestment is GET /api/investments/{id}/.
+func (c *Client) GetInvestment(ctx context.Context, id int64) (Investment, error) {
+	var inv Investment
+	err := c.get(ctx, fmt.Sprintf("api/investments/%d/", id), nil, &inv)
+	return inv, err
+}
+
+type envelope[T any] struct {
+	Success bool   `json:"success"`
+	Message string `json:"message"`
+	Data    T      `json:"data"`
+}
+
+// InvestmentStatuses is GET /api/investments/statuses/.
+func (c *Client) InvestmentStatuses(ctx context.Context) ([]Choice, error) {
+	var env envelope[struct {
+		Statuses []struct {
+			Value string `json:"value"`
+			Label string `json:"label"`
+		} `json:"statuses"`
+	}]
+	if err := c.get(ctx, "api/investments/statuses/", nil, &env); err != nil {
+		return nil, err
+	}
+	if !env.Success {
+		return nil, fmt.Errorf("issuance statuses: %s", env.Message)
+	}
+	out := make([]Choice, len(env.Data.Statuses))
+	for i, s := range env.Data.Statuses {
+		out[i] = Choice{s.Value, s.Label}
+	}
+	return out, nil
+}
+
+// InvestmentSummary is GET /api/investments/summary/ for an offering slug
+// and the list's filters.
+func (c *Client) InvestmentSummary(ctx context.Context, slug string, f InvestmentFilter) (Summary, error) {
+	q := f.Values()
+	if slug != "" {
+		q.Set("slug", slug)
+	}
+	var s Summary
+	if err := c.get(ctx, "api/investments/summary/", q, &s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// InvestmentValues is GET /api/investments/values/?field=a,b: the distinct
+// values of the fields.
+func (c *Client) InvestmentValues(ctx context.Context, fields ...string) (map[string][]any, error) {
+	return c.values(ctx, "api/investments/values/", fields)
+}
+
+// InvestorValues is GET /api/investors/values/?field=a,b.
+func (c *Client) InvestorValues(ctx context.Context, fields ...string) (map[string][]any, error) {
+	return c.values(ctx, "api/investors/values/", fields)
+}
+
+func (c *Client) values(ctx context.Context, path string, fields []string) (map[string][]any, error) {
+	var env envelope[map[string][]any]
+	if err := c.get(ctx, path, url.Values{"field": {strings.Join(fields, ",")}}, &env); err != nil {
+		return nil, err
+	}
+	if !env.Success {
+		return nil, fmt.Errorf("issuance values: %s", env.Message)
+	}
+	return env.Data, nil
+}
+
+// ListOfferings is GET /api/offerings/ with a typed filter.
+func (c *Client) ListOfferings(ctx context.Context, f OfferingFilter, po PageOpts) (Page[Offering], error) {
+	return list[Offering](ctx, c, c.api.Resolve("api/offerings/", withPage(f.Values(), po)))
+}
+
+// ListOfferingsQuery is GET /api/offerings/ with parameters as given.
+func (c *Client) ListOfferingsQuery(ctx context.Context, q url.Values) (Page[Offering], error) {
+	return list[Offering](ctx, c, c.api.Resolve("api/offerings/", RewriteBroken(OfferingParams, q)))
+}
+
+// AllOfferings iterates every offering matching f.
+func (c *Client) AllOfferings(ctx context.Context, f OfferingFilter) iter.Seq2[Offering, error] {
+	q := f.Values()
+	q.Set("page_size", "100")
+	return all[Offering](ctx, c, c.api.Resolve("api/offerings/", q))
+}
+
+// GetOffering is GET /api/offerings/{id}/.
+func (c *Client) GetOffering(ctx context.Context, id int64) (Offering, error) {
+	var o Offering
+	err := c.get(ctx, fmt.Sprintf("api/offerings/%d/", id), nil, &o)
+	return o, err
+}
+
+// ListInvestors is GET /api/investors/.
+func (c *Client) ListInvestors(ctx context.Context, f InvestorFilter, po PageOpts) (Page[Investor], error) {
+	return list[Investor](ctx, c, c.api.Resolve("api/investors/", withPage(f.Values(), po)))
+}
+
+// ListInvestorsQuery is GET /api/investors/ with parameters as given.
+func (c *Client) ListInvestorsQuery(ctx context.Context, q url.Values) (Page[Investor], error) {
+	return list[Investor](ctx, c, c.api.Resolve("api/investors/", q))
+}
+
+// GetInvestor is GET /api/investors/{id}/.
+func (c *Client) GetInvestor(ctx context.Context, id int64) (Investor, error) {
+	var inv Investor
+	err := c.get(ctx, fmt.Sprintf("api/investors/%d/", id), nil, &inv)
+	return inv, err
+}
+
+// ListUsers is GET /api/users/.
+func (c *Client) ListUsers(ctx context.Context, f UserFilter, po PageOpts) (Page[User], error) {
+	return list[User](ctx, c, c.api.Resolve("api/users/", withPage(f.Values(), po)))
+}
+
+// GetUser is GET /api/users/{id}/.
+func (c *Client) GetUser(ctx context.Context, id int64) (User, error) {
+	var u User
+	err := c.get(ctx, fmt.Sprintf("api/users/%d/", id), nil, &u)
+	return u, err
+}
+
+// ErrEmptyUpdate means an update changed nothing.
+var ErrEmptyUpdate = errors.New("nothing to update")
+
+// CreateUser is POST /api/users/. The password is write-only: it is sent,
+// never returned, and removed from the audit log by the transport. There is
+// no documented idempotency for this endpoint, so it is not retried.
+func (c *Client) CreateUser(ctx context.Context, email, password string) (User, error) {
+	body, err := apiclient.JSONBody(map[string]string{"email": email, "password": password})
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	_, err = c.api.Do(ctx, apiclient.Request{Method: http.MethodPost, URL: c.api.Resolve("api/users/", nil), Body: body, ContentType: "application/json"}, &u)
+	return u, err
+}
+
+// UserUpdate is a partial update; nil fields are left alone.
+type UserUpdate struct {
+	Email    *string `json:"email,omitempty"`
+	Password *string `json:"password,omitempty"`
+}
+
+// UpdateUser is PATCH /api/users/{id}/ (not retried).
+func (c *Client) UpdateUser(ctx context.Context, id int64, up UserUpdate) (User, error) {
+	if up.Email == nil && up.Password == nil {
+		return User{}, ErrEmptyUpdate
+	}
+	body, err := apiclient.JSONBody(up)
+	if err != nil {
+		return User{}, err
+	}
+	var u User
+	_, err = c.api.Do(ctx, apiclient.Request{Method: http.MethodPatch, URL: c.api.Resolve(fmt.Sprintf("api/users/%d/", id), nil), Body: body, ContentType: "application/json"}, &u)
+	return u, err
+}
