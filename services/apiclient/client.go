@@ -28,13 +28,13 @@ func UserAgent(api string) string {
 
 // Config configures a Client.
 type Config struct {
-	API       string // "issuance" or "cashlink": names the client in errors and the audit log
+	API string // "issuance" or "cashlink": names the client in errors and the audit log
 	// LinkMarker is the first path segment of the API's paths ("api/",
 	// "v2/"), used to rebase pagination links.
 	LinkMarker string
-	BaseURL   string // the API root; a trailing slash is added
-	AllowHTTP bool   // only for the embedded sandbox: live credentials never travel over plain HTTP
-	Timeout   time.Duration
+	BaseURL    string // the API root; a trailing slash is added
+	AllowHTTP  bool   // only for the embedded sandbox: live credentials never travel over plain HTTP
+	Timeout    time.Duration
 	// Transport carries the requests; New wraps it in the audit transport.
 	Transport http.RoundTripper
 	Audit     *audit.Store

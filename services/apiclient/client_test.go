@@ -216,7 +216,10 @@ func TestReauthorizeOnceOn401(t *testing.T) {
 	var refreshes int
 	token := "old"
 	c := newClient(t, srv.URL+"/", newAudit(t), &sleeps{}, func(cfg *Config) {
-		cfg.Authorize = func(_ context.Context, r *http.Request) error { r.Header.Set("Authorization", "Bearer "+token); return nil }
+		cfg.Authorize = func(_ context.Context, r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+token)
+			return nil
+		}
 		cfg.Reauthorize = func(_ context.Context, refused *http.Request) bool {
 			if refused.Header.Get("Authorization") != "Bearer old" {
 				t.Errorf("refused request carried %q", refused.Header.Get("Authorization"))

@@ -200,7 +200,10 @@ func TestNoKeyNoCall(t *testing.T) {
 	c, f, _, _ := setup(t)
 	ctx := context.Background()
 	calls := []func() error{
-		func() error { _, err := c.UploadDocument(ctx, "", "a.pdf", []byte("%PDF"), "application/pdf"); return err },
+		func() error {
+			_, err := c.UploadDocument(ctx, "", "a.pdf", []byte("%PDF"), "application/pdf")
+			return err
+		},
 		func() error { _, err := c.CreateInvestment(ctx, " ", NewInvestment{}); return err },
 		func() error { _, err := c.Credit(ctx, "", "i-1"); return err },
 		func() error { _, err := c.CreateRedemption(ctx, "", NewRedemption{}); return err },
