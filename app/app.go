@@ -21,7 +21,20 @@ import (
 	"issuerconsole/db"
 	"issuerconsole/handlers"
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/audit"
+	"issuerconsole/services/cashlink"
+	"issuerconsole/services/issuance"
 	"issuerconsole/static"
+	"issuerconsole/views"
+)
+
+// Sandbox credentials: a stable interface (design.md), also used by any
+// HTTP client that talks to the emulators.
+const (
+	SandboxIssuanceKey      = "sandbox-issuance-key"
+	SandboxFirebaseToken    = "sandbox-firebase-token"
+	SandboxCashlinkClientID = "sandbox-client"
+	SandboxCashlinkSecret   = "sandbox-secret"
 )
 
 // App is a wired console.
@@ -30,6 +43,9 @@ type App struct {
 	log      *slog.Logger
 	DB       *sql.DB
 	Accounts *accounts.Service
+	Audit    *audit.Store
+	Issuance *issuance.Client // nil when not configured
+	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
@@ -82,7 +98,12 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	a.Audit = audit.NewStore(a.DB, opts.Now)
 	setup, err := a.bootstrapAdmin(ctx, console)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := a.connect(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +128,90 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		SecureCookies: cfg.SecureCookies,
 		TLS:           cfg.TLSCert != "",
 		Logger:        log,
+		Audit:         a.Audit,
+		Issuance:      a.Issuance,
+		Cashlink:      a.Cashlink,
+		Connections:   conns,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// connect builds the API clients: at the embedded emulators in sandbox mode,
+// at the configured services in live mode. Both sit on the audit transport.
+func (a *App) connect(addr net.Addr) ([]views.Connection, error) {
+	cfg := a.cfg
+	conns := []views.Connection{
+		{API: "issuance", Title: "Issuance issuer API", Mode: "not configured"},
+		{API: "cashlink", Title: "Cashlink Registry-as-a-Service API", Mode: "not configured"},
+	}
+	if cfg.Mode == config.ModeSandbox {
+		self := loopbackURL(addr, cfg.TLSCert != "")
+		var tr http.RoundTripper
+		if cfg.TLSCert != "" {
+			// Our own listener on loopback, with the operator's certificate,
+			// which need not name 127.0.0.1.
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // loopback to ourselves
+			tr = t
+		}
+		var err error
+		a.Issuance, err = issuance.New(issuance.Options{BaseURL: self + "/sandbox/issuance/", APIKey: SandboxIssuanceKey,
+			FirebaseToken: SandboxFirebaseToken, AllowHTTP: true, Audit: a.Audit, Transport: tr})
+		if err != nil {
+			return nil, err
+		}
+		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: self + "/sandbox/cashlink/api/external",
+			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr})
+		if err != nil {
+			return nil, err
+		}
+		conns[0] = views.Connection{API: "issuance", Title: conns[0].Title, Mode: "sandbox", BaseURL: a.Issuance.BaseURL().String(),
+			Credentials: [][2]string{{"API key", handlers.Mask(SandboxIssuanceKey)}, {"Firebase token", handlers.Mask(SandboxFirebaseToken)}}}
+		conns[1] = views.Connection{API: "cashlink", Title: conns[1].Title, Mode: "sandbox", BaseURL: a.Cashlink.BaseURL().String(),
+			Credentials: [][2]string{{"Client id", SandboxCashlinkClientID}, {"Client secret", handlers.Mask(SandboxCashlinkSecret)}}}
+		return conns, nil
+	}
+	if cfg.IssuanceBaseURL != "" {
+		var err error
+		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKey: cfg.IssuanceAPIKey,
+			FirebaseToken: cfg.IssuanceFirebaseToken, Audit: a.Audit})
+		if err != nil {
+			return nil, err
+		}
+		conns[0] = views.Connection{API: "issuance", Title: conns[0].Title, Mode: "live", BaseURL: a.Issuance.BaseURL().String(),
+			Credentials: [][2]string{{"API key", handlers.Mask(cfg.IssuanceAPIKey)}, {"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)}}}
+	}
+	if cfg.CashlinkBaseURL != "" {
+		var err error
+		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit})
+		if err != nil {
+			return nil, err
+		}
+		conns[1] = views.Connection{API: "cashlink", Title: conns[1].Title, Mode: "live", BaseURL: a.Cashlink.BaseURL().String(),
+			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
+	}
+	return conns, nil
+}
+
+// loopbackURL is how the console reaches its own listener: an unspecified
+// listen address (0.0.0.0, ::) is reached on loopback.
+func loopbackURL(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // bootstrapAdmin creates the first admin from ADMIN_EMAIL/ADMIN_PASSWORD, or,

@@ -45,11 +45,12 @@ type Config struct {
 	SandboxControl     bool
 	SandboxTokenTTL    time.Duration
 
-	IssuanceBaseURL      string
-	IssuanceAPIKey       string
-	CashlinkBaseURL      string
-	CashlinkClientID     string
-	CashlinkClientSecret string
+	IssuanceBaseURL       string
+	IssuanceAPIKey        string
+	IssuanceFirebaseToken string // for the endpoints documented with a Firebase ID token (investors, users)
+	CashlinkBaseURL       string
+	CashlinkClientID      string
+	CashlinkClientSecret  string
 
 	AdminEmail    string
 	AdminPassword string
@@ -69,7 +70,7 @@ type Config struct {
 // none of them ends up in a log line, a page or the database.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.IssuanceAPIKey, c.CashlinkClientSecret, c.AdminPassword} {
+	for _, s := range []string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.CashlinkClientSecret, c.AdminPassword} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -166,6 +167,7 @@ Flags:
 		fmt.Fprintf(fs.Output(), `
 Environment only (never put secrets on the command line):
   ISSUANCE_BASE_URL, ISSUANCE_API_KEY                          live Issuance issuer API
+  ISSUANCE_FIREBASE_TOKEN                                      optional: Firebase ID token for Issuance investors and users
   CASHLINK_BASE_URL, CASHLINK_CLIENT_ID, CASHLINK_CLIENT_SECRET live Cashlink API (base ends in /api/external)
   ADMIN_EMAIL, ADMIN_PASSWORD                                  create the first admin when no user exists
 `)
@@ -180,6 +182,7 @@ Environment only (never put secrets on the command line):
 
 	c.IssuanceBaseURL = strings.TrimSpace(getenv("ISSUANCE_BASE_URL"))
 	c.IssuanceAPIKey = getenv("ISSUANCE_API_KEY")
+	c.IssuanceFirebaseToken = getenv("ISSUANCE_FIREBASE_TOKEN")
 	c.CashlinkBaseURL = strings.TrimSpace(getenv("CASHLINK_BASE_URL"))
 	c.CashlinkClientID = getenv("CASHLINK_CLIENT_ID")
 	c.CashlinkClientSecret = getenv("CASHLINK_CLIENT_SECRET")

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/audit"
 	"issuerconsole/views"
 )
 
@@ -84,12 +85,14 @@ func (s *Server) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		f.Error = fmt.Sprintf("Too many failed sign-ins for this account or from this address. Try again in %d seconds.", secs)
 		s.Logger.Warn("sign-in throttled", "remote", addr, "wait", wait)
+		s.event(c, audit.EventLoginThrottled, email, "from "+addr)
 		return s.render(c, http.StatusTooManyRequests, view{Title: "Sign in", Content: views.Login(s.page(c, "", ""), f)})
 	}
 	u, err := s.Accounts.Authenticate(ctx, email, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
 		s.Throttle.Failed(email, addr)
 		s.Logger.Warn("sign-in failed", "remote", addr)
+		s.event(c, audit.EventLoginFailed, email, "from "+addr)
 		f.Error = "E-mail or password is wrong."
 		return s.render(c, http.StatusUnauthorized, view{Title: "Sign in", Content: views.Login(s.page(c, "", ""), f)})
 	}
@@ -101,6 +104,7 @@ func (s *Server) login(c echo.Context) error {
 		return err
 	}
 	s.Logger.Info("signed in", "user_id", u.ID, "remote", addr)
+	s.event(c, audit.EventLogin, u.Email, "from "+addr)
 	return c.Redirect(http.StatusSeeOther, f.Next)
 }
 
@@ -136,6 +140,7 @@ func (s *Server) logout(c echo.Context) error {
 	}
 	if u, ok := currentUser(c); ok {
 		s.Logger.Info("signed out", "user_id", u.ID)
+		s.event(c, audit.EventLogout, u.Email, "")
 	}
 	delete(sess.Values, "sid")
 	addFlash(sess, "info", "You are signed out.")
@@ -188,6 +193,7 @@ func (s *Server) setup(c echo.Context) error {
 	}
 	s.Setup.spend()
 	s.Logger.Info("first admin created through setup", "user_id", u.ID)
+	s.event(c, audit.EventSetupCompleted, u.Email, "first admin created through the setup link")
 	if err := s.startSession(c, u); err != nil {
 		return err
 	}
@@ -195,4 +201,15 @@ func (s *Server) setup(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/users")
+}
+
+// event records a security event in the audit log. A failure is logged but
+// does not undo what already happened.
+func (s *Server) event(c echo.Context, name, actor, detail string) {
+	if s.Audit == nil {
+		return
+	}
+	if err := s.Audit.Event(c.Request().Context(), name, actor, detail); err != nil {
+		s.Logger.Error("recording a security event failed", "event", name, "err", err)
+	}
 }

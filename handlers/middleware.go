@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/audit"
 )
 
 const (
@@ -196,6 +197,17 @@ func (s *Server) requireRole(roles ...accounts.Role) echo.MiddlewareFunc {
 			c.Response().Header().Set("Cache-Control", "no-store")
 			return next(c)
 		}
+	}
+}
+
+// auditActor makes every API call a request triggers carry its user as the
+// audit log's actor.
+func (s *Server) auditActor(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if u, ok := currentUser(c); ok {
+			c.SetRequest(c.Request().WithContext(audit.WithActor(c.Request().Context(), u.Email)))
+		}
+		return next(c)
 	}
 }
 

@@ -109,7 +109,7 @@ func TestRoleMatrix(t *testing.T) {
 		}
 	}
 
-	concrete := strings.NewReplacer(":id", strconv.FormatInt(target.ID, 10), "/static/*", "/static/css/app.css", "/sandbox/*", "/sandbox/issuance/api/offerings/")
+	concrete := strings.NewReplacer(":id", strconv.FormatInt(target.ID, 10), ":api", "issuance", "/static/*", "/static/css/app.css", "/sandbox/*", "/sandbox/issuance/api/offerings/")
 	roles := []struct {
 		name  string
 		login func(*client)

@@ -17,7 +17,11 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/audit"
+	"issuerconsole/services/cashlink"
+	"issuerconsole/services/issuance"
 	"issuerconsole/static"
+	"issuerconsole/views"
 )
 
 // Deps are the handlers' dependencies, built by package app.
@@ -36,6 +40,11 @@ type Deps struct {
 	// Sandbox serves /sandbox/... in sandbox mode (nil otherwise). It does its
 	// own authentication, as the real APIs do.
 	Sandbox http.Handler
+
+	Audit       *audit.Store
+	Issuance    *issuance.Client // nil when not configured
+	Cashlink    *cashlink.Client // nil when not configured
+	Connections []views.Connection
 }
 
 // Server holds the wired Echo instance.
@@ -97,7 +106,7 @@ func New(d Deps) (*Server, error) {
 	e.Use(s.securityHeaders)
 
 	s.routes = s.routeTable()
-	app := e.Group("", s.loadSession, s.checkCSRF)
+	app := e.Group("", s.loadSession, s.checkCSRF, s.auditActor)
 	for _, r := range s.routes {
 		switch r.access {
 		case public:
@@ -138,13 +147,18 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/offerings", signedIn, s.notBuilt("Offerings", "Offering overviews from the Issuance API arrive with the offerings issue.")},
 		{http.MethodGet, "/investments", signedIn, s.notBuilt("Investments", "The investment search over the full Issuance filter set arrives with the search issue.")},
 		{http.MethodGet, "/imports", signedIn, s.notBuilt("Imports", "The guided Cashlink import wizard arrives with the import issue.")},
-		{http.MethodGet, "/audit", signedIn, s.notBuilt("Audit log", "The log of every outbound API call arrives with the audit issue.")},
+		{http.MethodGet, "/audit", signedIn, s.auditList},
+		{http.MethodGet, "/audit/export.csv", signedIn, s.auditExport("csv")},
+		{http.MethodGet, "/audit/export.ndjson", signedIn, s.auditExport("ndjson")},
+		{http.MethodGet, "/audit/:id", signedIn, s.auditEntry},
+		{http.MethodPost, "/audit/verify", signedIn, s.auditVerify},
 
 		{http.MethodGet, "/users", adminOnly, s.listUsers},
 		{http.MethodPost, "/users", adminOnly, s.createUser},
 		{http.MethodPost, "/users/:id/role", adminOnly, s.setUserRole},
 		{http.MethodPost, "/users/:id/disabled", adminOnly, s.setUserDisabled},
-		{http.MethodGet, "/settings", adminOnly, s.notBuilt("Settings", "Connection settings and the connection test arrive with the API clients issue.")},
+		{http.MethodGet, "/settings", adminOnly, s.settings},
+		{http.MethodPost, "/settings/test/:api", adminOnly, s.testConnection},
 	}
 	if s.Sandbox != nil {
 		h := echo.WrapHandler(s.Sandbox)

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/audit"
 	"issuerconsole/views"
 )
 
@@ -60,6 +61,7 @@ func (s *Server) createUser(c echo.Context) error {
 	}
 	me, _ := currentUser(c)
 	s.Logger.Info("user created", "user_id", u.ID, "role", u.Role, "by", me.ID)
+	s.event(c, audit.EventUserCreated, me.Email, fmt.Sprintf("%s as %s", u.Email, u.Role))
 	if err := s.flash(c, "success", fmt.Sprintf("Added %s as %s.", u.Email, u.Role)); err != nil {
 		return err
 	}
@@ -77,7 +79,7 @@ func pathID(c echo.Context) (int64, error) {
 // changeUser applies a role or status change. htmx gets the updated row
 // (with the refusal in it, if any); a plain form post gets a redirect and a
 // flash message.
-func (s *Server) changeUser(c echo.Context, what string, apply func(me accounts.User, id int64) (accounts.User, error)) error {
+func (s *Server) changeUser(c echo.Context, what, event string, apply func(me accounts.User, id int64) (accounts.User, error)) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -108,6 +110,7 @@ func (s *Server) changeUser(c echo.Context, what string, apply func(me accounts.
 		return s.render(c, http.StatusConflict, view{Content: views.UserTableRow(s.page(c, "", ""), row, roleNames())})
 	}
 	s.Logger.Info("user changed", "user_id", u.ID, "change", what, "role", u.Role, "disabled", u.Disabled, "by", me.ID)
+	s.event(c, event, me.Email, u.Email+": "+what)
 	if !isFragment(c) {
 		if err := s.flash(c, "success", fmt.Sprintf("%s: %s.", u.Email, what)); err != nil {
 			return err
@@ -119,7 +122,7 @@ func (s *Server) changeUser(c echo.Context, what string, apply func(me accounts.
 
 func (s *Server) setUserRole(c echo.Context) error {
 	role := accounts.Role(c.FormValue("role"))
-	return s.changeUser(c, "role set to "+string(role), func(me accounts.User, id int64) (accounts.User, error) {
+	return s.changeUser(c, "role set to "+string(role), audit.EventRoleChanged, func(me accounts.User, id int64) (accounts.User, error) {
 		return s.Accounts.SetRole(c.Request().Context(), me.ID, id, role)
 	})
 }
@@ -129,11 +132,11 @@ func (s *Server) setUserDisabled(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "disabled must be true or false")
 	}
-	what := "enabled"
+	what, event := "enabled", audit.EventUserEnabled
 	if disabled {
-		what = "disabled; their sessions ended"
+		what, event = "disabled; their sessions ended", audit.EventUserDisabled
 	}
-	return s.changeUser(c, what, func(me accounts.User, id int64) (accounts.User, error) {
+	return s.changeUser(c, what, event, func(me accounts.User, id int64) (accounts.User, error) {
 		return s.Accounts.SetDisabled(c.Request().Context(), me.ID, id, disabled)
 	})
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"issuerconsole/config"
+	"issuerconsole/db"
+	"issuerconsole/services/audit"
 )
 
 type lockedBuffer struct {
@@ -82,5 +86,32 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "shutting down") {
 		t.Fatal("no shutdown log line")
+	}
+}
+
+func TestAuditVerifyCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"audit", "verify", "-data", dir}, noEnv, &out, &out); err == nil {
+		t.Fatal("verify of a folder without console.db succeeded")
+	}
+	d, err := db.Open(ctx, filepath.Join(dir, "console.db"), db.SyncNormal, db.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := audit.NewStore(d, nil)
+	for i := range 5 {
+		st.Append(ctx, audit.Entry{API: "issuance", Method: "GET", Path: fmt.Sprintf("/api/offerings/%d/", i), Status: 200})
+	}
+	out.Reset()
+	if err := run(ctx, []string{"audit", "verify", "-data", dir}, noEnv, &out, &out); err != nil || !strings.Contains(out.String(), "intact: 5 rows") {
+		t.Fatalf("intact chain: err %v, output %q", err, out.String())
+	}
+	d.Exec(`UPDATE audit_log SET path = '/api/offerings/99/' WHERE id = 3`)
+	d.Close()
+	err = run(ctx, []string{"audit", "verify", "-data", dir}, noEnv, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "broken at row 3") {
+		t.Fatalf("tampered chain: err %v", err)
 	}
 }

@@ -85,6 +85,16 @@ func (ts *TokenSource) Token(ctx context.Context) (string, error) {
 	}
 }
 
+// Refresh fetches a new token now, whatever the cache holds (the settings
+// page's connection test).
+func (ts *TokenSource) Refresh(ctx context.Context) error {
+	ts.mu.Lock()
+	ts.token = ""
+	ts.mu.Unlock()
+	_, err := ts.Token(ctx)
+	return err
+}
+
 // Invalidate drops the cached token if it is still tok (a 401 answered it),
 // so the next Token call fetches a new one; a token another goroutine has
 // already renewed is kept.
