@@ -44,7 +44,7 @@ func TestAuditPage(t *testing.T) {
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
 	c := s.client(t)
 	c.login("auditor@example.com", testPass) // auditors read the log
-	seedAudit(t, s, 60)                         // 80 rows + the sign-in event
+	seedAudit(t, s, 60)                      // 80 rows + the sign-in event
 
 	r := c.get("/audit")
 	wantStatus(t, r, http.StatusOK)
