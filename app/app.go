@@ -23,7 +23,9 @@ import (
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
+	"issuerconsole/services/export"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/searches"
 	"issuerconsole/static"
 	"issuerconsole/views"
 )
@@ -112,6 +114,13 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		thr = *opts.Throttle
 	}
 
+	var exports *export.Manager
+	if a.Issuance != nil {
+		exports, err = export.NewManager(ctx, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
+		if err != nil {
+			return nil, err
+		}
+	}
 	assets, err := static.New("/static/")
 	if err != nil {
 		return nil, err
@@ -132,6 +141,8 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Issuance:      a.Issuance,
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
+		Searches:      searches.New(a.DB, opts.Now),
+		Exports:       exports,
 	})
 	if err != nil {
 		return nil, err

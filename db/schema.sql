@@ -37,7 +37,7 @@ CREATE INDEX sessions_user ON sessions (user_id);
 -- passwords or cookies; Issuance read bodies are summarised (count, ids).
 CREATE TABLE audit_log (
     id                  INTEGER PRIMARY KEY,
-    at                  INTEGER NOT NULL,              -- ms since epoch, UTC
+    at                  INTEGER NOT NULL,              -- ms since epoch, UTC; never decreases with id
     kind                TEXT    NOT NULL CHECK (kind IN ('call', 'event')),
     api                 TEXT    NOT NULL DEFAULT '',   -- issuance, cashlink ('' for events)
     method              TEXT    NOT NULL DEFAULT '',
@@ -62,8 +62,27 @@ CREATE TABLE audit_log (
 -- Keyset pages are "WHERE <filter> AND id < ? ORDER BY id DESC": an index
 -- on the filter column ends with the rowid, so each is one index range walk.
 CREATE INDEX audit_api      ON audit_log (api);
-CREATE INDEX audit_status   ON audit_log (status);
+CREATE INDEX audit_class    ON audit_log (status / 100);  -- status class: 2, 4, 5; 0 = no answer
 CREATE INDEX audit_idem     ON audit_log (idem_key) WHERE idem_key <> '';
 CREATE INDEX audit_actor    ON audit_log (actor);
 CREATE INDEX audit_job      ON audit_log (job) WHERE job <> '';
-CREATE INDEX audit_at       ON audit_log (at);
+CREATE INDEX audit_at       ON audit_log (at);            -- turns a time range into an id range
+
+-- migrate: 3 saved searches and preferences
+-- Saved investment searches are shared by all users of the console.
+CREATE TABLE saved_searches (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    owner_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    query      TEXT    NOT NULL,  -- canonical query string of /investments
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX saved_searches_name ON saved_searches (name);
+
+-- Per-user settings such as the columns of the investment table.
+CREATE TABLE user_prefs (
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key     TEXT    NOT NULL,
+    value   TEXT    NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;

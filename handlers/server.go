@@ -19,7 +19,9 @@ import (
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
+	"issuerconsole/services/export"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/searches"
 	"issuerconsole/static"
 	"issuerconsole/views"
 )
@@ -45,6 +47,8 @@ type Deps struct {
 	Issuance    *issuance.Client // nil when not configured
 	Cashlink    *cashlink.Client // nil when not configured
 	Connections []views.Connection
+	Searches    *searches.Store
+	Exports     *export.Manager // nil without Issuance
 }
 
 // Server holds the wired Echo instance.
@@ -144,14 +148,28 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/setup", public, s.setup},
 
 		{http.MethodGet, "/", signedIn, s.home},
-		{http.MethodGet, "/offerings", signedIn, s.notBuilt("Offerings", "Offering overviews from the Issuance API arrive with the offerings issue.")},
-		{http.MethodGet, "/investments", signedIn, s.notBuilt("Investments", "The investment search over the full Issuance filter set arrives with the search issue.")},
+		{http.MethodGet, "/offerings", signedIn, s.offeringsList},
+		{http.MethodGet, "/offerings/:id", signedIn, s.offeringDetail},
+		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
+		{http.MethodGet, "/investments/:id", signedIn, s.investmentDetail},
+		{http.MethodPost, "/investments/columns", signedIn, s.setColumns},
+		{http.MethodPost, "/investments/saved", signedIn, s.saveSearch},
+		{http.MethodPost, "/investments/saved/:id/delete", signedIn, s.deleteSearch},
+		{http.MethodPost, "/investments/export", signedIn, s.startExport},
+		{http.MethodGet, "/investments/exports/:job", signedIn, s.exportStatus},
+		{http.MethodGet, "/investments/exports/:job/download", signedIn, s.exportDownload},
 		{http.MethodGet, "/imports", signedIn, s.notBuilt("Imports", "The guided Cashlink import wizard arrives with the import issue.")},
 		{http.MethodGet, "/audit", signedIn, s.auditList},
 		{http.MethodGet, "/audit/export.csv", signedIn, s.auditExport("csv")},
 		{http.MethodGet, "/audit/export.ndjson", signedIn, s.auditExport("ndjson")},
 		{http.MethodGet, "/audit/:id", signedIn, s.auditEntry},
 		{http.MethodPost, "/audit/verify", signedIn, s.auditVerify},
+
+		{http.MethodGet, "/investors", adminOnly, s.investorsList},
+		{http.MethodGet, "/investors/:id", adminOnly, s.investorDetail},
+		{http.MethodGet, "/issuance-users", adminOnly, s.issuanceUsers},
+		{http.MethodPost, "/issuance-users", adminOnly, s.createIssuanceUser},
+		{http.MethodPost, "/issuance-users/:id", adminOnly, s.updateIssuanceUser},
 
 		{http.MethodGet, "/users", adminOnly, s.listUsers},
 		{http.MethodPost, "/users", adminOnly, s.createUser},

@@ -121,3 +121,45 @@ func plural(n int, unit string) string {
 }
 
 func itoa64(n int64) string { return fmt.Sprint(n) }
+
+func barWidth(v, maxV float64, width int) int {
+	if maxV <= 0 || v <= 0 {
+		return 0
+	}
+	w := int(v / maxV * float64(width))
+	return max(min(w, width), 1)
+}
+
+func maxBar(bars []Bar) float64 {
+	m := 0.0
+	for _, b := range bars {
+		m = max(m, b.Value)
+	}
+	return m
+}
+
+func formatPercent(p float64) string {
+	if p >= 10 {
+		return fmt.Sprintf("%.0f %%", p)
+	}
+	return fmt.Sprintf("%.1f %%", p)
+}
+
+// percentTextColor keeps the label readable on the bar or the background.
+func percentTextColor(p float64) string {
+	if p >= 12 {
+		return "#ffffff"
+	}
+	return "#1b1f24"
+}
+
+func joinWords(ws []string) string {
+	out := ""
+	for i, w := range ws {
+		if i > 0 {
+			out += ", "
+		}
+		out += w
+	}
+	return out
+}

@@ -138,27 +138,34 @@ func (f Filter) where() (string, []any) {
 	if f.PathContains != "" {
 		add("instr(path, ?) > 0", f.PathContains)
 	}
+	// status / 100 matches the expression index audit_class: an equality,
+	// so a keyset page is one index walk in id order.
 	switch f.StatusClass {
 	case "none":
-		add("kind = 'call' AND status = 0")
+		add("status / 100 = 0 AND kind = 'call'")
 	case "2xx", "3xx", "4xx", "5xx":
-		lo := int(f.StatusClass[0]-'0') * 100
-		add("status BETWEEN ? AND ?", lo, lo+99)
+		add("status / 100 = ?", int(f.StatusClass[0]-'0'))
 	}
+	// The repeated "<> ''" lets SQLite use the partial indexes (it cannot
+	// prove that a bound parameter is not empty).
 	if f.IdemKey != "" {
-		add("idem_key = ?", f.IdemKey)
+		add("idem_key = ? AND idem_key <> ''", f.IdemKey)
 	}
 	if f.Actor != "" {
 		add("actor = ?", f.Actor)
 	}
 	if f.Job != "" {
-		add("job = ?", f.Job)
+		add("job = ? AND job <> ''", f.Job)
 	}
+	// at never decreases with id (Append keeps it monotonic), so a time
+	// range is an id range found with two index lookups.
+	const none = "(SELECT coalesce(max(id), 0) + 1 FROM audit_log)"
+	const first = "(SELECT id FROM audit_log INDEXED BY audit_at WHERE at >= ? ORDER BY at LIMIT 1)"
 	if !f.From.IsZero() {
-		add("at >= ?", f.From.UnixMilli())
+		add("id >= coalesce("+first+", "+none+")", f.From.UnixMilli())
 	}
 	if !f.To.IsZero() {
-		add("at < ?", f.To.UnixMilli())
+		add("id < coalesce("+first+", "+none+")", f.To.UnixMilli())
 	}
 	if f.ErrorsOnly {
 		add("((kind = 'call' AND (status = 0 OR status >= 400)) OR error <> '')")
@@ -222,7 +229,7 @@ func (s *Store) Attempts(ctx context.Context, key string) ([]Entry, error) {
 	if key == "" {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM audit_log WHERE idem_key = ? ORDER BY id`, key)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM audit_log WHERE idem_key = ? AND idem_key <> '' ORDER BY id`, key)
 	if err != nil {
 		return nil, fmt.Errorf("audit attempts: %w", err)
 	}

@@ -146,11 +146,16 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 		return e, fmt.Errorf("audit append: %w", err)
 	}
 	defer tx.Rollback()
-	var lastID int64
+	var lastID, lastAt int64
 	prev := genesis
-	err = tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &prev)
+	err = tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return e, fmt.Errorf("audit append: read chain head: %w", err)
+	}
+	// Times never go backwards in the log, even if the clock does: a time
+	// range can then be searched as an id range.
+	if e.At.UnixMilli() < lastAt {
+		e.At = time.UnixMilli(lastAt).UTC()
 	}
 	e.ID = lastID + 1
 	e.PrevHash = prev

@@ -146,6 +146,11 @@ func (c *Client) AllInvestments(ctx context.Context, q url.Values, pageSize int)
 	return all[Investment](ctx, c, c.api.Resolve("api/investments/", q))
 }
 
+// InvestmentsPage fetches a page by its (re-based) link, e.g. Page.Next.
+func (c *Client) InvestmentsPage(ctx context.Context, u *url.URL) (Page[Investment], error) {
+	return list[Investment](ctx, c, u)
+}
+
 // GetInvestment is GET /api/investments/{id}/.
 func (c *Client) GetInvestment(ctx context.Context, id int64) (Investment, error) {
 	var inv Investment
@@ -260,6 +265,11 @@ func (c *Client) GetInvestor(ctx context.Context, id int64) (Investor, error) {
 // ListUsers is GET /api/users/.
 func (c *Client) ListUsers(ctx context.Context, f UserFilter, po PageOpts) (Page[User], error) {
 	return list[User](ctx, c, c.api.Resolve("api/users/", withPage(f.Values(), po)))
+}
+
+// ListUsersQuery is GET /api/users/ with parameters as given.
+func (c *Client) ListUsersQuery(ctx context.Context, q url.Values) (Page[User], error) {
+	return list[User](ctx, c, c.api.Resolve("api/users/", q))
 }
 
 // GetUser is GET /api/users/{id}/.
