@@ -38,10 +38,13 @@ test: check-generated fmt-check vet ## the whole test suite (race detector on; b
 e2e: ## only the browser tests, with screenshots in e2e/screenshots/
 	REQUIRE_EXTERNAL_TOOLS=1 $(GO) test -count=1 -v ./e2e/
 
+difftest: ## Issuance emulator vs the real Django/DRF/django-filter stack: 2000 random queries (Debian python3-django* needed)
+	DIFF_QUERIES=2000 REQUIRE_EXTERNAL_TOOLS=1 $(GO) test ./sandbox/issuance/ -run 'TestDifferentialDjango|TestPythonParsers' -count=1 -v
+
 bench: ## benchmarks (see README: figures are medians against an in-run baseline)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
 
 clean: ## remove build output and screenshots (not the data folder)
 	rm -rf bin e2e/screenshots
 
-.PHONY: help generate check-generated fmt fmt-check vet build run test e2e bench clean
+.PHONY: help generate check-generated fmt fmt-check vet build run test e2e difftest bench clean

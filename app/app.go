@@ -20,6 +20,7 @@ import (
 	"issuerconsole/config"
 	"issuerconsole/db"
 	"issuerconsole/handlers"
+	"issuerconsole/sandbox"
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
@@ -49,6 +50,7 @@ type App struct {
 	Issuance *issuance.Client // nil when not configured
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
+	Sandbox  *sandbox.Sandbox // nil in live mode
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
 }
@@ -114,6 +116,18 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		thr = *opts.Throttle
 	}
 
+	var sandboxHandler http.Handler
+	if cfg.Mode == config.ModeSandbox {
+		start := time.Now()
+		a.Sandbox, err = sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
+			Fixture: cfg.SandboxFixture, Now: opts.Now, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		a.closers = append(a.closers, a.Sandbox.Close)
+		sandboxHandler = a.Sandbox.Handler()
+		log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
+	}
 	var exports *export.Manager
 	if a.Issuance != nil {
 		exports, err = export.NewManager(ctx, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
@@ -141,6 +155,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Issuance:      a.Issuance,
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
+		Sandbox:       sandboxHandler,
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       exports,
 	})

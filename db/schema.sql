@@ -86,3 +86,121 @@ CREATE TABLE user_prefs (
     value   TEXT    NOT NULL,
     PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
+
+-- migrate: 4 imports into Cashlink
+-- One row of meta holds this console's installation id: it prefixes every
+-- idempotency key, so two consoles sharing Cashlink credentials can never
+-- collide. Generated once, here.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('installation_id', lower(hex(randomblob(5))));
+
+CREATE TABLE import_jobs (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    created_by    INTEGER NOT NULL REFERENCES users (id),
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    step          TEXT    NOT NULL DEFAULT 'source',   -- furthest wizard step: source, mapping, documents, review, run, result
+    state         TEXT    NOT NULL DEFAULT 'draft'     -- draft, running, paused, cancelled, done
+                  CHECK (state IN ('draft', 'running', 'paused', 'cancelled', 'done')),
+    source_kind   TEXT    NOT NULL DEFAULT '',         -- search, csv
+    source_query  TEXT    NOT NULL DEFAULT '',
+    campaign_id   TEXT    NOT NULL DEFAULT '',
+    product_id    TEXT    NOT NULL DEFAULT '',
+    doc_category  TEXT    NOT NULL DEFAULT 'Subscription',
+    doc_subject   TEXT    NOT NULL DEFAULT 'Signed subscription agreement',
+    confirmed_by  INTEGER REFERENCES users (id),
+    confirmed_at  INTEGER,
+    finished_at   INTEGER
+);
+
+CREATE TABLE import_rows (
+    id                  INTEGER PRIMARY KEY,
+    job_id              INTEGER NOT NULL REFERENCES import_jobs (id) ON DELETE CASCADE,
+    position            INTEGER NOT NULL,
+    issuance_id         INTEGER NOT NULL,               -- the Issuance investment
+    reference           TEXT    NOT NULL DEFAULT '',
+    offering_id         INTEGER NOT NULL DEFAULT 0,
+    issuance_status     TEXT    NOT NULL DEFAULT '',
+    quantity            INTEGER NOT NULL DEFAULT 0,
+    amount              TEXT    NOT NULL DEFAULT '',
+    issuance_investor   INTEGER NOT NULL DEFAULT 0,     -- 0 = not known
+    investor_name       TEXT    NOT NULL DEFAULT '',
+    investor_email      TEXT    NOT NULL DEFAULT '',
+    cashlink_investor   TEXT    NOT NULL DEFAULT '',
+    units               INTEGER NOT NULL DEFAULT 0,
+    signed_at           INTEGER,                        -- ms
+    accepted_at         INTEGER,
+    paid_at             INTEGER,
+    skip                INTEGER NOT NULL DEFAULT 0,
+    skip_reason         TEXT    NOT NULL DEFAULT '',
+    state               TEXT    NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'running', 'unknown', 'waiting', 'done', 'failed', 'skipped')),
+    step                TEXT    NOT NULL DEFAULT 'documents'
+                        CHECK (step IN ('documents', 'investment', 'wallet', 'credit', 'status', 'done')),
+    error               TEXT    NOT NULL DEFAULT '',
+    tries               INTEGER NOT NULL DEFAULT 0,
+    cashlink_investment TEXT    NOT NULL DEFAULT '',
+    wallet              TEXT    NOT NULL DEFAULT '',
+    final_status        TEXT    NOT NULL DEFAULT '',
+    updated_at          INTEGER NOT NULL,
+    UNIQUE (job_id, issuance_id)
+);
+CREATE INDEX import_rows_job ON import_rows (job_id, state);
+
+-- Signed PDFs, kept so an upload can be repeated after a crash. row_id NULL
+-- means one document shared by every row of the job.
+CREATE TABLE import_documents (
+    id          INTEGER PRIMARY KEY,
+    job_id      INTEGER NOT NULL REFERENCES import_jobs (id) ON DELETE CASCADE,
+    row_id      INTEGER REFERENCES import_rows (id) ON DELETE CASCADE,
+    filename    TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT    NOT NULL,
+    content     BLOB    NOT NULL,
+    category    TEXT    NOT NULL,
+    subject     TEXT    NOT NULL,
+    cashlink_id TEXT    NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL,
+    UNIQUE (job_id, sha256)
+);
+CREATE INDEX import_documents_row ON import_documents (row_id);
+
+-- The idempotency ledger: every creating call's key and the fingerprint of
+-- its body, written before the call; a key is never sent with another body.
+CREATE TABLE import_calls (
+    key         TEXT    PRIMARY KEY,
+    job_id      INTEGER NOT NULL REFERENCES import_jobs (id) ON DELETE CASCADE,
+    row_id      INTEGER,
+    step        TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,   -- SHA-256 of the request body
+    state       TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'rejected', 'unknown')),
+    result_id   TEXT    NOT NULL DEFAULT '',
+    status      INTEGER NOT NULL DEFAULT 0,
+    error       TEXT    NOT NULL DEFAULT '',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX import_calls_row ON import_calls (row_id);
+
+-- Issuance investor → Cashlink investor, remembered across jobs.
+CREATE TABLE investor_mappings (
+    issuance_investor INTEGER PRIMARY KEY,
+    cashlink_investor TEXT    NOT NULL,
+    source            TEXT    NOT NULL CHECK (source IN ('manual', 'csv', 'email', 'created', 'remembered')),
+    updated_by        INTEGER REFERENCES users (id),
+    updated_at        INTEGER NOT NULL
+);
+
+-- Every Issuance investment ever imported, so no job imports one twice.
+CREATE TABLE imported_investments (
+    issuance_id         INTEGER PRIMARY KEY,
+    job_id              INTEGER NOT NULL REFERENCES import_jobs (id),
+    row_id              INTEGER NOT NULL,
+    cashlink_investment TEXT    NOT NULL,
+    imported_at         INTEGER NOT NULL
+);

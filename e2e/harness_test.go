@@ -217,3 +217,5 @@ func signIn(t *testing.T, ctx context.Context, base, email, password string) {
 	), "sign in")
 	waitJS(t, ctx, `document.querySelector('[data-testid="current-user"]') !== null`)
 }
+
+type contextT = context.Context

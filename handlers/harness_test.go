@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"issuerconsole/app"
 	"issuerconsole/config"
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/audit"
 )
 
 const (
@@ -58,15 +60,26 @@ type (
 
 type serverOpt func(*config.Config, *app.Options)
 
+// consoleDB is the path of the test server's console.db.
+func (s *testServer) consoleDB(t *testing.T) string {
+	t.Helper()
+	var file string
+	if err := s.app.DB.QueryRow("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&file); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 func withoutAdmin() serverOpt {
 	return func(c *config.Config, _ *app.Options) { c.AdminEmail, c.AdminPassword = "", "" }
 }
 
 // newTestServer starts the real console over a temporary data folder, on a
 // loopback listener, with a fake clock and a fast bcrypt cost.
-func newTestServer(t *testing.T, opts ...serverOpt) *testServer {
+func newTestServer(t testing.TB, opts ...serverOpt) *testServer {
 	t.Helper()
-	cfg, err := config.Parse([]string{"-data", t.TempDir(), "-addr", "127.0.0.1:0"}, func(k string) string {
+	// A small generated data set keeps each test server quick to start.
+	cfg, err := config.Parse([]string{"-data", t.TempDir(), "-addr", "127.0.0.1:0", "-sandbox-investments", "600"}, func(k string) string {
 		switch k {
 		case "ADMIN_EMAIL":
 			return adminEmail
@@ -126,13 +139,13 @@ func (b *syncBuffer) String() string {
 // the CSRF token of the last page it read (taken with goquery from the form
 // field, as a browser would submit it).
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *testServer
 	http *http.Client
 	csrf string
 }
 
-func (s *testServer) client(t *testing.T) *client {
+func (s *testServer) client(t testing.TB) *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{t: t, srv: s, http: &http.Client{
 		Jar:           jar,
@@ -221,6 +234,34 @@ func (c *client) cookie(name string) *http.Cookie {
 	return nil
 }
 
+// lastCall returns the newest audit row of an API call.
+func (s *testServer) lastCall(t *testing.T, api string) audit.Entry {
+	t.Helper()
+	p, err := s.app.Audit.List(context.Background(), audit.Filter{API: api, Kind: audit.KindCall}, 0, 1)
+	if err != nil || len(p.Entries) == 0 {
+		t.Fatalf("no %s call in the audit log (%v)", api, err)
+	}
+	return p.Entries[0]
+}
+
+// lastCallTo returns the newest audited call whose path contains part.
+func (s *testServer) lastCallTo(t *testing.T, part string) audit.Entry {
+	t.Helper()
+	p, err := s.app.Audit.List(context.Background(), audit.Filter{Kind: audit.KindCall, PathContains: part}, 0, 1)
+	if err != nil || len(p.Entries) == 0 {
+		t.Fatalf("no call to %s in the audit log (%v)", part, err)
+	}
+	return p.Entries[0]
+}
+
+// callCount counts the audited calls to an API so far.
+func (s *testServer) callCount(t *testing.T, api string) int {
+	t.Helper()
+	n := 0
+	s.app.Audit.Each(context.Background(), audit.Filter{API: api, Kind: audit.KindCall}, func(audit.Entry) error { n++; return nil })
+	return n
+}
+
 // createUser adds a user directly through the service.
 func (s *testServer) createUser(t *testing.T, email string, role accounts.Role) accounts.User {
 	t.Helper()
@@ -239,3 +280,9 @@ func wantStatus(t *testing.T, r *response, want int) {
 		t.Fatalf("%s %s: status %d, want %d\n%.2000s", r.Request.Method, r.Request.URL.Path, r.StatusCode, want, r.body)
 	}
 }
+
+func strconvItoa(n int) string { return strconv.Itoa(n) }
+
+type auditEntry = audit.Entry
+
+func auditFilter(api string) audit.Filter { return audit.Filter{API: api, Kind: audit.KindCall} }

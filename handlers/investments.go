@@ -31,6 +31,7 @@ type invColumn struct {
 	deprecated bool
 	def        bool // shown by default
 	value      func(issuance.Investment) string
+	time       bool // an RFC 3339 value, shown short in the table
 }
 
 func optDec(d *issuance.Decimal) string {
@@ -85,11 +86,11 @@ var investmentColumns = []invColumn{
 	{key: "payment_intent_id", label: "Payment intent", personal: true, text: true, value: func(i issuance.Investment) string { return i.PaymentIntentID }},
 	{key: "has_investor_signed", label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
 	{key: "processing_issue_statuses", label: "Processing issues", text: true, def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
-	{key: "processed_at", label: "Processed", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
-	{key: "received_at", label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
-	{key: "invested_at", label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
-	{key: "refunded_at", label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
-	{key: "updated_at", label: "Updated", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
+	{key: "processed_at", time: true, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
+	{key: "received_at", time: true, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
+	{key: "invested_at", time: true, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
+	{key: "refunded_at", time: true, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
+	{key: "updated_at", time: true, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
 	{key: "accredited_investor", label: "Accredited", personal: true, value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
 	{key: "accredited_investor_type", label: "Accreditation type", personal: true, value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
 	{key: "net_worth", label: "Net worth", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
@@ -165,16 +166,24 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 	}
 }
 
-// offeringOptions lists the offerings for the selects (one audited call).
+// offeringOptions lists the offerings for the selects. The list is one
+// audited call, kept for a minute: typing in the search should not refetch
+// it on every keystroke.
 func (s *Server) offeringOptions(c echo.Context) []views.Option {
+	s.offeringCache.Lock()
+	defer s.offeringCache.Unlock()
+	if time.Since(s.offeringCache.at) < time.Minute && s.offeringCache.opts != nil {
+		return s.offeringCache.opts
+	}
 	opts := []views.Option{{Value: "", Label: "any"}}
 	page, err := s.Issuance.ListOfferings(c.Request().Context(), issuance.OfferingFilter{Ordering: []string{"name"}}, issuance.PageOpts{PageSize: 100})
 	if err != nil {
-		return opts // the search still works with typed ids
+		return opts // the search still works with typed ids; try again next time
 	}
 	for _, o := range page.Results {
 		opts = append(opts, views.Option{Value: strconv.FormatInt(o.ID, 10), Label: o.Name + " (#" + strconv.FormatInt(o.ID, 10) + ")"})
 	}
+	s.offeringCache.opts, s.offeringCache.at = opts, time.Now()
 	return opts
 }
 
@@ -227,7 +236,11 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 			for _, inv := range page.Results {
 				row := views.InvestmentRow{ID: inv.ID}
 				for _, col := range cols {
-					row.Cells = append(row.Cells, views.Cell{Value: col.value(inv), Num: col.num, Link: col.key == "id" || col.key == "reference_id",
+					v := col.value(inv)
+					if col.time && v != "" {
+						v = strings.Replace(strings.TrimSuffix(v, "Z"), "T", " ", 1)[:16] // minutes, UTC
+					}
+					row.Cells = append(row.Cells, views.Cell{Value: v, Num: col.num, Link: col.key == "id" || col.key == "reference_id",
 						OfferingLink: col.key == "offering"})
 				}
 				sv.Rows = append(sv.Rows, row)
@@ -242,7 +255,12 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	for _, col := range investmentColumns {
 		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
 	}
-	offeringOpts := s.offeringOptions(c)
+	// An htmx search swaps only the results (and the field errors): the
+	// form, and the offering list it needs, stay as they are.
+	offeringOpts := []views.Option{{Value: "", Label: "any"}}
+	if !isFragment(c) {
+		offeringOpts = s.offeringOptions(c)
+	}
 	top := slices.Clone(investmentTop)
 	top[2].options = offeringOpts
 	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -53,7 +54,8 @@ func canonicalRedirect(c echo.Context, path string, q url.Values) (bool, error) 
 	if enc := q.Encode(); enc != "" {
 		canon += "?" + enc
 	}
-	if c.Request().URL.RawQuery == q.Encode() {
+	// Only a different meaning warrants a redirect, not another order.
+	if raw, err := url.ParseQuery(c.Request().URL.RawQuery); err == nil && reflect.DeepEqual(raw, q) {
 		return false, nil
 	}
 	if c.Request().Header.Get("HX-Request") == "true" {
@@ -167,9 +169,9 @@ func buildField(p issuance.Param, spec fieldSpec, q url.Values, errs map[string]
 	case f.Widget == "bool":
 		opts = boolOptions
 	case f.Widget == "select":
-		opts = stringOptions(p.Choices, "any")
+		opts = choiceOptions(p.Labels, "any")
 	case f.Widget == "multi":
-		opts = stringOptions(p.Choices, "")
+		opts = choiceOptions(p.Labels, "")
 	}
 	selected := map[string]bool{}
 	if f.Widget == "multi" {

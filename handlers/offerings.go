@@ -234,6 +234,7 @@ func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 	}
 	d.Outside = []views.FunnelStep{
 		step("Started (not committed)", f.Started, offerings.StepStarted),
+		step("Payment failed", f.PaymentFailed, offerings.StepFailed),
 		step("Cancelled, refunded, not approved", f.Lost, offerings.StepLost),
 	}
 	for _, t := range f.Targets {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/csrf"
@@ -58,6 +59,12 @@ type Server struct {
 	sessions *sessions.CookieStore
 	csrf     http.Handler
 	routes   []route
+
+	offeringCache struct {
+		sync.Mutex
+		opts []views.Option
+		at   time.Time
+	}
 }
 
 // access is who may use a route.

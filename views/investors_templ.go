@@ -623,11 +623,11 @@ func IssuanceUsersPage(p Page, u IssuanceUsers) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = textField("iu-email", "E-mail", "email", u.NewEmail, "off", u.NewErrs["email"], "").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = textField("iu-email", "E-mail", "email", u.NewEmail, "off", u.NewErrs["iu-email"], "").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = textField("iu-password", "Password", "password", "", "new-password", u.NewErrs["password"], "Sent to Issuance only.").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = textField("iu-password", "Password", "password", "", "new-password", u.NewErrs["iu-password"], "Sent to Issuance only.").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -618,7 +618,7 @@ func OfferingPage(d OfferingDetail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "</tbody></table></div><p class=\"hint\">Committed includes received and invested; received includes invested. Started, cancelled, refunded and not approved investments are outside the funnel. Amount paid is quantity × price plus fees; shares value is quantity × price.</p><h3>Progress against the targets (shares value committed)</h3>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "</tbody></table></div><p class=\"hint\">Committed includes received and invested; received includes invested. Started, payment-failed, cancelled, refunded and not approved investments are outside the funnel (as in the API's summary of committed money). Amount paid is quantity × price plus fees; shares value is quantity × price.</p><h3>Progress against the targets (shares value committed)</h3>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

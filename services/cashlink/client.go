@@ -121,13 +121,22 @@ func New(o Options) (*Client, error) {
 // BaseURL is the configured API root.
 func (c *Client) BaseURL() *url.URL { return c.api.BaseURL() }
 
+// Body is the exact JSON a creating method sends for v (nil for none), so
+// callers can fingerprint it before the call.
+func Body(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return apiclient.JSONBody(v)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, key Key, body any, out any) error {
 	req := apiclient.Request{Method: method, URL: c.api.Resolve(path, nil), IdempotencyKey: string(key)}
 	// Reads are safe to retry; writes only with a key (the API then
 	// replays instead of repeating).
 	req.Idempotent = method == http.MethodGet || key != ""
 	if body != nil {
-		b, err := apiclient.JSONBody(body)
+		b, err := Body(body)
 		if err != nil {
 			return err
 		}
@@ -168,18 +177,16 @@ type Document struct {
 	Filename string `json:"filename,omitempty"`
 }
 
-// UploadDocument is POST /v2/documents/ (multipart field "file"). The
-// multipart boundary is derived from the key, so a retry after a restart
-// sends byte-identical content.
-func (c *Client) UploadDocument(ctx context.Context, key Key, filename string, content []byte, contentType string) (Document, error) {
-	if err := key.check("upload document"); err != nil {
-		return Document{}, err
-	}
+// DocumentBody builds the multipart body of a document upload. The
+// boundary is derived from the key, so the same key and file always give the
+// same bytes: a retry after a restart is byte-identical, and callers can
+// fingerprint exactly what will be sent.
+func DocumentBody(key Key, filename string, content []byte, contentType string) ([]byte, string, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	sum := sha256.Sum256([]byte(key))
 	if err := mw.SetBoundary("icb" + hex.EncodeToString(sum[:20])); err != nil {
-		return Document{}, err
+		return nil, "", err
 	}
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filename))
@@ -189,14 +196,28 @@ func (c *Client) UploadDocument(ctx context.Context, key Key, filename string, c
 	h.Set("Content-Type", contentType)
 	w, err := mw.CreatePart(h)
 	if err != nil {
-		return Document{}, err
+		return nil, "", err
 	}
 	w.Write(content)
-	mw.Close()
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), mw.FormDataContentType(), nil
+}
+
+// UploadDocument is POST /v2/documents/ (multipart field "file").
+func (c *Client) UploadDocument(ctx context.Context, key Key, filename string, content []byte, contentType string) (Document, error) {
+	if err := key.check("upload document"); err != nil {
+		return Document{}, err
+	}
+	body, ctype, err := DocumentBody(key, filename, content, contentType)
+	if err != nil {
+		return Document{}, err
+	}
 	var doc Document
 	_, err = c.api.Do(ctx, apiclient.Request{
-		Method: http.MethodPost, URL: c.api.Resolve("v2/documents/", nil), Body: buf.Bytes(),
-		ContentType: mw.FormDataContentType(), IdempotencyKey: string(key), Idempotent: true,
+		Method: http.MethodPost, URL: c.api.Resolve("v2/documents/", nil), Body: body,
+		ContentType: ctype, IdempotencyKey: string(key), Idempotent: true,
 	}, &doc)
 	return doc, err
 }

@@ -35,6 +35,7 @@ type Param struct {
 	Kind    Kind
 	In      bool     // a comma-separated __in list
 	Choices []string // for KChoice
+	Labels  []Choice // the choices with their documented labels
 	// Broken marks the boolean __in filters that fail upstream (a single
 	// value answers HTTP 500, several are ignored). The client never sends
 	// them; see RewriteBroken.

@@ -22,6 +22,7 @@ const (
 	StepReceived  Step = "received"  // money received (and possibly approved or accepted)
 	StepInvested  Step = "invested"  // closed into the offering
 	StepLost      Step = "lost"      // cancelled, refunded or not approved
+	StepFailed    Step = "failed"    // the payment failed: not money expected, not lost either
 )
 
 // StepOf groups a status.
@@ -29,8 +30,10 @@ func StepOf(s issuance.Status) Step {
 	switch s {
 	case issuance.StatusStarted:
 		return StepStarted
-	case issuance.StatusNotReceived, issuance.StatusPaymentFailed:
+	case issuance.StatusNotReceived:
 		return StepCommitted
+	case issuance.StatusPaymentFailed:
+		return StepFailed
 	case issuance.StatusReceived, issuance.StatusApproved, issuance.StatusAccepted:
 		return StepReceived
 	case issuance.StatusInvested, issuance.StatusAcceptedEscrowClosed:
@@ -47,7 +50,8 @@ var Grouping = []struct {
 	Statuses []issuance.Status
 }{
 	{StepStarted, []issuance.Status{issuance.StatusStarted}},
-	{StepCommitted, []issuance.Status{issuance.StatusNotReceived, issuance.StatusPaymentFailed}},
+	{StepCommitted, []issuance.Status{issuance.StatusNotReceived}},
+	{StepFailed, []issuance.Status{issuance.StatusPaymentFailed}},
 	{StepReceived, []issuance.Status{issuance.StatusReceived, issuance.StatusApproved, issuance.StatusAccepted}},
 	{StepInvested, []issuance.Status{issuance.StatusInvested, issuance.StatusAcceptedEscrowClosed}},
 	{StepLost, []issuance.Status{issuance.StatusCancelled, issuance.StatusRefunded, issuance.StatusNotApproved}},
@@ -88,7 +92,7 @@ type Funnel struct {
 	// Cumulative: Committed includes Received and Invested; Received
 	// includes Invested. Started and Lost are outside the funnel.
 	Committed, Received, Invested Total
-	Started, Lost                 Total
+	Started, Lost, PaymentFailed  Total
 	All                           int
 	ByStatus                      []Bucket
 	ByPaymentMethod               []Bucket
@@ -97,7 +101,7 @@ type Funnel struct {
 
 // Compute builds the funnel of an offering from all its investments.
 func Compute(o issuance.Offering, invs []issuance.Investment) Funnel {
-	f := Funnel{Committed: newTotal(), Received: newTotal(), Invested: newTotal(), Started: newTotal(), Lost: newTotal(), All: len(invs)}
+	f := Funnel{Committed: newTotal(), Received: newTotal(), Invested: newTotal(), Started: newTotal(), Lost: newTotal(), PaymentFailed: newTotal(), All: len(invs)}
 	byStatus := map[string]*Bucket{}
 	byMethod := map[string]*Bucket{}
 	for _, s := range issuance.Statuses { // every status shows, even at zero
@@ -109,6 +113,8 @@ func Compute(o issuance.Offering, invs []issuance.Investment) Funnel {
 			f.Started.add(inv)
 		case StepLost:
 			f.Lost.add(inv)
+		case StepFailed:
+			f.PaymentFailed.add(inv)
 		case StepCommitted:
 			f.Committed.add(inv)
 		case StepReceived:

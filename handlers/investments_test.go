@@ -1,0 +1,315 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"issuerconsole/services/accounts"
+)
+
+func rowIDs(r *response) []string {
+	var ids []string
+	r.doc.Find(`tr[data-testid="investment-row"]`).Each(func(_ int, row *goqSel) {
+		id, _ := row.Attr("data-id")
+		ids = append(ids, id)
+	})
+	return ids
+}
+
+// Each filter group reaches the API with the parameter names and values the
+// reference documents, and the rows shown are the API's.
+func TestInvestmentSearchFilterGroups(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	ctx := context.Background()
+	tests := []struct {
+		group string
+		query string // as the form submits it (multi-selects repeat)
+		sent  []string
+	}{
+		{"status and payment", "status__in=accepted&status__in=invested&requested_payment_method__in=wire&requested_payment_method__in=card",
+			[]string{"status__in=accepted%2Cinvested", "requested_payment_method__in=wire%2Ccard"}},
+		{"amounts", "amount__gte=100.50&amount__lte=5000&shares_amount__gt=10&quantity__in=10,20,30",
+			[]string{"amount__gte=100.50", "amount__lte=5000", "shares_amount__gt=10", "quantity__in=10%2C20%2C30"}},
+		{"dates", "created_at__date__gte=2025-01-01&processed_at__gte=2025-01-01T00%3A00%3A00%2B01%3A00&updated_at__date__lte=2027-12-31&processed_at__isnull=false",
+			[]string{"created_at__date__gte=2025-01-01", "processed_at__gte=2025-01-01T00%3A00%3A00%2B01%3A00", "updated_at__date__lte=2027-12-31", "processed_at__isnull=false"}},
+		{"investor", "investor__type__in=person&investor__type__in=trust&investor__entity__kyc_status=passed&investor__user__email__in=a%40example.com",
+			[]string{"investor__type__in=person%2Ctrust", "investor__entity__kyc_status=passed", "investor__user__email__in=a%40example.com"}},
+		{"offering", "offering=1", []string{"offering=1"}},
+		{"references", "id__in=1,2,3&reference_id__in=X", []string{"id__in=1%2C2%2C3", "reference_id__in=X"}},
+		{"approval and watchlist", "investmentapproval__is_approved=true&watchlistentity__has_hits=false",
+			[]string{"investmentapproval__is_approved=true", "watchlistentity__has_hits=false"}},
+		{"processing issues", "processing_issue_statuses__contains=kyc", []string{"processing_issue_statuses__contains=kyc"}},
+		{"search and ordering", "search=Fund&ordering=-amount", []string{"search=Fund", "ordering=-amount"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.group, func(t *testing.T) {
+			r := c.get("/investments?" + tt.query + "&page_size=25")
+			if r.StatusCode == http.StatusSeeOther {
+				r = c.get(r.Header.Get("Location"))
+			}
+			wantStatus(t, r, http.StatusOK)
+			if r.doc.Find(`[data-testid="list-problem"]`).Length() != 0 {
+				t.Fatalf("problem: %s", text(r.doc.Find(`[data-testid="list-problem"]`)))
+			}
+			sent := s.lastCallTo(t, "/api/investments/").Path
+			for _, want := range tt.sent {
+				if !strings.Contains(sent, want) {
+					t.Errorf("the API got %s; want it to contain %s", sent, want)
+				}
+			}
+			// The rows are exactly the API's answer to that query.
+			u, _ := url.Parse(sent)
+			page, err := s.app.Issuance.ListInvestmentsQuery(ctx, u.Query())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, inv := range page.Results {
+				want = append(want, itoa(int(inv.ID)))
+			}
+			if got := rowIDs(r); !slices.Equal(got, want) {
+				t.Fatalf("rows %v, API %v", got, want)
+			}
+			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(page.Count) {
+				t.Fatalf("count %s, API %d", got, page.Count)
+			}
+		})
+	}
+}
+
+func TestInvestmentSearchErrors(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+
+	// Local checks: shown next to the fields, nothing sent, the form as typed.
+	before := s.callCount(t, "issuance")
+	r := c.get("/investments?amount__gte=abc&created_at__date__gte=2024-13-01&status=Started&page_size=25")
+	wantStatus(t, r, http.StatusOK)
+	for param, msg := range map[string]string{"amount__gte": "Enter a number.", "created_at__date__gte": "Enter a valid date.", "status": "Select a valid choice. Started"} {
+		if got := text(r.doc.Find(`[data-testid="error-` + param + `"]`)); !strings.Contains(got, msg) {
+			t.Errorf("%s: error %q, want %q", param, got, msg)
+		}
+		if inv, _ := r.doc.Find(`#p-` + param).Attr("aria-invalid"); inv != "true" {
+			t.Errorf("%s not marked invalid", param)
+		}
+	}
+	if v, _ := r.doc.Find(`#p-amount__gte`).Attr("value"); v != "abc" {
+		t.Errorf("typed value lost: %q", v)
+	}
+	// Only the offering list for the select may have been fetched.
+	for _, e := range recentCalls(t, s, before) {
+		if strings.Contains(e, "/api/investments/") {
+			t.Fatalf("a locally invalid search reached the API: %s", e)
+		}
+	}
+
+	// The API's 400 is mapped to the field it names.
+	r = c.get("/investments?offering=99999&page_size=25")
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="error-offering"]`)); !strings.Contains(got, "Select a valid choice") {
+		t.Fatalf("offering error %q", got)
+	}
+	// Through htmx, the errors come out of band with the results.
+	r = c.get("/investments?offering=99999&page_size=25", "HX-Request", "true")
+	if oob := r.doc.Find(`#e-offering[hx-swap-oob]`); !strings.Contains(text(oob), "Select a valid choice") {
+		t.Fatalf("no out-of-band error for htmx: %s", r.body[:min(len(r.body), 400)])
+	}
+
+	// Upstream failure: a clear message, the filters kept.
+	s.app.Sandbox.DB.Close()
+	r = c.get("/investments?status=accepted&page_size=25")
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="list-problem"]`)); !strings.Contains(got, "could not answer") || !strings.Contains(got, "filters are kept") {
+		t.Fatalf("problem %q", got)
+	}
+	if v, _ := r.doc.Find(`#p-status option[selected]`).Attr("value"); v != "accepted" {
+		t.Fatalf("status filter lost: %q", v)
+	}
+}
+
+func recentCalls(t *testing.T, s *testServer, after int) []string {
+	var paths []string
+	n := 0
+	s.app.Audit.Each(context.Background(), auditFilter("issuance"), func(e auditEntry) error {
+		n++
+		paths = append(paths, e.Path)
+		return nil
+	})
+	return paths[:max(n-after, 0)]
+}
+
+func TestSharedURLRendersTheSameRows(t *testing.T) {
+	s := newTestServer(t)
+	a := s.client(t)
+	a.login(adminEmail, adminPass)
+	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
+	b := s.client(t)
+	b.login("auditor@example.com", testPass)
+
+	u := "/investments?ordering=-amount&page=2&page_size=10&status__in=accepted%2Cinvested%2Creceived"
+	frag := a.get(u, "HX-Request", "true") // what the live search showed
+	full := b.get(u)                       // the URL pasted by someone else
+	if strings.Contains(frag.body, "<html") || !strings.Contains(full.body, "<html") {
+		t.Fatal("fragment/full page mix-up")
+	}
+	if len(rowIDs(frag)) == 0 || !slices.Equal(rowIDs(frag), rowIDs(full)) {
+		t.Fatalf("htmx rows %v, pasted URL rows %v", rowIDs(frag), rowIDs(full))
+	}
+	if vary := strings.Join(full.Header.Values("Vary"), ","); !strings.Contains(vary, "HX-Request") {
+		t.Fatalf("Vary %q", vary)
+	}
+	if cur := text(full.doc.Find(`[data-testid="pager"] [aria-current="page"]`)); cur != "2" {
+		t.Fatalf("current page %q", cur)
+	}
+}
+
+func TestBrokenAndUnknownParametersAreShown(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/investments?investmentapproval__is_approved__in=true&zzz=1&page_size=25")
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="note-investmentapproval__is_approved__in"]`)); !strings.Contains(got, "sent as investmentapproval__is_approved=true") {
+		t.Fatalf("note %q", got)
+	}
+	if v, _ := r.doc.Find(`#p-investmentapproval__is_approved__in`).Attr("value"); v != "true" {
+		t.Fatalf("the broken parameter is not shown in the form: %q", v)
+	}
+	if got := text(r.doc.Find(`[data-testid="ignored-params"]`)); !strings.Contains(got, "zzz=1") {
+		t.Fatalf("unknown parameter not shown: %q", got)
+	}
+	sent := s.lastCallTo(t, "/api/investments/").Path
+	if strings.Contains(sent, "__is_approved__in") || !strings.Contains(sent, "investmentapproval__is_approved=true") || !strings.Contains(sent, "zzz=1") {
+		t.Fatalf("sent %s", sent)
+	}
+}
+
+func TestColumnsSavedSearchesAndDetail(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/investments?page_size=10")
+	r = c.post("/investments/columns", url.Values{"col": {"id", "amount", "investor_verify_process_status"}, "return": {"page_size=10&status=accepted"}})
+	wantStatus(t, r, http.StatusSeeOther)
+	if loc := r.Header.Get("Location"); loc != "/investments?page_size=10&status=accepted" {
+		t.Fatalf("back to %q", loc)
+	}
+	r = c.get("/investments?page_size=10")
+	var heads []string
+	r.doc.Find(`table[data-testid="investments-table"] thead th`).Each(func(_ int, th *goqSel) { heads = append(heads, text(th)) })
+	if strings.Join(heads, "|") != "#|Amount ▲|Verify process status" && strings.Join(heads, "|") != "#|Amount|Verify process status" {
+		t.Fatalf("columns %v", heads)
+	}
+	// Another user keeps the defaults.
+	s.createUser(t, "other@example.com", accounts.RoleAdmin)
+	o := s.client(t)
+	o.login("other@example.com", testPass)
+	if n := o.get("/investments?page_size=10").doc.Find(`table[data-testid="investments-table"] thead th`).Length(); n < 8 {
+		t.Fatalf("the other user sees %d columns", n)
+	}
+
+	r = c.post("/investments/saved", url.Values{"name": {"Accepted, big"}, "query": {"amount__gte=1000&status=accepted&page_size=10"}})
+	wantStatus(t, r, http.StatusSeeOther)
+	r = o.get("/investments?page_size=10") // shared with everyone
+	link := r.doc.Find(`[data-testid="saved-search"] a`)
+	if text(link) != "Accepted, big" {
+		t.Fatalf("saved search %q", text(link))
+	}
+	if href, _ := link.Attr("href"); href != "/investments?amount__gte=1000&page_size=10&status=accepted" {
+		t.Fatalf("saved search URL %q", href)
+	}
+	if r.doc.Find(`[data-testid="saved-search"] button`).Length() != 1 {
+		t.Fatal("an admin may delete any saved search")
+	}
+
+	r = c.get("/investments/1")
+	wantStatus(t, r, http.StatusOK)
+	if n := r.doc.Find(`tr[data-testid="investment-field"]`).Length(); n != 35 {
+		t.Fatalf("%d fields shown, want every field (35)", n)
+	}
+	if r.doc.Find(`[data-testid="deprecated"]`).Length() != 1 {
+		t.Fatal("the deprecated field is not marked")
+	}
+	inv, _ := s.app.Issuance.GetInvestment(context.Background(), 1)
+	if href, _ := r.doc.Find(`[data-testid="offering-link"]`).Attr("href"); href != "/offerings/"+itoa(int(inv.Offering)) {
+		t.Fatalf("offering link %q", href)
+	}
+	wantStatus(t, c.get("/investments/999999"), http.StatusNotFound)
+}
+
+func TestExportAllPages(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
+	for _, who := range []struct {
+		email, pass string
+		personal    bool
+	}{{adminEmail, adminPass, true}, {"auditor@example.com", testPass, false}} {
+		t.Run(who.email, func(t *testing.T) {
+			c := s.client(t)
+			c.login(who.email, who.pass)
+			c.get("/investments?page_size=10")
+			query := "page_size=10&status__in=accepted%2Cinvested"
+			q, _ := url.ParseQuery(query)
+			want, err := s.app.Issuance.ListInvestmentsQuery(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := c.post("/investments/export", url.Values{"query": {query}})
+			wantStatus(t, r, http.StatusSeeOther)
+			status := r.Header.Get("Location")
+			var done bool
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				r = c.get(status, "HX-Request", "true")
+				if r.doc.Find(`[data-testid="export-done"]`).Length() == 1 {
+					done = true
+					break
+				}
+				if r.doc.Find(`[data-testid="export-failed"]`).Length() == 1 {
+					t.Fatalf("export failed: %s", text(r.doc.Find(`[data-testid="export-failed"]`)))
+				}
+			}
+			if !done {
+				t.Fatal("export did not finish")
+			}
+			href, _ := r.doc.Find(`[data-testid="export-download"]`).Attr("href")
+			r = c.get(href)
+			wantStatus(t, r, http.StatusOK)
+			recs, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs)-1 != want.Count {
+				t.Fatalf("%d rows exported, the search has %d (all pages)", len(recs)-1, want.Count)
+			}
+			hasName := slices.Contains(recs[0], "investor_individual_name")
+			if hasName != who.personal {
+				t.Fatalf("personal columns exported: %v, want %v", hasName, who.personal)
+			}
+			// Hostile names cannot become spreadsheet formulas.
+			for _, rec := range recs[1:] {
+				for _, v := range rec {
+					if strings.HasPrefix(v, "=") || strings.HasPrefix(v, "@") {
+						t.Fatalf("unguarded formula %q", v)
+					}
+				}
+			}
+			// Someone else cannot read this export.
+			other := s.client(t)
+			other.login(adminEmail, adminPass)
+			if who.email != adminEmail {
+				wantStatus(t, other.get(href), http.StatusOK) // admins may
+			}
+		})
+	}
+}
+
+

@@ -1,0 +1,119 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"issuerconsole/app"
+	"issuerconsole/services/audit"
+)
+
+func TestSettingsPage(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/settings")
+	wantStatus(t, r, http.StatusOK)
+	iss := r.doc.Find(`[data-testid="connection-issuance"]`)
+	if got := text(iss.Find(`[data-testid="connection-mode"]`)); got != "sandbox" {
+		t.Fatalf("issuance mode %q", got)
+	}
+	if got := text(iss.Find(`[data-testid="connection-url"]`)); !strings.HasSuffix(got, "/sandbox/issuance/") {
+		t.Fatalf("issuance base URL %q", got)
+	}
+	for _, secret := range []string{app.SandboxIssuanceKey, app.SandboxFirebaseToken, app.SandboxCashlinkSecret} {
+		if strings.Contains(r.body, secret) {
+			t.Errorf("the settings page shows the secret %q", secret)
+		}
+	}
+	if !strings.Contains(text(iss), "characters") {
+		t.Fatal("the key is not shown masked")
+	}
+
+	before := s.callCount(t, "issuance")
+	r = c.post("/settings/test/issuance", nil, "HX-Request", "true", "X-CSRF-Token", c.csrf)
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="test-ok"]`)); !strings.Contains(got, "Connected") {
+		t.Fatalf("test result %q", r.body)
+	}
+	if s.callCount(t, "issuance") != before+1 {
+		t.Fatal("the connection test made no audited call")
+	}
+	ev, _ := s.app.Audit.List(context.Background(), audit.Filter{Kind: audit.KindEvent}, 0, 1)
+	if len(ev.Entries) == 0 || ev.Entries[0].Event != audit.EventConnectionTested || ev.Entries[0].Actor != adminEmail {
+		t.Fatalf("no connection-test event: %+v", ev.Entries)
+	}
+	wantStatus(t, c.post("/settings/test/stripe", nil, "HX-Request", "true", "X-CSRF-Token", c.csrf), http.StatusNotFound)
+}
+
+func TestInvestorsAndIssuanceUsers(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+
+	r := c.get("/investors?page_size=10&type=person")
+	wantStatus(t, r, http.StatusOK)
+	rows := r.doc.Find(`tr[data-testid="investor-row"]`)
+	if rows.Length() == 0 {
+		t.Fatalf("no investors: %s", text(r.doc.Find(`[data-testid="list-problem"]`)))
+	}
+	rows.Each(func(_ int, row *goqSel) {
+		if got := text(row.Find("td").Eq(1)); got != "Person" {
+			t.Errorf("type %q in a person-only list", got)
+		}
+	})
+	if sent := s.lastCallTo(t, "/api/investors/").Path; !strings.Contains(sent, "type=person") {
+		t.Fatalf("sent %s", sent)
+	}
+	href, _ := rows.First().Find("a").Attr("href")
+	r = c.get(href)
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find(`table[data-testid="investor-fields"] tbody tr`).Length() < 3 {
+		t.Fatal("investor detail shows almost nothing")
+	}
+
+	const pw = "issuance-PW-secret-42"
+	r = c.get("/issuance-users?page_size=10")
+	wantStatus(t, r, http.StatusOK)
+	r = c.post("/issuance-users", url.Values{"iu-email": {"not an address"}, "iu-password": {pw}})
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if text(r.doc.Find(`[data-testid="error-iu-email"]`)) == "" {
+		t.Fatal("no e-mail error")
+	}
+	if v, _ := r.doc.Find(`#iu-password`).Attr("value"); v != "" {
+		t.Fatal("password echoed into the page")
+	}
+	r = c.post("/issuance-users", url.Values{"iu-email": {"new.user@example.com"}, "iu-password": {pw}})
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get("/issuance-users?page_size=10&thirdpartyissueruser__email=new.user%40example.com")
+	row := r.doc.Find(`tr[data-testid="issuance-user-row"]`)
+	if row.Length() != 1 || text(row.Find(`[data-testid="issuance-user-email"]`)) != "new.user@example.com" {
+		t.Fatalf("new user not listed: %s", text(r.doc.Find("main")))
+	}
+	id := text(row.Find("td").First())
+	r = c.post("/issuance-users/"+id, url.Values{"email": {"renamed@example.com"}, "password": {pw + "-2"}})
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get("/issuance-users?page_size=10")
+	if got := text(r.doc.Find(`[data-testid="flash"]`)); !strings.Contains(got, "renamed@example.com") || !strings.Contains(got, "password changed") {
+		t.Fatalf("flash %q", got)
+	}
+
+	// Passwords are write-only: nowhere in the console's database or logs.
+	s.app.DB.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	dir := filepath.Dir(s.consoleDB(t))
+	for _, name := range []string{"console.db", "console.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		if bytes.Contains(b, []byte(pw)) {
+			t.Errorf("an Issuance password reached %s", name)
+		}
+	}
+	if strings.Contains(s.logs.String(), pw) {
+		t.Error("an Issuance password reached the log")
+	}
+}

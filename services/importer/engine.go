@@ -1,0 +1,508 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"issuerconsole/services/apiclient"
+	"issuerconsole/services/audit"
+	"issuerconsole/services/cashlink"
+)
+
+// Registry is what the engine needs of Cashlink (*cashlink.Client).
+type Registry interface {
+	UploadDocument(ctx context.Context, key cashlink.Key, filename string, content []byte, contentType string) (cashlink.Document, error)
+	CreateInvestment(ctx context.Context, key cashlink.Key, in cashlink.NewInvestment) (cashlink.Investment, error)
+	ListWallets(ctx context.Context, investorID string) ([]cashlink.Wallet, error)
+	UpdateInvestment(ctx context.Context, id string, up cashlink.InvestmentUpdate) (cashlink.Investment, error)
+	Credit(ctx context.Context, key cashlink.Key, investmentID string) (cashlink.Credit, error)
+	GetInvestment(ctx context.Context, id string) (cashlink.Investment, error)
+}
+
+// Options tune the engine.
+type Options struct {
+	Workers     int           // rows processed at once (default 4)
+	Rate        rate.Limit    // calls per second across workers (default 20)
+	Burst       int           // default 5
+	MaxPasses   int           // passes over rows with unknown outcomes before giving up on them (default 8)
+	PassBackoff time.Duration // first wait between passes (default 1s, doubling, at most 30s)
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Engine runs import jobs in the background and resumes them after a restart.
+type Engine struct {
+	st      *Store
+	reg     Registry
+	audit   *audit.Store
+	opt     Options
+	limiter *rate.Limiter
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	running map[int64]bool
+	wg      sync.WaitGroup
+	base    context.Context
+}
+
+// NewEngine returns an engine; base ends every run (the console's lifetime).
+func NewEngine(base context.Context, st *Store, reg Registry, au *audit.Store, opt Options) *Engine {
+	if opt.Workers <= 0 {
+		opt.Workers = 4
+	}
+	if opt.Rate == 0 {
+		opt.Rate = 20
+	}
+	if opt.Burst == 0 {
+		opt.Burst = 5
+	}
+	if opt.MaxPasses == 0 {
+		opt.MaxPasses = 8
+	}
+	if opt.PassBackoff == 0 {
+		opt.PassBackoff = time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return &Engine{st: st, reg: reg, audit: au, opt: opt, limiter: rate.NewLimiter(opt.Rate, opt.Burst), log: opt.Logger,
+		running: map[int64]bool{}, base: base}
+}
+
+// Resume restarts every job that was running when the console stopped. The
+// calls it makes are the system's (no user is signed in to them).
+func (e *Engine) Resume(ctx context.Context) error {
+	jobs, err := e.st.Jobs(ctx, JobRunning)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		e.log.Info("resuming import job", "job", j.ID)
+		e.Start(j.ID, audit.ActorSystem)
+	}
+	return nil
+}
+
+// Start runs a job in the background (no-op if it is running already).
+func (e *Engine) Start(jobID int64, actor string) {
+	e.mu.Lock()
+	if e.running[jobID] {
+		e.mu.Unlock()
+		return
+	}
+	e.running[jobID] = true
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.running, jobID)
+			e.mu.Unlock()
+		}()
+		ctx := audit.WithActor(e.base, actor)
+		if err := e.Run(ctx, jobID); err != nil && e.base.Err() == nil {
+			e.log.Error("import job stopped", "job", jobID, "err", err)
+		}
+	}()
+}
+
+// Running reports whether a job runs in this process now.
+func (e *Engine) Running(jobID int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running[jobID]
+}
+
+// Wait blocks until background runs have ended (after base is cancelled).
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Run processes a job until every row is final, the job is paused or
+// cancelled, or ctx ends. Rows whose last call had an unknown outcome are
+// retried in later passes, with their keys.
+func (e *Engine) Run(ctx context.Context, jobID int64) error {
+	job, err := e.st.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if job.State != JobRunning {
+		return nil
+	}
+	if err := e.uploadShared(ctx, job); err != nil {
+		return err
+	}
+	backoff := e.opt.PassBackoff
+	for pass := 1; ; pass++ {
+		job, err = e.st.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if job.State != JobRunning {
+			return nil // paused or cancelled
+		}
+		rows, err := e.st.Rows(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		var todo []Row
+		for _, r := range rows {
+			switch r.State {
+			case RowPending, RowRunning, RowUnknown, RowWaiting:
+				if !r.Skip {
+					todo = append(todo, r)
+				}
+			}
+		}
+		if len(todo) == 0 {
+			if err := e.st.SetJobState(ctx, jobID, JobDone); err != nil {
+				return err
+			}
+			p, _ := e.st.JobProgress(ctx, jobID)
+			e.log.Info("import job finished", "job", jobID, "done", p.Done, "failed", p.Failed, "skipped", p.Skipped)
+			return nil
+		}
+		if pass > 1 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		e.pass(ctx, job, todo, pass)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// pass runs the rows through a bounded pool of workers.
+func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) {
+	work := make(chan Row)
+	var wg sync.WaitGroup
+	for range min(e.opt.Workers, len(rows)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				e.processRow(ctx, job, r, pass)
+			}
+		}()
+	}
+	for _, r := range rows {
+		if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
+			break // pause or cancel takes effect before the next row
+		}
+		select {
+		case work <- r:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// processRow moves one row through its remaining steps until it is final or
+// an outcome is unknown (then a later pass tries again with the same keys).
+func (e *Engine) processRow(ctx context.Context, job Job, r Row, pass int) {
+	ctx = audit.WithJob(ctx, "job-"+strconv.FormatInt(job.ID, 10), "row-"+strconv.FormatInt(r.ID, 10))
+	r.State = RowRunning
+	if err := e.st.saveRow(ctx, r); err != nil {
+		e.log.Error("import: saving row", "row", r.ID, "err", err)
+		return
+	}
+	for r.Step != StepDone {
+		err := e.step(ctx, job, &r)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			r.State = RowUnknown // interrupted: resumed at this step
+			e.st.saveRow(context.WithoutCancel(ctx), r)
+			return
+		}
+		r.Tries++
+		r.Error = FriendlyError(r.Step, err)
+		var skip *skipError
+		switch {
+		case errors.As(err, &skip):
+			r.State, r.Error = RowSkipped, skip.reason
+		case errors.Is(err, errWaiting):
+			r.State, r.Error = RowWaiting, ""
+			if pass >= e.opt.MaxPasses+2 {
+				r.State, r.Error = RowFailed, "Cashlink has not delivered the securities yet (status "+r.FinalStatus+"); re-run later to check again."
+			}
+		case errors.Is(err, errFinal):
+			r.State, r.Error = RowFailed, err.Error()
+		case apiclient.Classify(err) == apiclient.Rejected || errors.Is(err, ErrBodyChanged):
+			r.State = RowFailed
+		case pass >= e.opt.MaxPasses:
+			r.State = RowFailed
+			r.Error = "Outcome still unknown after " + strconv.Itoa(pass) + " attempts: " + r.Error + " Re-run to try again with the same key."
+		default:
+			r.State = RowUnknown
+		}
+		if serr := e.st.saveRow(ctx, r); serr != nil {
+			e.log.Error("import: saving row", "row", r.ID, "err", serr)
+		}
+		return
+	}
+	r.State, r.Error = RowDone, ""
+	if err := e.st.saveRow(ctx, r); err != nil {
+		e.log.Error("import: saving row", "row", r.ID, "err", err)
+	}
+}
+
+var (
+	errWaiting = errors.New("waiting for delivery")
+	errFinal   = errors.New("final status")
+)
+
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return e.reason }
+
+// step performs the row's current step and advances it.
+func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
+	install, err := e.st.InstallationID(ctx)
+	if err != nil {
+		return err
+	}
+	save := func(next string) error {
+		r.Step = next
+		return e.st.saveRow(ctx, *r)
+	}
+	switch r.Step {
+	case StepDocuments:
+		docs, err := e.st.Documents(ctx, job.ID)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, d := range docs {
+			if d.RowID != r.ID {
+				continue
+			}
+			n++
+			if d.CashlinkID != "" {
+				continue
+			}
+			if err := e.upload(ctx, install, job, r.ID, d, n); err != nil {
+				return err
+			}
+		}
+		if n == 0 && !hasShared(docs) {
+			return fmt.Errorf("%w: no signed document for this investment", errFinal)
+		}
+		return save(StepInvestment)
+
+	case StepInvestment:
+		if other, err := e.st.reserve(ctx, *r); err != nil {
+			return err
+		} else if other != 0 {
+			return &skipError{fmt.Sprintf("Already imported by job %d; not imported twice.", other)}
+		}
+		in, err := e.newInvestment(ctx, job, *r)
+		if err != nil {
+			return err
+		}
+		body, err := cashlink.Body(in)
+		if err != nil {
+			return err
+		}
+		id, err := e.ledgered(ctx, Key(install, job.ID, r.ID, "investment", 0), job.ID, r.ID, StepInvestment, body, func(k cashlink.Key) (string, error) {
+			inv, err := e.reg.CreateInvestment(ctx, k, in)
+			return inv.ID, err
+		})
+		if err != nil {
+			return err
+		}
+		r.CashlinkInvestment = id
+		if err := e.st.setImported(ctx, *r); err != nil {
+			return err
+		}
+		return save(StepWallet)
+
+	case StepWallet:
+		if err := e.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		if r.Wallet == "" {
+			ws, err := e.reg.ListWallets(ctx, r.CashlinkInvestor)
+			if err != nil {
+				return err
+			}
+			if len(ws) == 0 {
+				return fmt.Errorf("%w: the Cashlink investor %s has no wallet; create one (Cashlink Studio or the API) and re-run", errFinal, r.CashlinkInvestor)
+			}
+			r.Wallet = ws[0].ID // the guide takes the first wallet
+		}
+		if err := e.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		w := r.Wallet
+		if _, err := e.reg.UpdateInvestment(ctx, r.CashlinkInvestment, cashlink.InvestmentUpdate{Wallet: &w}); err != nil {
+			return err
+		}
+		return save(StepCredit)
+
+	case StepCredit:
+		_, err := e.ledgered(ctx, Key(install, job.ID, r.ID, "credit", 0), job.ID, r.ID, StepCredit, nil, func(k cashlink.Key) (string, error) {
+			cr, err := e.reg.Credit(ctx, k, r.CashlinkInvestment)
+			return cr.ID, err
+		})
+		if err != nil {
+			return err
+		}
+		return save(StepStatus)
+
+	case StepStatus:
+		if err := e.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		inv, err := e.reg.GetInvestment(ctx, r.CashlinkInvestment)
+		if err != nil {
+			return err
+		}
+		r.FinalStatus = inv.Status
+		switch {
+		case inv.Status == cashlink.StatusDelivered:
+			return save(StepDone)
+		case cashlink.Final(inv.Status):
+			e.st.saveRow(ctx, *r)
+			return fmt.Errorf("%w: Cashlink ended the investment with status %s", errFinal, inv.Status)
+		}
+		e.st.saveRow(ctx, *r)
+		return errWaiting
+	}
+	return fmt.Errorf("unknown step %q", r.Step)
+}
+
+func hasShared(docs []Document) bool {
+	for _, d := range docs {
+		if d.RowID == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// uploadShared uploads the job's shared documents once, before any row.
+func (e *Engine) uploadShared(ctx context.Context, job Job) error {
+	install, err := e.st.InstallationID(ctx)
+	if err != nil {
+		return err
+	}
+	docs, err := e.st.Documents(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, d := range docs {
+		if d.RowID != 0 {
+			continue
+		}
+		n++
+		if d.CashlinkID != "" {
+			continue
+		}
+		jctx := audit.WithJob(ctx, "job-"+strconv.FormatInt(job.ID, 10), "")
+		for attempt := 1; ; attempt++ {
+			err := e.upload(jctx, install, job, 0, d, n)
+			if err == nil {
+				break
+			}
+			if apiclient.Classify(err) == apiclient.Rejected || errors.Is(err, ErrBodyChanged) || attempt >= e.opt.MaxPasses || ctx.Err() != nil {
+				e.st.SetJobState(context.WithoutCancel(ctx), job.ID, JobPaused)
+				return fmt.Errorf("shared document %s: %s", d.Filename, FriendlyError(StepDocuments, err))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(e.opt.PassBackoff):
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) upload(ctx context.Context, install string, job Job, rowID int64, d Document, n int) error {
+	content, err := e.st.documentContent(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	key := Key(install, job.ID, rowID, "doc", n)
+	body, _, err := cashlink.DocumentBody(key, d.Filename, content, "application/pdf")
+	if err != nil {
+		return err
+	}
+	id, err := e.ledgered(ctx, key, job.ID, rowID, StepDocuments, body, func(k cashlink.Key) (string, error) {
+		doc, err := e.reg.UploadDocument(ctx, k, d.Filename, content, "application/pdf")
+		return doc.ID, err
+	})
+	if err != nil {
+		return err
+	}
+	return e.st.setDocumentUploaded(ctx, d.ID, id)
+}
+
+// newInvestment builds the body of a row's investment: the guide's fields,
+// with the row's documents and the shared ones.
+func (e *Engine) newInvestment(ctx context.Context, job Job, r Row) (cashlink.NewInvestment, error) {
+	docs, err := e.st.Documents(ctx, job.ID)
+	if err != nil {
+		return cashlink.NewInvestment{}, err
+	}
+	in := cashlink.NewInvestment{CampaignID: job.CampaignID, InvestorID: r.CashlinkInvestor, Units: r.Units, SignedAt: r.SignedAt.UTC()}
+	if !r.AcceptedAt.IsZero() {
+		t := r.AcceptedAt.UTC()
+		in.AcceptedAt = &t
+	}
+	if !r.PaidAt.IsZero() {
+		t := r.PaidAt.UTC()
+		in.PaidAt = &t
+	}
+	for _, d := range docs {
+		if d.RowID == 0 || d.RowID == r.ID {
+			if d.CashlinkID == "" {
+				return in, fmt.Errorf("document %s is not uploaded yet", d.Filename)
+			}
+			in.SignedDocuments = append(in.SignedDocuments, cashlink.SignedDocument{DocumentID: d.CashlinkID, Category: d.Category, Subject: d.Subject})
+		}
+	}
+	return in, nil
+}
+
+// ledgered makes a creating call under the ledger: record the key and the
+// body's fingerprint first; a call already done is not repeated; a repeat
+// with another body is refused before anything is sent.
+func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64, step string, body []byte, send func(cashlink.Key) (string, error)) (string, error) {
+	c, err := e.st.begin(ctx, key, job, row, step, body)
+	if err != nil {
+		return "", err
+	}
+	if c.State == "done" && c.ResultID != "" {
+		return c.ResultID, nil
+	}
+	if err := e.limiter.Wait(ctx); err != nil {
+		return "", err
+	}
+	id, err := send(key)
+	if ferr := e.st.finish(ctx, key, id, err); ferr != nil && err == nil {
+		err = ferr
+	}
+	return id, err
+}

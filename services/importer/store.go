@@ -1,0 +1,657 @@
+// Package importer is the engine of the Cashlink import wizard: import jobs
+// and their rows in SQLite, a per-row state machine over the guide's steps
+// (documents → investment → wallet → credit → status), idempotency keys
+// derived from our own ids and recorded with the request's fingerprint
+// before each call, and a runner that resumes after a crash.
+package importer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Job states.
+const (
+	JobDraft     = "draft"
+	JobRunning   = "running"
+	JobPaused    = "paused"
+	JobCancelled = "cancelled"
+	JobDone      = "done"
+)
+
+// Wizard steps, in order.
+var Steps = []string{"source", "mapping", "documents", "review", "run", "result"}
+
+// Row states.
+const (
+	RowPending = "pending"
+	RowRunning = "running"
+	RowUnknown = "unknown" // the last call's outcome is unknown: retried with the same key
+	RowWaiting = "waiting" // credited, waiting for DELIVERED
+	RowDone    = "done"
+	RowFailed  = "failed"
+	RowSkipped = "skipped"
+)
+
+// Row steps, in order (the guide's sequence).
+const (
+	StepDocuments  = "documents"
+	StepInvestment = "investment"
+	StepWallet     = "wallet"
+	StepCredit     = "credit"
+	StepStatus     = "status"
+	StepDone       = "done"
+)
+
+// Job is an import job.
+type Job struct {
+	ID          int64
+	Name        string
+	CreatedBy   int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Step        string
+	State       string
+	SourceKind  string
+	SourceQuery string
+	CampaignID  string
+	ProductID   string
+	DocCategory string
+	DocSubject  string
+	ConfirmedBy int64
+	ConfirmedAt time.Time
+	FinishedAt  time.Time
+}
+
+// Row is one investment of a job.
+type Row struct {
+	ID                 int64
+	JobID              int64
+	Position           int
+	IssuanceID         int64
+	Reference          string
+	OfferingID         int64
+	IssuanceStatus     string
+	Quantity           int64
+	Amount             string
+	IssuanceInvestor   int64
+	InvestorName       string
+	InvestorEmail      string
+	CashlinkInvestor   string
+	Units              int64
+	SignedAt           time.Time
+	AcceptedAt         time.Time
+	PaidAt             time.Time
+	Skip               bool
+	SkipReason         string
+	State              string
+	Step               string
+	Error              string
+	Tries              int
+	CashlinkInvestment string
+	Wallet             string
+	FinalStatus        string
+	UpdatedAt          time.Time
+}
+
+// Document is a signed PDF of a row, or shared by the job (RowID 0).
+type Document struct {
+	ID         int64
+	JobID      int64
+	RowID      int64
+	Filename   string
+	Size       int64
+	SHA256     string
+	Category   string
+	Subject    string
+	CashlinkID string
+	CreatedAt  time.Time
+}
+
+// Store persists jobs, rows, documents, the call ledger and mappings.
+type Store struct {
+	db  *sql.DB
+	now func() time.Time
+}
+
+// NewStore returns a store over console.db.
+func NewStore(db *sql.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}
+}
+
+// ErrNotFound is returned for unknown jobs, rows and documents.
+var ErrNotFound = errors.New("not found")
+
+func ms(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().UnixMilli()
+}
+
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+// InstallationID is this console's id, prefixing every idempotency key.
+func (s *Store) InstallationID(ctx context.Context) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'installation_id'`).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("installation id: %w", err)
+	}
+	return id, nil
+}
+
+// CreateJob starts a draft job.
+func (s *Store) CreateJob(ctx context.Context, name string, by int64) (Job, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "Import " + s.now().UTC().Format("2006-01-02 15:04")
+	}
+	now := s.now().UnixMilli()
+	res, err := s.db.ExecContext(ctx, `INSERT INTO import_jobs (name, created_by, created_at, updated_at) VALUES (?, ?, ?, ?)`, name, by, now, now)
+	if err != nil {
+		return Job{}, fmt.Errorf("create job: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	return s.Job(ctx, id)
+}
+
+const jobCols = `id, name, created_by, created_at, updated_at, step, state, source_kind, source_query, campaign_id, product_id,
+	doc_category, doc_subject, confirmed_by, confirmed_at, finished_at`
+
+func scanJob(r interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var created, updated int64
+	var confirmedBy, confirmedAt, finished sql.NullInt64
+	err := r.Scan(&j.ID, &j.Name, &j.CreatedBy, &created, &updated, &j.Step, &j.State, &j.SourceKind, &j.SourceQuery,
+		&j.CampaignID, &j.ProductID, &j.DocCategory, &j.DocSubject, &confirmedBy, &confirmedAt, &finished)
+	j.CreatedAt, j.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	j.ConfirmedBy, j.ConfirmedAt, j.FinishedAt = confirmedBy.Int64, fromMS(confirmedAt), fromMS(finished)
+	return j, err
+}
+
+// Job returns a job.
+func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM import_jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, ErrNotFound
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// Jobs lists jobs, newest first.
+func (s *Store) Jobs(ctx context.Context, state string) ([]Job, error) {
+	q := `SELECT ` + jobCols + ` FROM import_jobs`
+	var args []any
+	if state != "" {
+		q += ` WHERE state = ?`
+		args = append(args, state)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// JobUpdate changes a draft job's settings; nil fields are left alone.
+type JobUpdate struct {
+	Name, Step, SourceKind, SourceQuery, CampaignID, ProductID, DocCategory, DocSubject *string
+}
+
+// UpdateJob saves a job's settings.
+func (s *Store) UpdateJob(ctx context.Context, id int64, up JobUpdate) error {
+	sets := []string{"updated_at = ?"}
+	args := []any{s.now().UnixMilli()}
+	for col, v := range map[string]*string{"name": up.Name, "step": up.Step, "source_kind": up.SourceKind, "source_query": up.SourceQuery,
+		"campaign_id": up.CampaignID, "product_id": up.ProductID, "doc_category": up.DocCategory, "doc_subject": up.DocSubject} {
+		if v != nil {
+			sets = append(sets, col+" = ?")
+			args = append(args, strings.TrimSpace(*v))
+		}
+	}
+	args = append(args, id)
+	_, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
+	return err
+}
+
+// SetJobState moves a job to a state (finished jobs get their end time).
+func (s *Store) SetJobState(ctx context.Context, id int64, state string) error {
+	now := s.now().UnixMilli()
+	var finished any
+	if state == JobDone || state == JobCancelled {
+		finished = now
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET state = ?, updated_at = ?, finished_at = coalesce(?, finished_at) WHERE id = ?`, state, now, finished, id)
+	return err
+}
+
+// Confirm records the typed confirmation and starts the job.
+func (s *Store) Confirm(ctx context.Context, id, by int64) error {
+	now := s.now().UnixMilli()
+	res, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET state = 'running', step = 'run', confirmed_by = ?, confirmed_at = ?, updated_at = ?
+		WHERE id = ? AND state IN ('draft', 'paused')`, by, now, now, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("job %d cannot be started from its current state", id)
+	}
+	return nil
+}
+
+// DeleteJob removes a draft job that never ran.
+func (s *Store) DeleteJob(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM import_jobs WHERE id = ? AND state = 'draft' AND confirmed_at IS NULL`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("only a draft that never ran can be deleted")
+	}
+	return nil
+}
+
+const rowCols = `id, job_id, position, issuance_id, reference, offering_id, issuance_status, quantity, amount, issuance_investor,
+	investor_name, investor_email, cashlink_investor, units, signed_at, accepted_at, paid_at, skip, skip_reason, state, step,
+	error, tries, cashlink_investment, wallet, final_status, updated_at`
+
+func scanRow(r interface{ Scan(...any) error }) (Row, error) {
+	var w Row
+	var signed, accepted, paid sql.NullInt64
+	var updated int64
+	err := r.Scan(&w.ID, &w.JobID, &w.Position, &w.IssuanceID, &w.Reference, &w.OfferingID, &w.IssuanceStatus, &w.Quantity, &w.Amount,
+		&w.IssuanceInvestor, &w.InvestorName, &w.InvestorEmail, &w.CashlinkInvestor, &w.Units, &signed, &accepted, &paid, &w.Skip,
+		&w.SkipReason, &w.State, &w.Step, &w.Error, &w.Tries, &w.CashlinkInvestment, &w.Wallet, &w.FinalStatus, &updated)
+	w.SignedAt, w.AcceptedAt, w.PaidAt = fromMS(signed), fromMS(accepted), fromMS(paid)
+	w.UpdatedAt = time.UnixMilli(updated).UTC()
+	return w, err
+}
+
+// ReplaceRows sets a draft job's rows (a new source).
+func (s *Store) ReplaceRows(ctx context.Context, jobID int64, rows []Row) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); err != nil {
+		return fmt.Errorf("job %d: %w", jobID, err)
+	}
+	if state != JobDraft {
+		return fmt.Errorf("the source of a job that has run cannot change")
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM import_rows WHERE job_id = ?`, jobID); err != nil {
+		return err
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO import_rows (job_id, position, issuance_id, reference, offering_id, issuance_status,
+		quantity, amount, issuance_investor, investor_name, investor_email, cashlink_investor, units, signed_at, accepted_at, paid_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := s.now().UnixMilli()
+	for i, r := range rows {
+		if _, err := st.ExecContext(ctx, jobID, i+1, r.IssuanceID, r.Reference, r.OfferingID, r.IssuanceStatus, r.Quantity, r.Amount,
+			r.IssuanceInvestor, r.InvestorName, r.InvestorEmail, r.CashlinkInvestor, r.Units, ms(r.SignedAt), ms(r.AcceptedAt), ms(r.PaidAt), now); err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("investment %d appears twice in the source", r.IssuanceID)
+			}
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Rows returns a job's rows in order.
+func (s *Store) Rows(ctx context.Context, jobID int64) ([]Row, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+rowCols+` FROM import_rows WHERE job_id = ? ORDER BY position`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("rows of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Row returns one row of a job.
+func (s *Store) Row(ctx context.Context, jobID, rowID int64) (Row, error) {
+	r, err := scanRow(s.db.QueryRowContext(ctx, `SELECT `+rowCols+` FROM import_rows WHERE job_id = ? AND id = ?`, jobID, rowID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Row{}, ErrNotFound
+	}
+	return r, err
+}
+
+// RowEdit changes what a draft row will send; nil fields are left alone.
+type RowEdit struct {
+	CashlinkInvestor             *string
+	Units                        *int64
+	SignedAt, AcceptedAt, PaidAt *time.Time
+	Skip                         *bool
+	SkipReason                   *string
+}
+
+// EditRow changes a row that has not started (its calls would otherwise
+// go out with another body than before).
+func (s *Store) EditRow(ctx context.Context, jobID, rowID int64, e RowEdit) error {
+	sets := []string{"updated_at = ?"}
+	args := []any{s.now().UnixMilli()}
+	if e.CashlinkInvestor != nil {
+		sets, args = append(sets, "cashlink_investor = ?"), append(args, strings.TrimSpace(*e.CashlinkInvestor))
+	}
+	if e.Units != nil {
+		sets, args = append(sets, "units = ?"), append(args, *e.Units)
+	}
+	for col, t := range map[string]*time.Time{"signed_at": e.SignedAt, "accepted_at": e.AcceptedAt, "paid_at": e.PaidAt} {
+		if t != nil {
+			sets, args = append(sets, col+" = ?"), append(args, ms(*t))
+		}
+	}
+	if e.Skip != nil {
+		state := RowPending
+		if *e.Skip {
+			state = RowSkipped
+		}
+		sets, args = append(sets, "skip = ?", "state = ?"), append(args, *e.Skip, state)
+	}
+	if e.SkipReason != nil {
+		sets, args = append(sets, "skip_reason = ?"), append(args, *e.SkipReason)
+	}
+	args = append(args, jobID, rowID)
+	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET `+strings.Join(sets, ", ")+`
+		WHERE job_id = ? AND id = ? AND step = 'documents' AND state IN ('pending', 'skipped')
+		AND NOT EXISTS (SELECT 1 FROM import_calls c WHERE c.row_id = import_rows.id)`, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("row %d has started; it can no longer change", rowID)
+	}
+	return nil
+}
+
+// saveRow stores the engine's progress on a row.
+func (s *Store) saveRow(ctx context.Context, r Row) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE import_rows SET state = ?, step = ?, error = ?, tries = ?, cashlink_investment = ?,
+		wallet = ?, final_status = ?, updated_at = ? WHERE id = ?`,
+		r.State, r.Step, r.Error, r.Tries, r.CashlinkInvestment, r.Wallet, r.FinalStatus, s.now().UnixMilli(), r.ID)
+	if err != nil {
+		return fmt.Errorf("save row %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Rerun puts failed and unknown rows of a job back in the queue, at the
+// step where they stopped, with the same keys.
+func (s *Store) Rerun(ctx context.Context, jobID int64) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET state = 'pending', error = '', tries = 0, updated_at = ?
+		WHERE job_id = ? AND state IN ('failed', 'unknown') AND skip = 0`, s.now().UnixMilli(), jobID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// AddDocument stores a signed PDF for a row (rowID 0: shared by the job).
+// The same file twice in one job is refused.
+func (s *Store) AddDocument(ctx context.Context, d Document, content []byte) (Document, error) {
+	var row any
+	if d.RowID != 0 {
+		row = d.RowID
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO import_documents (job_id, row_id, filename, size, sha256, content, category, subject, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.JobID, row, d.Filename, len(content), d.SHA256, content, d.Category, d.Subject, s.now().UnixMilli())
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			var other sql.NullInt64
+			s.db.QueryRowContext(ctx, `SELECT row_id FROM import_documents WHERE job_id = ? AND sha256 = ?`, d.JobID, d.SHA256).Scan(&other)
+			return Document{}, &DuplicateError{RowID: other.Int64}
+		}
+		return Document{}, fmt.Errorf("store document: %w", err)
+	}
+	d.ID, _ = res.LastInsertId()
+	d.Size = int64(len(content))
+	return d, nil
+}
+
+// DuplicateError says an identical file is already part of the job.
+type DuplicateError struct{ RowID int64 }
+
+func (e *DuplicateError) Error() string {
+	if e.RowID == 0 {
+		return "this file is already the job's shared document"
+	}
+	return fmt.Sprintf("the same file (same SHA-256) is already attached to row %d", e.RowID)
+}
+
+// RemoveDocument deletes a document that has not been uploaded yet.
+func (s *Store) RemoveDocument(ctx context.Context, jobID, docID int64) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM import_documents WHERE job_id = ? AND id = ? AND cashlink_id = ''`, jobID, docID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("document %d is uploaded already, or not part of this job", docID)
+	}
+	return nil
+}
+
+const docCols = `id, job_id, coalesce(row_id, 0), filename, size, sha256, category, subject, cashlink_id, created_at`
+
+// Documents lists a job's documents (shared first, then by row).
+func (s *Store) Documents(ctx context.Context, jobID int64) ([]Document, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+docCols+` FROM import_documents WHERE job_id = ? ORDER BY coalesce(row_id, 0), id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("documents: %w", err)
+	}
+	defer rows.Close()
+	var out []Document
+	for rows.Next() {
+		var d Document
+		var created int64
+		if err := rows.Scan(&d.ID, &d.JobID, &d.RowID, &d.Filename, &d.Size, &d.SHA256, &d.Category, &d.Subject, &d.CashlinkID, &created); err != nil {
+			return nil, err
+		}
+		d.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) documentContent(ctx context.Context, id int64) ([]byte, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT content FROM import_documents WHERE id = ?`, id).Scan(&b)
+	return b, err
+}
+
+func (s *Store) setDocumentUploaded(ctx context.Context, id int64, cashlinkID string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE import_documents SET cashlink_id = ? WHERE id = ?`, cashlinkID, id)
+	return err
+}
+
+// Mapping is a remembered Issuance → Cashlink investor mapping.
+type Mapping struct {
+	IssuanceInvestor int64
+	CashlinkInvestor string
+	Source           string
+}
+
+// Mappings returns the remembered mappings of the given investors.
+func (s *Store) Mappings(ctx context.Context) (map[int64]Mapping, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT issuance_investor, cashlink_investor, source FROM investor_mappings`)
+	if err != nil {
+		return nil, fmt.Errorf("mappings: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]Mapping{}
+	for rows.Next() {
+		var m Mapping
+		if err := rows.Scan(&m.IssuanceInvestor, &m.CashlinkInvestor, &m.Source); err != nil {
+			return nil, err
+		}
+		out[m.IssuanceInvestor] = m
+	}
+	return out, rows.Err()
+}
+
+// RememberMapping stores an investor mapping for later jobs.
+func (s *Store) RememberMapping(ctx context.Context, m Mapping, by int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO investor_mappings (issuance_investor, cashlink_investor, source, updated_by, updated_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (issuance_investor) DO UPDATE SET cashlink_investor = excluded.cashlink_investor,
+		source = excluded.source, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+		m.IssuanceInvestor, strings.TrimSpace(m.CashlinkInvestor), m.Source, by, s.now().UnixMilli())
+	return err
+}
+
+// ApplyMapping sets the Cashlink investor on a draft job's rows of an
+// Issuance investor that have not started.
+func (s *Store) ApplyMapping(ctx context.Context, jobID, issuanceInvestor int64, cashlinkInvestor string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET cashlink_investor = ?, updated_at = ?
+		WHERE job_id = ? AND issuance_investor = ? AND step = 'documents' AND state IN ('pending', 'skipped')`,
+		strings.TrimSpace(cashlinkInvestor), s.now().UnixMilli(), jobID, issuanceInvestor)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// ImportedBy returns the job that imported an Issuance investment (0: none).
+func (s *Store) ImportedBy(ctx context.Context, issuanceID int64) (int64, error) {
+	var job int64
+	err := s.db.QueryRowContext(ctx, `SELECT job_id FROM imported_investments WHERE issuance_id = ?`, issuanceID).Scan(&job)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return job, err
+}
+
+// Imported lists every imported investment (for reconciliation).
+type Imported struct {
+	IssuanceID         int64
+	JobID, RowID       int64
+	CashlinkInvestment string
+	ImportedAt         time.Time
+}
+
+// ImportedInvestments lists all imported investments, newest first.
+func (s *Store) ImportedInvestments(ctx context.Context, limit int) ([]Imported, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT issuance_id, job_id, row_id, cashlink_investment, imported_at FROM imported_investments
+		WHERE cashlink_investment <> '' ORDER BY imported_at DESC, issuance_id LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Imported
+	for rows.Next() {
+		var im Imported
+		var at int64
+		if err := rows.Scan(&im.IssuanceID, &im.JobID, &im.RowID, &im.CashlinkInvestment, &at); err != nil {
+			return nil, err
+		}
+		im.ImportedAt = time.UnixMilli(at).UTC()
+		out = append(out, im)
+	}
+	return out, rows.Err()
+}
+
+// reserve claims an Issuance investment for a row before its Cashlink
+// investment is created, so two jobs can never both import it. It returns
+// the job holding it when that is another job.
+func (s *Store) reserve(ctx context.Context, r Row) (int64, error) {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO imported_investments (issuance_id, job_id, row_id, cashlink_investment, imported_at)
+		VALUES (?, ?, ?, '', ?) ON CONFLICT (issuance_id) DO NOTHING`, r.IssuanceID, r.JobID, r.ID, s.now().UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	var job, row int64
+	if err := s.db.QueryRowContext(ctx, `SELECT job_id, row_id FROM imported_investments WHERE issuance_id = ?`, r.IssuanceID).Scan(&job, &row); err != nil {
+		return 0, err
+	}
+	if job != r.JobID || row != r.ID {
+		return job, nil
+	}
+	return 0, nil
+}
+
+func (s *Store) setImported(ctx context.Context, r Row) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE imported_investments SET cashlink_investment = ?, imported_at = ? WHERE issuance_id = ? AND row_id = ?`,
+		r.CashlinkInvestment, s.now().UnixMilli(), r.IssuanceID, r.ID)
+	return err
+}
+
+// Progress counts a job's rows by state.
+type Progress struct {
+	Total, Pending, Running, Unknown, Waiting, Done, Failed, Skipped int
+}
+
+// Finished counts rows in a final state.
+func (p Progress) Finished() int { return p.Done + p.Failed + p.Skipped }
+
+// JobProgress counts a job's rows by state.
+func (s *Store) JobProgress(ctx context.Context, jobID int64) (Progress, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM import_rows WHERE job_id = ? GROUP BY state`, jobID)
+	if err != nil {
+		return Progress{}, err
+	}
+	defer rows.Close()
+	var p Progress
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return p, err
+		}
+		p.Total += n
+		switch st {
+		case RowPending:
+			p.Pending = n
+		case RowRunning:
+			p.Running = n
+		case RowUnknown:
+			p.Unknown = n
+		case RowWaiting:
+			p.Waiting = n
+		case RowDone:
+			p.Done = n
+		case RowFailed:
+			p.Failed = n
+		case RowSkipped:
+			p.Skipped = n
+		}
+	}
+	return p, rows.Err()
+}
