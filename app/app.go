@@ -51,7 +51,7 @@ type App struct {
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
 	Sandbox  *sandbox.Sandbox // nil in live mode
-	BaseURL  string // http(s)://host:port of the listener
+	BaseURL  string           // http(s)://host:port of the listener
 	closers  []func() error
 }
 

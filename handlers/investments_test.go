@@ -311,5 +311,3 @@ func TestExportAllPages(t *testing.T) {
 		})
 	}
 }
-
-
