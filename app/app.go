@@ -25,6 +25,7 @@ import (
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/export"
+	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
 	"issuerconsole/services/searches"
 	"issuerconsole/static"
@@ -51,15 +52,19 @@ type App struct {
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
 	Sandbox  *sandbox.Sandbox // nil in live mode
-	BaseURL  string           // http(s)://host:port of the listener
+	Importer *importer.Engine // nil unless both APIs are configured
+	stop     context.CancelFunc
+	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
 }
 
 // Options adjust New for tests.
 type Options struct {
-	BcryptCost int              // 0 = production cost
-	Now        func() time.Time // nil = time.Now
-	Throttle   *accounts.ThrottleOptions
+	BcryptCost    int              // 0 = production cost
+	Now           func() time.Time // nil = time.Now
+	Throttle      *accounts.ThrottleOptions
+	ClientTimeout time.Duration // per-request timeout of the API clients; 0 = 30 s
+	Import        importer.Options
 }
 
 // New builds the console for a listener at addr (the resolved address, so
@@ -107,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	conns, err := a.connect(addr)
+	conns, err := a.connect(addr, opts.ClientTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +125,8 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if cfg.Mode == config.ModeSandbox {
 		start := time.Now()
 		a.Sandbox, err = sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
-			Fixture: cfg.SandboxFixture, Now: opts.Now, Logger: log})
+			Fixture: cfg.SandboxFixture, Faults: cfg.SandboxFaults, FaultSeed: cfg.SandboxFaultSeed, Control: cfg.SandboxControl,
+			TokenTTL: cfg.SandboxTokenTTL, Now: opts.Now, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
@@ -133,6 +139,37 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		exports, err = export.NewManager(ctx, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
 		if err != nil {
 			return nil, err
+		}
+	}
+	// Background work (exports, imports) lives as long as the App.
+	base, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	var imports handlers.ImportDeps
+	if a.Issuance != nil && a.Cashlink != nil {
+		st := importer.NewStore(a.DB, opts.Now)
+		iopt := opts.Import
+		iopt.Logger = log.With("component", "importer")
+		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
+		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
+		if a.Sandbox != nil {
+			cl, root := a.Sandbox.Cashlink, a.Cashlink.BaseURL().String()
+			imports.Catalog = func(ctx context.Context) (importer.Catalog, error) {
+				inf, err := cl.Info(ctx, root)
+				if err != nil {
+					return importer.Catalog{}, err
+				}
+				var cat importer.Catalog
+				for _, p := range inf.Products {
+					cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name})
+				}
+				for _, c := range inf.Campaigns {
+					cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID})
+				}
+				for _, i := range inf.Investors {
+					cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
+				}
+				return cat, nil
+			}
 		}
 	}
 	assets, err := static.New("/static/")
@@ -158,16 +195,23 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Sandbox:       sandboxHandler,
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       exports,
+		Imports:       imports,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if a.Importer != nil {
+		// Jobs that were running when the console stopped continue now.
+		if err := a.Importer.Resume(ctx); err != nil {
+			return nil, fmt.Errorf("resuming imports: %w", err)
+		}
 	}
 	return a, nil
 }
 
 // connect builds the API clients: at the embedded emulators in sandbox mode,
 // at the configured services in live mode. Both sit on the audit transport.
-func (a *App) connect(addr net.Addr) ([]views.Connection, error) {
+func (a *App) connect(addr net.Addr, timeout time.Duration) ([]views.Connection, error) {
 	cfg := a.cfg
 	conns := []views.Connection{
 		{API: "issuance", Title: "Issuance issuer API", Mode: "not configured"},
@@ -185,12 +229,12 @@ func (a *App) connect(addr net.Addr) ([]views.Connection, error) {
 		}
 		var err error
 		a.Issuance, err = issuance.New(issuance.Options{BaseURL: self + "/sandbox/issuance/", APIKey: SandboxIssuanceKey,
-			FirebaseToken: SandboxFirebaseToken, AllowHTTP: true, Audit: a.Audit, Transport: tr})
+			FirebaseToken: SandboxFirebaseToken, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout})
 		if err != nil {
 			return nil, err
 		}
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: self + "/sandbox/cashlink/api/external",
-			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr})
+			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout})
 		if err != nil {
 			return nil, err
 		}
@@ -278,8 +322,15 @@ func (a *App) bootstrapAdmin(ctx context.Context, console io.Writer) (*handlers.
 // Handler serves the whole console.
 func (a *App) Handler() http.Handler { return a.Server.Handler() }
 
-// Close releases the databases.
+// Close stops background work and releases the databases.
 func (a *App) Close() error {
+	if a.stop != nil {
+		a.stop()
+		a.stop = nil
+		if a.Importer != nil {
+			a.Importer.Wait()
+		}
+	}
 	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		errs = append(errs, a.closers[i]())
@@ -318,6 +369,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down: finishing running requests")
+	if a.Sandbox != nil {
+		a.Sandbox.ReleaseHangs()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

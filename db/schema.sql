@@ -173,7 +173,7 @@ CREATE INDEX import_documents_row ON import_documents (row_id);
 -- its body, written before the call; a key is never sent with another body.
 CREATE TABLE import_calls (
     key         TEXT    PRIMARY KEY,
-    job_id      INTEGER NOT NULL REFERENCES import_jobs (id) ON DELETE CASCADE,
+    job_id      INTEGER REFERENCES import_jobs (id) ON DELETE CASCADE,  -- NULL for redemptions
     row_id      INTEGER,
     step        TEXT    NOT NULL,
     fingerprint TEXT    NOT NULL,   -- SHA-256 of the request body
@@ -203,4 +203,20 @@ CREATE TABLE imported_investments (
     row_id              INTEGER NOT NULL,
     cashlink_investment TEXT    NOT NULL,
     imported_at         INTEGER NOT NULL
+);
+
+-- Redemptions requested through the console; each request's id derives its
+-- idempotency key. Status "unknown" needs manual investigation.
+CREATE TABLE redemptions (
+    id           INTEGER PRIMARY KEY,
+    investor     TEXT    NOT NULL,
+    product      TEXT    NOT NULL,
+    wallet       TEXT    NOT NULL,
+    units        INTEGER NOT NULL CHECK (units > 0),
+    requested_by INTEGER NOT NULL REFERENCES users (id),
+    requested_at INTEGER NOT NULL,
+    cashlink_id  TEXT    NOT NULL DEFAULT '',
+    status       TEXT    NOT NULL DEFAULT 'requested',  -- requested, processing, success, failed, unknown, rejected, no_answer
+    error        TEXT    NOT NULL DEFAULT '',
+    updated_at   INTEGER NOT NULL
 );

@@ -30,7 +30,7 @@ func auditRow(e audit.Entry) views.AuditRow {
 func auditFilterView(q url.Values, problems map[string]string) views.AuditFilter {
 	return views.AuditFilter{
 		API: q.Get("api"), Kind: q.Get("kind"), Method: q.Get("method"), Path: q.Get("path"), Status: q.Get("status"),
-		Key: q.Get("key"), Actor: q.Get("actor"), Job: q.Get("job"), From: q.Get("from"), To: q.Get("to"),
+		Key: q.Get("key"), Actor: q.Get("actor"), Job: q.Get("job"), Row: q.Get("row"), From: q.Get("from"), To: q.Get("to"),
 		ErrorsOnly: q.Get("errors") == "1" || q.Get("errors") == "true", Problems: problems,
 	}
 }

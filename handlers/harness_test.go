@@ -23,6 +23,7 @@ import (
 	"issuerconsole/config"
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
+	"issuerconsole/services/issuance"
 )
 
 const (
@@ -286,3 +287,13 @@ func strconvItoa(n int) string { return strconv.Itoa(n) }
 type auditEntry = audit.Entry
 
 func auditFilter(api string) audit.Filter { return audit.Filter{API: api, Kind: audit.KindCall} }
+
+func issuanceParamNames() []string {
+	var out []string
+	for _, p := range issuance.InvestmentParams {
+		if p.Name != "page" {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}

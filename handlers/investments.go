@@ -262,7 +262,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		offeringOpts = s.offeringOptions(c)
 	}
 	top := slices.Clone(investmentTop)
-	top[2].options = offeringOpts
+	top[2].options, top[2].widget = offeringOpts, "select"
 	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
 	saved, err := s.Searches.List(ctx)
 	if err != nil {

@@ -85,6 +85,46 @@ func TestInvestmentSearchFilterGroups(t *testing.T) {
 	}
 }
 
+// Every choice parameter offers its documented values, with labels, and
+// every documented parameter has a field in the form.
+func TestSearchFormOffersEveryParameter(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/investments?page_size=25&status__in=accepted%2Cinvested")
+	wantStatus(t, r, http.StatusOK)
+	opts := r.doc.Find(`#p-status__in option`)
+	if opts.Length() != 11 {
+		t.Fatalf("status facet has %d options, want 11", opts.Length())
+	}
+	if got := text(r.doc.Find(`#p-status__in option[value="not_received"]`)); got != "Not Received (not_received)" {
+		t.Fatalf("option label %q", got)
+	}
+	var sel []string
+	r.doc.Find(`#p-status__in option[selected]`).Each(func(_ int, o *goqSel) { v, _ := o.Attr("value"); sel = append(sel, v) })
+	if strings.Join(sel, ",") != "invested,accepted" {
+		t.Fatalf("selected %v", sel)
+	}
+	for _, p := range []struct {
+		id string
+		n  int
+	}{{"#p-requested_payment_method__in", 5}, {"#p-investor__type__in", 4}, {"#p-investor__entity__kyc_status__in", 4}, {"#p-status", 12}} {
+		if n := r.doc.Find(p.id + " option").Length(); n != p.n {
+			t.Errorf("%s has %d options, want %d", p.id, n, p.n)
+		}
+	}
+	if n := r.doc.Find(`#p-offering option`).Length(); n < 2 {
+		t.Errorf("offering select has %d options", n)
+	}
+	missing := 0
+	for _, name := range issuanceParamNames() {
+		if r.doc.Find(`form#investment-filters [name="`+name+`"]`).Length() == 0 {
+			t.Errorf("no form field for %s", name)
+			missing++
+		}
+	}
+}
+
 func TestInvestmentSearchErrors(t *testing.T) {
 	s := newTestServer(t)
 	c := s.client(t)

@@ -50,6 +50,7 @@ type Deps struct {
 	Connections []views.Connection
 	Searches    *searches.Store
 	Exports     *export.Manager // nil without Issuance
+	Imports     ImportDeps
 }
 
 // Server holds the wired Echo instance.
@@ -165,7 +166,36 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/investments/export", signedIn, s.startExport},
 		{http.MethodGet, "/investments/exports/:job", signedIn, s.exportStatus},
 		{http.MethodGet, "/investments/exports/:job/download", signedIn, s.exportDownload},
-		{http.MethodGet, "/imports", signedIn, s.notBuilt("Imports", "The guided Cashlink import wizard arrives with the import issue.")},
+		{http.MethodGet, "/imports", signedIn, s.importsList},
+		{http.MethodPost, "/imports", adminOnly, s.createImport},
+		{http.MethodGet, "/imports/template.csv", signedIn, s.importTemplate},
+		{http.MethodGet, "/imports/reconcile", signedIn, s.reconcile},
+		{http.MethodGet, "/imports/redeem", signedIn, s.redeemPage},
+		{http.MethodPost, "/imports/redeem", adminOnly, s.redeem},
+		{http.MethodPost, "/imports/redeem/:id/check", adminOnly, s.recheckRedemption},
+		{http.MethodGet, "/imports/:id", signedIn, s.importJob},
+		{http.MethodGet, "/imports/:id/source", signedIn, s.importSource},
+		{http.MethodPost, "/imports/:id/source", adminOnly, s.setImportSource},
+		{http.MethodGet, "/imports/:id/mapping", signedIn, s.importMapping},
+		{http.MethodPost, "/imports/:id/mapping", adminOnly, s.setImportMapping},
+		{http.MethodPost, "/imports/:id/mapping/csv", adminOnly, s.uploadMappings},
+		{http.MethodPost, "/imports/:id/mapping/create", adminOnly, s.createCashlinkInvestor},
+		{http.MethodGet, "/imports/:id/documents", signedIn, s.importDocuments},
+		{http.MethodPost, "/imports/:id/documents", adminOnly, s.uploadDocument},
+		{http.MethodPost, "/imports/:id/documents/meta", adminOnly, s.setDocumentMeta},
+		{http.MethodPost, "/imports/:id/documents/:doc/delete", adminOnly, s.deleteDocument},
+		{http.MethodGet, "/imports/:id/review", signedIn, s.importReview},
+		{http.MethodPost, "/imports/:id/rows/:row", adminOnly, s.editImportRow},
+		{http.MethodPost, "/imports/:id/rows/:row/skip", adminOnly, s.skipImportRow},
+		{http.MethodPost, "/imports/:id/start", adminOnly, s.startImport},
+		{http.MethodGet, "/imports/:id/run", signedIn, s.importRun(false)},
+		{http.MethodGet, "/imports/:id/result", signedIn, s.importRun(true)},
+		{http.MethodGet, "/imports/:id/progress", signedIn, s.importProgress},
+		{http.MethodGet, "/imports/:id/report.csv", signedIn, s.importReport},
+		{http.MethodPost, "/imports/:id/pause", adminOnly, s.importAction("pause")},
+		{http.MethodPost, "/imports/:id/resume", adminOnly, s.importAction("resume")},
+		{http.MethodPost, "/imports/:id/cancel", adminOnly, s.importAction("cancel")},
+		{http.MethodPost, "/imports/:id/rerun", adminOnly, s.importAction("rerun")},
 		{http.MethodGet, "/audit", signedIn, s.auditList},
 		{http.MethodGet, "/audit/export.csv", signedIn, s.auditExport("csv")},
 		{http.MethodGet, "/audit/export.ndjson", signedIn, s.auditExport("ndjson")},

@@ -163,3 +163,21 @@ func joinWords(ws []string) string {
 	}
 	return out
 }
+
+func firstWord(s string) string {
+	for i, r := range s {
+		if r == ' ' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func restWords(s string) string {
+	for i, r := range s {
+		if r == ' ' {
+			return s[i+1:]
+		}
+	}
+	return ""
+}

@@ -19,6 +19,7 @@ type Filter struct {
 	IdemKey      string
 	Actor        string
 	Job          string
+	Row          string
 	From, To     time.Time // [From, To)
 	ErrorsOnly   bool
 }
@@ -32,7 +33,7 @@ func FilterFromQuery(q url.Values) (Filter, map[string]string) {
 	f := Filter{
 		API: q.Get("api"), Kind: q.Get("kind"), Method: strings.ToUpper(q.Get("method")),
 		PathContains: q.Get("path"), StatusClass: q.Get("status"), IdemKey: q.Get("key"),
-		Actor: q.Get("actor"), Job: q.Get("job"), ErrorsOnly: q.Get("errors") == "1" || q.Get("errors") == "true",
+		Actor: q.Get("actor"), Job: q.Get("job"), Row: q.Get("row"), ErrorsOnly: q.Get("errors") == "1" || q.Get("errors") == "true",
 	}
 	problems := map[string]string{}
 	switch f.API {
@@ -107,6 +108,7 @@ func (f Filter) Query() url.Values {
 	set("key", f.IdemKey)
 	set("actor", f.Actor)
 	set("job", f.Job)
+	set("row", f.Row)
 	if !f.From.IsZero() {
 		q.Set("from", f.From.UTC().Format("2006-01-02T15:04"))
 	}
@@ -156,6 +158,9 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Job != "" {
 		add("job = ? AND job <> ''", f.Job)
+	}
+	if f.Row != "" {
+		add("row_ref = ?", f.Row)
 	}
 	// at never decreases with id (Append keeps it monotonic), so a time
 	// range is an id range found with two index lookups.

@@ -75,13 +75,16 @@ func (s *Store) begin(ctx context.Context, key cashlink.Key, job, row int64, ste
 		_, err := s.db.ExecContext(ctx, `UPDATE import_calls SET attempts = attempts + 1, updated_at = ? WHERE key = ?`, s.now().UnixMilli(), string(key))
 		return c, err
 	}
-	var rowArg any
+	var rowArg, jobArg any
 	if row != 0 {
 		rowArg = row
 	}
+	if job != 0 {
+		jobArg = job
+	}
 	now := s.now().UnixMilli()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO import_calls (key, job_id, row_id, step, fingerprint, attempts, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, string(key), job, rowArg, step, fp, now, now)
+		VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, string(key), jobArg, rowArg, step, fp, now, now)
 	if err != nil {
 		return call{}, fmt.Errorf("ledger: %w", err)
 	}

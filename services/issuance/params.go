@@ -45,10 +45,10 @@ type Param struct {
 func p(name string, k Kind) Param  { return Param{Name: name, Kind: k} }
 func in(name string, k Kind) Param { return Param{Name: name, Kind: k, In: true} }
 func choice(name string, c []Choice) Param {
-	return Param{Name: name, Kind: KChoice, Choices: values(c)}
+	return Param{Name: name, Kind: KChoice, Choices: values(c), Labels: c}
 }
 func choiceIn(name string, c []Choice) Param {
-	return Param{Name: name, Kind: KString, In: true, Choices: values(c)}
+	return Param{Name: name, Kind: KString, In: true, Choices: values(c), Labels: c}
 }
 
 // InvestmentParams is every query parameter of GET /api/investments/ (S2),

@@ -1,0 +1,1129 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"issuerconsole/services/apiclient"
+	"issuerconsole/services/audit"
+	"issuerconsole/services/cashlink"
+	"issuerconsole/services/importer"
+	"issuerconsole/services/issuance"
+	"issuerconsole/views"
+)
+
+// ImportDeps are the wizard's services (nil when Issuance or Cashlink is
+// not configured).
+type ImportDeps struct {
+	Store   *importer.Store
+	Engine  *importer.Engine
+	Sourcer *importer.Sourcer
+	Catalog importer.CatalogSource // nil in live mode
+}
+
+// MaxDocumentSize caps one signed document.
+const MaxDocumentSize = 10 << 20
+
+var stepLabels = map[string]string{"source": "Source", "mapping": "Mapping", "documents": "Documents", "review": "Review", "run": "Run", "result": "Result"}
+
+func (s *Server) requireImports() error {
+	if s.Imports.Store == nil || s.Cashlink == nil || s.Issuance == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Imports need both APIs: configure Issuance and Cashlink (see Settings).")
+	}
+	return nil
+}
+
+func (s *Server) loadJob(c echo.Context) (importer.Job, error) {
+	if err := s.requireImports(); err != nil {
+		return importer.Job{}, err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return importer.Job{}, err
+	}
+	j, err := s.Imports.Store.Job(c.Request().Context(), id)
+	if errors.Is(err, importer.ErrNotFound) {
+		return j, echo.NewHTTPError(http.StatusNotFound)
+	}
+	return j, err
+}
+
+// editable guards changes of a draft job (admins only; routes enforce the role).
+func editable(j importer.Job) error {
+	if j.State != importer.JobDraft {
+		return echo.NewHTTPError(http.StatusConflict, "This import has started; its source, mapping and documents can no longer change.")
+	}
+	return nil
+}
+
+func (s *Server) jobHeader(c echo.Context, j importer.Job, current string) views.JobHeader {
+	u, _ := currentUser(c)
+	p := s.page(c, "", "")
+	rows, _ := s.Imports.Store.Rows(c.Request().Context(), j.ID)
+	h := views.JobHeader{ID: j.ID, Name: j.Name, State: j.State, CSRF: p.CSRFToken, Rows: len(rows),
+		ReadOnly: !u.IsAdmin() || j.State != importer.JobDraft && current != "run" && current != "result"}
+	reached := slices.Index(importer.Steps, j.Step)
+	for i, st := range importer.Steps {
+		link := views.StepLink{Key: st, Label: stepLabels[st], Href: fmt.Sprintf("/imports/%d/%s", j.ID, st), Current: st == current, Done: i < reached}
+		if len(rows) == 0 && i > 0 || (st == "run" || st == "result") && j.State == importer.JobDraft {
+			link.Disabled = true
+		}
+		h.Steps = append(h.Steps, link)
+	}
+	return h
+}
+
+func (s *Server) advance(ctx context.Context, j importer.Job, step string) {
+	if slices.Index(importer.Steps, step) > slices.Index(importer.Steps, j.Step) {
+		s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{Step: &step})
+	}
+}
+
+func (s *Server) importsList(c echo.Context) error {
+	if err := s.requireImports(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	jobs, err := s.Imports.Store.Jobs(ctx, "")
+	if err != nil {
+		return err
+	}
+	u, _ := currentUser(c)
+	l := views.ImportsList{CanEdit: u.IsAdmin(), CSRF: s.page(c, "", "").CSRFToken}
+	for _, j := range jobs {
+		p, _ := s.Imports.Store.JobProgress(ctx, j.ID)
+		by, _ := s.Accounts.Get(ctx, j.CreatedBy)
+		l.Jobs = append(l.Jobs, views.ImportJobRow{ID: j.ID, Name: j.Name, State: j.State, Step: stepLabels[j.Step],
+			Created: views.FormatTime(j.CreatedAt), CreatedBy: by.Email, Rows: p.Total, Done: p.Done, Failed: p.Failed})
+	}
+	return s.render(c, http.StatusOK, view{Title: "Imports", Nav: "imports", Content: views.ImportsPage(l)})
+}
+
+func (s *Server) createImport(c echo.Context) error {
+	if err := s.requireImports(); err != nil {
+		return err
+	}
+	u, _ := currentUser(c)
+	j, err := s.Imports.Store.CreateJob(c.Request().Context(), c.FormValue("name"), u.ID)
+	if err != nil {
+		return err
+	}
+	return redirect(c, fmt.Sprintf("/imports/%d/source", j.ID))
+}
+
+func (s *Server) importJob(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	step := j.Step
+	if j.State != importer.JobDraft {
+		step = "run"
+		if j.State == importer.JobDone || j.State == importer.JobCancelled {
+			step = "result"
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/imports/%d/%s", j.ID, step))
+}
+
+func (s *Server) importTemplate(c echo.Context) error {
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="import-template.csv"`)
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", []byte(importer.CSVTemplate))
+}
+
+// --- 1. Source
+
+func (s *Server) sourceView(c echo.Context, j importer.Job) views.SourceView {
+	ctx := c.Request().Context()
+	v := views.SourceView{H: s.jobHeader(c, j, "source"), Query: j.SourceQuery, Kind: j.SourceKind, Count: s.jobHeaderRows(ctx, j.ID)}
+	opts := s.offeringOptions(c)
+	if len(opts) > 1 {
+		v.Offerings = opts[1:]
+	}
+	saved, _ := s.Searches.List(ctx)
+	for _, ss := range saved {
+		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: ss.Query})
+	}
+	return v
+}
+
+func (s *Server) jobHeaderRows(ctx context.Context, id int64) int {
+	p, _ := s.Imports.Store.JobProgress(ctx, id)
+	return p.Total
+}
+
+func (s *Server) importSource(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(s.sourceView(c, j))})
+}
+
+func (s *Server) setImportSource(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var rows []importer.Row
+	var warns []string
+	kind, query := c.FormValue("kind"), ""
+	fail := func(msg string, csvErrs []string) error {
+		v := s.sourceView(c, j)
+		v.Error, v.CSVErrors = msg, csvErrs
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(v)})
+	}
+	switch kind {
+	case "offering", "search":
+		q := url.Values{}
+		if kind == "offering" {
+			form, _ := c.FormParams()
+			if _, err := strconv.ParseInt(form.Get("offering"), 10, 64); err != nil {
+				return fail("Choose an offering.", nil)
+			}
+			q.Set("offering", form.Get("offering"))
+			if len(form["status"]) > 0 {
+				q.Set("status__in", strings.Join(form["status"], ","))
+			}
+		} else {
+			raw := strings.TrimSpace(c.FormValue("query"))
+			if i := strings.Index(raw, "?"); i >= 0 {
+				raw = raw[i+1:] // a whole URL was pasted
+			}
+			parsed, perr := url.ParseQuery(raw)
+			if perr != nil {
+				return fail("That is not a search query (example: offering=1&status__in=accepted,invested).", nil)
+			}
+			q = canonicalQuery(issuance.InvestmentParams, parsed)
+			if check := issuance.CheckQuery(issuance.InvestmentParams, q); !check.OK() {
+				var msgs []string
+				for k, m := range check.Errors {
+					msgs = append(msgs, k+": "+strings.Join(m, " "))
+				}
+				sort.Strings(msgs)
+				return fail("The search has errors: "+strings.Join(msgs, "; "), nil)
+			}
+		}
+		q.Del("page")
+		q.Del("page_size")
+		query = q.Encode()
+		rows, warns, err = s.Imports.Sourcer.FromQuery(ctx, q)
+	case "csv":
+		fh, ferr := c.FormFile("file")
+		if ferr != nil {
+			return fail("Choose a CSV file.", nil)
+		}
+		f, ferr := fh.Open()
+		if ferr != nil {
+			return fail("The file could not be read.", nil)
+		}
+		lines, errs := importer.ParseCSV(f)
+		f.Close()
+		if len(errs) > 0 {
+			var msgs []string
+			for _, e := range errs {
+				msgs = append(msgs, e.Error())
+			}
+			return fail("", msgs)
+		}
+		query = fh.Filename
+		rows, warns, err = s.Imports.Sourcer.FromCSV(ctx, lines)
+	default:
+		return echo.NewHTTPError(http.StatusBadRequest, "Unknown source.")
+	}
+	if err != nil {
+		return fail(err.Error(), nil)
+	}
+	// Remembered mappings apply at once.
+	maps, err := s.Imports.Store.Mappings(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		if m, ok := maps[rows[i].IssuanceInvestor]; ok && rows[i].CashlinkInvestor == "" && rows[i].IssuanceInvestor != 0 {
+			rows[i].CashlinkInvestor = m.CashlinkInvestor
+		}
+	}
+	if err := s.Imports.Store.ReplaceRows(ctx, j.ID, rows); err != nil {
+		return fail(err.Error(), nil)
+	}
+	src := map[string]string{"offering": "an offering", "search": "a search", "csv": "a CSV file"}[kind]
+	s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{SourceKind: &src, SourceQuery: &query})
+	s.advance(ctx, j, "mapping")
+	j, _ = s.Imports.Store.Job(ctx, j.ID)
+	v := s.sourceView(c, j)
+	v.Warnings = warns
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(v)})
+}
+
+// --- 2. Mapping
+
+func investorKey(id int64) string { return strconv.FormatInt(id, 10) }
+
+func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView, error) {
+	ctx := c.Request().Context()
+	v := views.MappingView{H: s.jobHeader(c, j, "mapping"), CampaignID: j.CampaignID, ProductID: j.ProductID,
+		Live: s.Imports.Catalog == nil, TimestampRule: importer.TimestampRule}
+	if s.Imports.Catalog != nil {
+		cat, err := s.Imports.Catalog(ctx)
+		if err != nil {
+			v.Error = "The sandbox catalog could not be read: " + err.Error()
+		}
+		v.Campaigns = []views.Option{{Value: "", Label: "choose…"}}
+		for _, cp := range cat.Campaigns {
+			v.Campaigns = append(v.Campaigns, views.Option{Value: cp.ID, Label: cp.Name + " (" + cp.ID + ")"})
+		}
+		v.Products = []views.Option{{Value: "", Label: "choose…"}}
+		for _, pr := range cat.Products {
+			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: pr.Name + " (" + pr.ID + ")"})
+		}
+		for _, inv := range cat.Investors {
+			v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: inv.Name + " <" + inv.Email + ">"})
+		}
+	}
+	rows, err := s.Imports.Store.Rows(ctx, j.ID)
+	if err != nil {
+		return v, err
+	}
+	maps, err := s.Imports.Store.Mappings(ctx)
+	if err != nil {
+		return v, err
+	}
+	byInv := map[int64]*views.MapInvestor{}
+	var order []int64
+	for _, r := range rows {
+		if r.IssuanceInvestor == 0 {
+			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Cashlink: r.CashlinkInvestor})
+			continue
+		}
+		m, ok := byInv[r.IssuanceInvestor]
+		if !ok {
+			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: r.InvestorName,
+				Email: r.InvestorEmail, Cashlink: r.CashlinkInvestor, NaturalPerson: true}
+			if mp, ok := maps[r.IssuanceInvestor]; ok && mp.CashlinkInvestor == r.CashlinkInvestor {
+				m.Source = mp.Source
+			}
+			byInv[r.IssuanceInvestor] = m
+			order = append(order, r.IssuanceInvestor)
+		}
+		m.Rows++
+	}
+	for _, id := range order {
+		v.Investors = append(v.Investors, *byInv[id])
+	}
+	return v, nil
+}
+
+func (s *Server) importMapping(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+func (s *Server) setImportMapping(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	camp, prod := form.Get("campaign_id"), form.Get("product_id")
+	if err := s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{CampaignID: &camp, ProductID: &prod}); err != nil {
+		return err
+	}
+	msg := "Mapping saved."
+	if form.Get("action") == "match" && s.Imports.Catalog != nil {
+		cat, err := s.Imports.Catalog(ctx)
+		if err != nil {
+			return err
+		}
+		rows, _ := s.Imports.Store.Rows(ctx, j.ID)
+		matched := importer.MatchByEmail(rows, cat)
+		for inv, cl := range matched {
+			s.Imports.Store.ApplyMapping(ctx, j.ID, inv, cl)
+			s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: "email"}, u.ID)
+		}
+		msg = fmt.Sprintf("Matched %d investors by e-mail.", len(matched))
+	} else {
+		for k, vals := range form {
+			val := strings.TrimSpace(vals[len(vals)-1])
+			switch {
+			case strings.HasPrefix(k, "map-"):
+				inv, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64)
+				if err != nil {
+					continue
+				}
+				if _, err := s.Imports.Store.ApplyMapping(ctx, j.ID, inv, val); err != nil {
+					return err
+				}
+				if val != "" {
+					s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: val, Source: "manual"}, u.ID)
+				}
+			case strings.HasPrefix(k, "row-"):
+				row, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64)
+				if err != nil {
+					continue
+				}
+				s.Imports.Store.EditRow(ctx, j.ID, row, importer.RowEdit{CashlinkInvestor: &val})
+			}
+		}
+	}
+	s.advance(ctx, j, "documents")
+	j, _ = s.Imports.Store.Job(ctx, j.ID)
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	v.Msg = msg
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+func (s *Server) uploadMappings(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	fail := func(msg string) error {
+		v, err := s.mappingView(c, j)
+		if err != nil {
+			return err
+		}
+		v.Error = msg
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return fail("Choose a CSV file.")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return fail("The file could not be read.")
+	}
+	defer f.Close()
+	maps, errs := parseMappingCSV(f)
+	if len(errs) > 0 {
+		return fail("The mapping file was not applied: " + strings.Join(errs, "; "))
+	}
+	for inv, cl := range maps {
+		s.Imports.Store.ApplyMapping(ctx, j.ID, inv, cl)
+		s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: "csv"}, u.ID)
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	v.Msg = fmt.Sprintf("Applied %d mappings from %s.", len(maps), fh.Filename)
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+// parseMappingCSV reads issuance_investor_id,cashlink_investor_id lines.
+func parseMappingCSV(r io.Reader) (map[int64]string, []string) {
+	cr := csv.NewReader(io.LimitReader(r, 5<<20))
+	cr.FieldsPerRecord = -1
+	out := map[int64]string{}
+	var errs []string
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("line %d: not valid CSV", line))
+			break
+		}
+		if line == 1 && len(rec) > 0 && strings.Contains(strings.ToLower(rec[0]), "issuance") {
+			continue
+		}
+		if len(rec) < 2 {
+			errs = append(errs, fmt.Sprintf("line %d: two columns needed", line))
+			continue
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(rec[0]), 10, 64)
+		cl := strings.TrimSpace(rec[1])
+		if err != nil || id <= 0 || cl == "" {
+			errs = append(errs, fmt.Sprintf("line %d: an Issuance investor id and a Cashlink investor id are needed", line))
+			continue
+		}
+		out[id] = cl
+	}
+	if len(out) == 0 && len(errs) == 0 {
+		errs = append(errs, "no mapping in the file")
+	}
+	return out, errs
+}
+
+// createCashlinkInvestor creates a natural person in Cashlink for an
+// Issuance investor and maps it.
+func (s *Server) createCashlinkInvestor(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	inv, err := strconv.ParseInt(c.FormValue("investor"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	f := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
+	in := cashlink.NewInvestor{NaturalPerson: cashlink.NaturalPerson{Salutation: f("salutation"), Forename: f("forename"), Surname: f("surname"),
+		BirthDate: f("birth_date"), BirthPlace: f("birth_place"), Citizenship: f("citizenship"), Street: f("street"), City: f("city"),
+		Zip: f("zip"), Country: f("country"), Phone: f("phone")}, IsBeneficiary: true}
+	if e := f("email"); e != "" {
+		in.Communication = &cashlink.Communication{Email: e}
+	}
+	v, verr := s.mappingView(c, j)
+	if verr != nil {
+		return verr
+	}
+	id, err := s.Imports.Engine.CreateInvestor(ctx, s.Cashlink, j.ID, inv, in)
+	if err != nil {
+		v.Error = importer.FriendlyError("investor", err)
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
+	s.Imports.Store.ApplyMapping(ctx, j.ID, inv, id)
+	s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: id, Source: "created"}, u.ID)
+	v, _ = s.mappingView(c, j)
+	v.Msg = "Created the Cashlink investor " + id + " and mapped it. New investors may need identification and a wallet before the import can credit them."
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+// --- 3. Documents
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func (s *Server) documentsView(c echo.Context, j importer.Job) (views.DocumentsView, error) {
+	ctx := c.Request().Context()
+	v := views.DocumentsView{H: s.jobHeader(c, j, "documents"), Category: j.DocCategory, Subject: j.DocSubject, MaxSize: humanSize(MaxDocumentSize)}
+	docs, err := s.Imports.Store.Documents(ctx, j.ID)
+	if err != nil {
+		return v, err
+	}
+	byRow := map[int64][]views.DocRow{}
+	for _, d := range docs {
+		dr := views.DocRow{ID: d.ID, Filename: d.Filename, Size: humanSize(d.Size), SHA: d.SHA256, Uploaded: d.CashlinkID != ""}
+		if d.RowID == 0 {
+			v.Shared = append(v.Shared, dr)
+		} else {
+			byRow[d.RowID] = append(byRow[d.RowID], dr)
+		}
+	}
+	rows, err := s.Imports.Store.Rows(ctx, j.ID)
+	if err != nil {
+		return v, err
+	}
+	for _, r := range rows {
+		v.Rows = append(v.Rows, views.RowDocs{RowID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Docs: byRow[r.ID]})
+	}
+	return v, nil
+}
+
+func (s *Server) importDocuments(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.documentsView(c, j)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.DocumentsStep(v)})
+}
+
+func (s *Server) uploadDocument(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	respond := func(status int, msg, errMsg string) error {
+		v, err := s.documentsView(c, j)
+		if err != nil {
+			return err
+		}
+		v.Msg, v.Error = msg, errMsg
+		return s.render(c, status, view{Title: j.Name, Nav: "imports", Content: views.DocumentsStep(v)})
+	}
+	row, _ := strconv.ParseInt(c.FormValue("row"), 10, 64)
+	if row != 0 {
+		if _, err := s.Imports.Store.Row(ctx, j.ID, row); err != nil {
+			return echo.NewHTTPError(http.StatusNotFound)
+		}
+	}
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return respond(http.StatusUnprocessableEntity, "", "Choose a PDF file.")
+	}
+	if fh.Size > MaxDocumentSize {
+		return respond(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("%s is %s; the limit is %s.", fh.Filename, humanSize(fh.Size), humanSize(MaxDocumentSize)))
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return respond(http.StatusUnprocessableEntity, "", "The file could not be read.")
+	}
+	content, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
+	f.Close()
+	if err != nil || len(content) > MaxDocumentSize {
+		return respond(http.StatusRequestEntityTooLarge, "", "The file is larger than the limit.")
+	}
+	if !bytes.HasPrefix(content, []byte("%PDF-")) {
+		return respond(http.StatusUnprocessableEntity, "", fmt.Sprintf("%s is not a PDF (it does not start with %%PDF-). Upload the signed PDF itself.", fh.Filename))
+	}
+	sum := sha256.Sum256(content)
+	name := strings.Map(func(r rune) rune {
+		if r < 32 || r == '/' || r == '\\' || r == '"' {
+			return '_'
+		}
+		return r
+	}, fh.Filename)
+	_, err = s.Imports.Store.AddDocument(ctx, importer.Document{JobID: j.ID, RowID: row, Filename: name, SHA256: hex.EncodeToString(sum[:]),
+		Category: j.DocCategory, Subject: j.DocSubject}, content)
+	var dup *importer.DuplicateError
+	if errors.As(err, &dup) {
+		return respond(http.StatusConflict, "", name+": "+dup.Error()+".")
+	}
+	if err != nil {
+		return err
+	}
+	s.advance(ctx, j, "review")
+	return respond(http.StatusOK, "Stored "+name+" ("+humanSize(int64(len(content)))+").", "")
+}
+
+func (s *Server) deleteDocument(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	doc, err := strconv.ParseInt(c.Param("doc"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err := s.Imports.Store.RemoveDocument(c.Request().Context(), j.ID, doc); err != nil {
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	}
+	return redirect(c, fmt.Sprintf("/imports/%d/documents", j.ID))
+}
+
+func (s *Server) setDocumentMeta(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	cat, subj := c.FormValue("category"), c.FormValue("subject")
+	if strings.TrimSpace(cat) == "" || strings.TrimSpace(subj) == "" {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Category and subject are both required.")
+	}
+	s.Imports.Store.UpdateJob(c.Request().Context(), j.ID, importer.JobUpdate{DocCategory: &cat, DocSubject: &subj})
+	return redirect(c, fmt.Sprintf("/imports/%d/documents", j.ID))
+}
+
+// --- 4. Review
+
+func fmtTS(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04Z")
+}
+
+func confirmPhrase(n int) string { return fmt.Sprintf("CREDIT %d", n) }
+
+func (s *Server) reviewView(c echo.Context, j importer.Job) (views.ReviewView, importer.Review, error) {
+	ctx := c.Request().Context()
+	v := views.ReviewView{H: s.jobHeader(c, j, "review")}
+	rv, err := importer.Validate(ctx, s.Imports.Store, s.Cashlink, j)
+	if err != nil {
+		return v, rv, err
+	}
+	rows, err := s.Imports.Store.Rows(ctx, j.ID)
+	if err != nil {
+		return v, rv, err
+	}
+	for _, r := range rows {
+		rr := views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Cashlink: r.CashlinkInvestor, Units: r.Units,
+			Signed: fmtTS(r.SignedAt), Accepted: fmtTS(r.AcceptedAt), Paid: fmtTS(r.PaidAt), Skip: r.Skip, SkipReason: r.SkipReason,
+			Editable: j.State == importer.JobDraft, Amount: r.Amount}
+		for _, p := range rv.Problems[r.ID] {
+			rr.Problems = append(rr.Problems, p.What)
+		}
+		v.Rows = append(v.Rows, rr)
+	}
+	v.JobProblems, v.Ready, v.Skipped, v.Docs, v.Investors, v.OK = rv.JobProblems, rv.Ready, rv.Skipped, rv.Documents, rv.Investors, rv.OK()
+	v.Phrase = confirmPhrase(rv.Ready)
+	return v, rv, nil
+}
+
+func (s *Server) importReview(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	v, _, err := s.reviewView(c, j)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
+}
+
+func parseTS(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	for _, l := range []string{time.RFC3339, "2006-01-02T15:04Z", "2006-01-02T15:04", "2006-01-02 15:04"} {
+		if t, err := time.Parse(l, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date-time (2026-03-12T07:14Z)", v)
+}
+
+func (s *Server) editImportRow(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	row, err := strconv.ParseInt(c.Param("row"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	var e importer.RowEdit
+	var problems []string
+	if u := strings.TrimSpace(c.FormValue("units")); u != "" {
+		n, err := strconv.ParseInt(u, 10, 64)
+		if err != nil || n <= 0 {
+			problems = append(problems, "units must be a positive whole number")
+		}
+		e.Units = &n
+	}
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"signed_at", &e.SignedAt}, {"accepted_at", &e.AcceptedAt}, {"paid_at", &e.PaidAt}} {
+		v := strings.TrimSpace(c.FormValue(f.name))
+		if v == "" {
+			if f.name != "signed_at" {
+				zero := time.Time{}
+				*f.dst = &zero
+			}
+			continue
+		}
+		t, err := parseTS(v)
+		if err != nil {
+			problems = append(problems, f.name+": "+err.Error())
+		}
+		*f.dst = &t
+	}
+	ctx := c.Request().Context()
+	if len(problems) == 0 {
+		if err := s.Imports.Store.EditRow(ctx, j.ID, row, e); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		v, _, err := s.reviewView(c, j)
+		if err != nil {
+			return err
+		}
+		v.Error = "Row not changed: " + strings.Join(problems, "; ") + "."
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
+	}
+	return redirect(c, fmt.Sprintf("/imports/%d/review", j.ID))
+}
+
+func (s *Server) skipImportRow(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	row, err := strconv.ParseInt(c.Param("row"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	skip := c.FormValue("skip") == "true"
+	reason := "skipped at review"
+	if err := s.Imports.Store.EditRow(c.Request().Context(), j.ID, row, importer.RowEdit{Skip: &skip, SkipReason: &reason}); err != nil {
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	}
+	return redirect(c, fmt.Sprintf("/imports/%d/review", j.ID))
+}
+
+// startImport checks the typed confirmation and everything again, then
+// starts the run.
+func (s *Server) startImport(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	v, rv, err := s.reviewView(c, j)
+	if err != nil {
+		return err
+	}
+	if !rv.OK() {
+		v.Error = "The import cannot start: fix or skip the rows with problems first."
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
+	}
+	if strings.TrimSpace(c.FormValue("confirm")) != confirmPhrase(rv.Ready) {
+		v.Error = fmt.Sprintf("The confirmation does not match: type %s exactly.", confirmPhrase(rv.Ready))
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
+	}
+	u, _ := currentUser(c)
+	if err := s.Imports.Store.Confirm(ctx, j.ID, u.ID); err != nil {
+		return echo.NewHTTPError(http.StatusConflict, err.Error())
+	}
+	detail := fmt.Sprintf("job %d (%s): %d investments into campaign %s", j.ID, j.Name, rv.Ready, j.CampaignID)
+	s.event(c, audit.EventImportStarted, u.Email, detail)
+	s.event(c, audit.EventCreditConfirmed, u.Email, fmt.Sprintf("typed %q for job %d", confirmPhrase(rv.Ready), j.ID))
+	s.Imports.Engine.Start(j.ID, u.Email)
+	return redirect(c, fmt.Sprintf("/imports/%d/run", j.ID))
+}
+
+// --- 5. Run and 6. Result
+
+func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.RunView, error) {
+	ctx := c.Request().Context()
+	step := "run"
+	if result {
+		step = "result"
+	}
+	v := views.RunView{H: s.jobHeader(c, j, step), Result: result, Running: j.State == importer.JobRunning,
+		AuditURL: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}}.Encode()}
+	u, _ := currentUser(c)
+	v.H.ReadOnly = !u.IsAdmin()
+	p, err := s.Imports.Store.JobProgress(ctx, j.ID)
+	if err != nil {
+		return v, err
+	}
+	v.Total, v.Finished, v.Done, v.Failed, v.Skipped, v.Unknown, v.Waiting = p.Total, p.Finished(), p.Done, p.Failed, p.Skipped, p.Unknown, p.Waiting
+	if p.Total > 0 {
+		v.Percent = p.Finished() * 100 / p.Total
+	}
+	rows, err := s.Imports.Store.Rows(ctx, j.ID)
+	if err != nil {
+		return v, err
+	}
+	for _, r := range rows {
+		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, State: r.State, Step: r.Step,
+			Error: r.Error, Investment: r.CashlinkInvestment, Wallet: r.Wallet, Final: r.FinalStatus,
+			AuditHref: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}, "row": {"row-" + strconv.FormatInt(r.ID, 10)}}.Encode()})
+	}
+	return v, nil
+}
+
+func (s *Server) importRun(result bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		j, err := s.loadJob(c)
+		if err != nil {
+			return err
+		}
+		if j.State == importer.JobDraft {
+			return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/imports/%d/review", j.ID))
+		}
+		v, err := s.runView(c, j, result)
+		if err != nil {
+			return err
+		}
+		return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.RunStep(v), Fragment: views.RunProgress(v)})
+	}
+}
+
+func (s *Server) importProgress(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.runView(c, j, j.State == importer.JobDone || j.State == importer.JobCancelled)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Content: views.RunProgress(v)})
+}
+
+func (s *Server) importAction(action string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		j, err := s.loadJob(c)
+		if err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		u, _ := currentUser(c)
+		switch {
+		case action == "pause" && j.State == importer.JobRunning:
+			err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobPaused)
+		case action == "resume" && j.State == importer.JobPaused:
+			if err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobRunning); err == nil {
+				s.Imports.Engine.Start(j.ID, u.Email)
+			}
+		case action == "cancel" && (j.State == importer.JobRunning || j.State == importer.JobPaused):
+			err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobCancelled)
+		case action == "rerun" && (j.State == importer.JobDone || j.State == importer.JobCancelled):
+			if _, err = s.Imports.Store.Rerun(ctx, j.ID); err == nil {
+				if err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobRunning); err == nil {
+					s.event(c, audit.EventImportStarted, u.Email, fmt.Sprintf("job %d: re-run of failed rows with their keys", j.ID))
+					s.Imports.Engine.Start(j.ID, u.Email)
+				}
+			}
+		default:
+			return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("An import that is %s cannot %s.", j.State, action))
+		}
+		if err != nil {
+			return err
+		}
+		return redirect(c, fmt.Sprintf("/imports/%d/run", j.ID))
+	}
+}
+
+func (s *Server) importReport(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	rows, err := s.Imports.Store.Rows(c.Request().Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-report.csv"`, j.ID))
+	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	w.Write([]string{"row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
+		"cashlink_investment", "wallet", "cashlink_status", "message"})
+	for _, r := range rows {
+		w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), guard(r.Reference), guard(r.InvestorName),
+			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), r.State, r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, guard(r.Error)})
+	}
+	w.Flush()
+	return w.Error()
+}
+
+func guard(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// --- Redemptions
+
+func (s *Server) redeemView(c echo.Context) (views.RedeemView, error) {
+	u, _ := currentUser(c)
+	v := views.RedeemView{CSRF: s.page(c, "", "").CSRFToken, CanEdit: u.IsAdmin()}
+	list, err := s.Imports.Engine.Redemptions(c.Request().Context(), 50)
+	if err != nil {
+		return v, err
+	}
+	for _, r := range list {
+		v.Redemptions = append(v.Redemptions, views.RedemptionRow{ID: r.ID, Investor: r.Investor, Product: r.Product, Wallet: r.Wallet,
+			Units: r.Units, Status: r.Status, CashlinkID: r.CashlinkID, Error: r.Err, Requested: views.FormatTime(r.RequestedAt),
+			Investigate: r.NeedsInvestigation(), CanRetry: r.Status == "no_answer"})
+	}
+	return v, nil
+}
+
+func (s *Server) redeemPage(c echo.Context) error {
+	if err := s.requireImports(); err != nil {
+		return err
+	}
+	v, err := s.redeemView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: "Redemptions", Nav: "imports", Content: views.RedeemPage(v)})
+}
+
+func (s *Server) redeem(c echo.Context) error {
+	if err := s.requireImports(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	v, err := s.redeemView(c)
+	if err != nil {
+		return err
+	}
+	v.Investor, v.Product, v.Wallet, v.Units = strings.TrimSpace(c.FormValue("investor")), strings.TrimSpace(c.FormValue("product")),
+		strings.TrimSpace(c.FormValue("wallet")), strings.TrimSpace(c.FormValue("units"))
+	units, err := strconv.ParseInt(v.Units, 10, 64)
+	switch {
+	case err != nil || units <= 0:
+		v.Error = "Units must be a positive whole number."
+	case v.Investor == "" || v.Product == "" || v.Wallet == "":
+		v.Error = "Investor, product and wallet are all required."
+	case strings.TrimSpace(c.FormValue("confirm")) != "REDEEM "+strconv.FormatInt(units, 10):
+		v.Error = fmt.Sprintf("The confirmation does not match: type REDEEM %d.", units)
+	}
+	if v.Error != "" {
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: "Redemptions", Nav: "imports", Content: views.RedeemPage(v)})
+	}
+	r, err := s.Imports.Engine.RequestRedemption(ctx, s.Cashlink, u.ID, cashlink.NewRedemption{InvestorID: v.Investor, ProductID: v.Product, WalletID: v.Wallet, Units: units})
+	s.event(c, audit.EventRedemption, u.Email, fmt.Sprintf("redemption %d: %d units of product %s from investor %s: %s", r.ID, units, v.Product, v.Investor, r.Status))
+	kind, msg := "success", fmt.Sprintf("Redemption %d sent: status %s.", r.ID, r.Status)
+	switch {
+	case r.ID == 0 && err != nil:
+		return err
+	case r.Status == "rejected":
+		kind, msg = "error", r.Err
+	case r.NeedsInvestigation():
+		kind, msg = "warning", fmt.Sprintf("Redemption %d: %s needs manual investigation in Cashlink; it is not retried automatically.", r.ID, r.Status)
+	}
+	if err := s.flash(c, kind, msg); err != nil {
+		return err
+	}
+	return redirect(c, "/imports/redeem")
+}
+
+func (s *Server) recheckRedemption(c echo.Context) error {
+	if err := s.requireImports(); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.Imports.Engine.SendRedemption(c.Request().Context(), s.Cashlink, id)
+	if errors.Is(err, importer.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	kind, msg := "info", fmt.Sprintf("Redemption %d: %s.", r.ID, r.Status)
+	if r.NeedsInvestigation() {
+		kind = "warning"
+	}
+	if err := s.flash(c, kind, msg); err != nil {
+		return err
+	}
+	return redirect(c, "/imports/redeem")
+}
+
+// --- Reconciliation
+
+// reconcile reads imported investments from both APIs, a page at a time.
+func (s *Server) reconcile(c echo.Context) error {
+	if err := s.requireImports(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	all, err := s.Imports.Store.ImportedInvestments(ctx, 100000)
+	if err != nil {
+		return err
+	}
+	const size = 25
+	page := pageOf(c.QueryParams(), len(all), size)
+	v := views.ReconcileView{Pager: pager("/imports/reconcile", c.QueryParams(), page, len(all), size, "main")}
+	lo := min((page-1)*size, len(all))
+	for _, im := range all[lo:min(lo+size, len(all))] {
+		row, _ := s.Imports.Store.Row(ctx, im.JobID, im.RowID)
+		rr := views.ReconcileRow{IssuanceID: im.IssuanceID, Ref: row.Reference, Units: row.Units, Wallet: row.Wallet, CashlinkID: im.CashlinkInvestment, JobID: im.JobID}
+		iss, ierr := s.Issuance.GetInvestment(ctx, im.IssuanceID)
+		cl, cerr := s.Cashlink.GetInvestment(ctx, im.CashlinkInvestment)
+		if ierr != nil || cerr != nil {
+			v.Errors = append(v.Errors, fmt.Sprintf("%s could not be read: %v %v", row.Reference, errOrEmpty(ierr), errOrEmpty(cerr)))
+			continue
+		}
+		rr.IssuanceStatus, rr.Quantity, rr.CashlinkStatus, rr.CashlinkUnits = string(iss.Status), iss.Quantity, cl.Status, cl.Units
+		if cl.Wallet != nil {
+			rr.CashlinkWallet = *cl.Wallet
+		}
+		rr.Differences = differences(iss, cl, row)
+		v.Rows = append(v.Rows, rr)
+	}
+	return s.render(c, http.StatusOK, view{Title: "Reconciliation", Nav: "imports", Content: views.ReconcilePage(v)})
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return ""
+	}
+	if errors.Is(err, apiclient.ErrNotFound) {
+		return "(not found)"
+	}
+	return "(" + err.Error() + ")"
+}
+
+// differences flags what disagrees between an imported investment and its
+// Cashlink counterpart.
+func differences(iss issuance.Investment, cl cashlink.Investment, row importer.Row) []string {
+	var out []string
+	switch iss.Status {
+	case issuance.StatusCancelled, issuance.StatusRefunded, issuance.StatusNotApproved:
+		if !cashlink.Final(cl.Status) || cl.Status == cashlink.StatusDelivered {
+			out = append(out, fmt.Sprintf("Issuance says %s, Cashlink says %s: the registry entry may need a correction.", iss.Status, cl.Status))
+		}
+	}
+	if cashlink.Final(cl.Status) && cl.Status != cashlink.StatusDelivered {
+		out = append(out, "Cashlink ended the investment ("+cl.Status+").")
+	}
+	if cl.Units != row.Units {
+		out = append(out, fmt.Sprintf("Units: %d sent, Cashlink has %d.", row.Units, cl.Units))
+	}
+	if row.Units != iss.Quantity {
+		out = append(out, fmt.Sprintf("Units %d differ from the Issuance quantity %d (edited at review?).", row.Units, iss.Quantity))
+	}
+	if row.Wallet != "" && (cl.Wallet == nil || *cl.Wallet != row.Wallet) {
+		out = append(out, "The wallet in Cashlink is not the one set by the import.")
+	}
+	return out
+}
