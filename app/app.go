@@ -22,6 +22,7 @@ import (
 	"issuerconsole/handlers"
 	"issuerconsole/sandbox"
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/export"
@@ -63,7 +64,8 @@ type Options struct {
 	BcryptCost    int              // 0 = production cost
 	Now           func() time.Time // nil = time.Now
 	Throttle      *accounts.ThrottleOptions
-	ClientTimeout time.Duration // per-request timeout of the API clients; 0 = 30 s
+	ClientTimeout time.Duration         // per-request timeout of the API clients; 0 = 30 s
+	ClientRetry   apiclient.RetryPolicy // zero = each client's default
 	Import        importer.Options
 }
 
@@ -112,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	conns, err := a.connect(addr, opts.ClientTimeout)
+	conns, err := a.connect(addr, opts.ClientTimeout, opts.ClientRetry)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +128,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		start := time.Now()
 		a.Sandbox, err = sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
 			Fixture: cfg.SandboxFixture, Faults: cfg.SandboxFaults, FaultSeed: cfg.SandboxFaultSeed, Control: cfg.SandboxControl,
-			TokenTTL: cfg.SandboxTokenTTL, Now: opts.Now, Logger: log})
+			TokenTTL: cfg.SandboxTokenTTL, Logger: log}) // real time: tests' fake clocks are for sessions
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
@@ -149,6 +151,11 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		st := importer.NewStore(a.DB, opts.Now)
 		iopt := opts.Import
 		iopt.Logger = log.With("component", "importer")
+		if iopt.Rate == 0 && a.Sandbox != nil {
+			// Live Cashlink publishes no rate limit: the engine's default is a
+			// polite 20 calls/s. The embedded emulator takes more.
+			iopt.Rate, iopt.Burst = 200, 20
+		}
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
 		if a.Sandbox != nil {
@@ -211,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 // connect builds the API clients: at the embedded emulators in sandbox mode,
 // at the configured services in live mode. Both sit on the audit transport.
-func (a *App) connect(addr net.Addr, timeout time.Duration) ([]views.Connection, error) {
+func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.RetryPolicy) ([]views.Connection, error) {
 	cfg := a.cfg
 	conns := []views.Connection{
 		{API: "issuance", Title: "Issuance issuer API", Mode: "not configured"},
@@ -229,12 +236,12 @@ func (a *App) connect(addr net.Addr, timeout time.Duration) ([]views.Connection,
 		}
 		var err error
 		a.Issuance, err = issuance.New(issuance.Options{BaseURL: self + "/sandbox/issuance/", APIKey: SandboxIssuanceKey,
-			FirebaseToken: SandboxFirebaseToken, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout})
+			FirebaseToken: SandboxFirebaseToken, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: self + "/sandbox/cashlink/api/external",
-			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout})
+			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}

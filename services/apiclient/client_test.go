@@ -112,6 +112,8 @@ func TestRetries(t *testing.T) {
 		{"409 in flight, retried", []int{409}, nil, true, 2, Done, nil},
 		{"502 504", []int{502, 504}, nil, true, 3, Done, nil},
 		{"gives up after 4 attempts", []int{503, 503, 503, 503, 503}, nil, true, 4, Unknown, nil},
+		{"429 outlasting the retries is not a rejection", []int{429, 429, 429, 429, 429}, nil, true, 4, Unknown, nil},
+		{"409 in flight outlasting the retries", []int{409, 409, 409, 409, 409}, nil, true, 4, Unknown, nil},
 		{"400 never retried", []int{400}, nil, true, 1, Rejected, nil},
 		{"500 not retried", []int{500}, nil, true, 1, Unknown, nil},
 		{"422 never retried", []int{422}, nil, true, 1, Rejected, nil},

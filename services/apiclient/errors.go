@@ -109,6 +109,12 @@ func Classify(err error) Outcome {
 	}
 	var e *Error
 	if errors.As(err, &e) && e.Status >= 400 && e.Status < 500 {
+		switch e.Status {
+		case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+			// "Not now" (throttled, or the same key still in flight): the
+			// request may yet be processed; retry it later with its key.
+			return Unknown
+		}
 		return Rejected
 	}
 	var ke *KeyError

@@ -172,12 +172,26 @@ func (e *Engine) Run(ctx context.Context, jobID int64) error {
 			return nil
 		}
 		if pass > 1 {
+			// Unknown outcomes back off exponentially; rows only waiting for
+			// delivery are re-checked at the base interval.
+			unknown := 0
+			for _, r := range todo {
+				if r.State == RowUnknown {
+					unknown++
+				}
+			}
+			wait := e.opt.PassBackoff
+			if unknown > 0 {
+				wait = backoff
+				backoff = min(backoff*2, 30*time.Second)
+			} else {
+				backoff = e.opt.PassBackoff
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
-			backoff = min(backoff*2, 30*time.Second)
 		}
 		e.pass(ctx, job, todo, pass)
 		if ctx.Err() != nil {
@@ -506,3 +520,6 @@ func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64,
 	}
 	return id, err
 }
+
+// Store is the engine's store.
+func (e *Engine) Store() *Store { return e.st }
