@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+)
+
+// web is a plain HTTP client of the console (no browser): cookies, and
+// the CSRF token of the last page read.
+type web struct {
+	t    *testing.T
+	base string
+	http *http.Client
+	csrf string
+}
+
+func newWeb(t *testing.T, base string) *web {
+	jar, _ := cookiejar.New(nil)
+	return &web{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (w *web) send(req *http.Request) (*http.Response, *goquery.Document, string) {
+	w.t.Helper()
+	res, err := w.http.Do(req)
+	if err != nil {
+		w.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	doc, _ := goquery.NewDocumentFromReader(bytes.NewReader(b))
+	if tok, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value"); ok {
+		w.csrf = tok
+	}
+	return res, doc, string(b)
+}
+
+func (w *web) get(path string, hdr ...string) (*http.Response, *goquery.Document) {
+	req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, doc, _ := w.send(req)
+	return res, doc
+}
+
+func (w *web) post(path string, form url.Values) *http.Response {
+	form.Set("_csrf", w.csrf)
+	req, _ := http.NewRequest(http.MethodPost, w.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, _, _ := w.send(req)
+	return res
+}
+
+func (w *web) upload(path string, fields map[string]string, name string, content []byte) *http.Response {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("_csrf", w.csrf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", name)
+	fw.Write(content)
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, w.base+path, &b)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, _, _ := w.send(req)
+	return res
+}
+
+func (w *web) json(path string, hdr []string, out any) {
+	w.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := w.http.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		w.t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func (w *web) login(email, pass string) {
+	w.t.Helper()
+	w.get("/login")
+	if res := w.post("/login", url.Values{"email": {email}, "password": {pass}}); res.StatusCode != http.StatusSeeOther {
+		w.t.Fatalf("login: %d", res.StatusCode)
+	}
+	w.get("/")
+}
+
+// An import interrupted by SIGKILL at several points continues when the
+// binary starts again, and ends with exactly one investment, one credit
+// and one document upload per row in the emulator.
+func TestCrashAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: kills and restarts the binary")
+	}
+	data := t.TempDir()
+	args := []string{"-sandbox-investments", "800", "-sandbox-control",
+		// Latency stretches the run so the kills land in the middle of it.
+		"-sandbox-faults", "cashlink latency=25ms; cashlink POST 5xx-after=0.05"}
+	c := startConsole(t, data, args, "ADMIN_EMAIL="+adminEmail, "ADMIN_PASSWORD="+adminPass)
+	w := newWeb(t, c.URL)
+	w.login(adminEmail, adminPass)
+
+	// 100 accepted/invested investments, mapped round-robin to the seeded
+	// Cashlink investors, through the CSV source.
+	var list struct {
+		Results []struct{ ID int64 } `json:"results"`
+	}
+	w.json("/sandbox/issuance/api/investments/?status__in=accepted,invested&ordering=id&page_size=100", []string{"Authorization", "Api-Key sandbox-issuance-key"}, &list)
+	var info struct {
+		Campaigns []struct{ ID string } `json:"campaigns"`
+		Investors []struct{ ID string } `json:"investors"`
+	}
+	w.json("/sandbox/cashlink/_info", nil, &info)
+	var csvBody strings.Builder
+	csvBody.WriteString("issuance_investment_id,cashlink_investor_id\n")
+	for i, inv := range list.Results {
+		fmt.Fprintf(&csvBody, "%d,%s\n", inv.ID, info.Investors[i%len(info.Investors)].ID)
+	}
+	rows := len(list.Results)
+	res := w.post("/imports", url.Values{"name": {"crash test"}})
+	job := strings.Split(res.Header.Get("Location"), "/")[2]
+	w.get("/imports/" + job + "/source")
+	if res := w.upload("/imports/"+job+"/source", map[string]string{"kind": "csv"}, "rows.csv", []byte(csvBody.String())); res.StatusCode != 200 {
+		t.Fatalf("csv source: %d", res.StatusCode)
+	}
+	w.post("/imports/"+job+"/mapping", url.Values{"campaign_id": {info.Campaigns[0].ID}, "action": {"save"}})
+	w.get("/imports/" + job + "/documents")
+	if res := w.upload("/imports/"+job+"/documents", map[string]string{"row": "0"}, "signed.pdf", []byte("%PDF-1.4 crash test\n%%EOF")); res.StatusCode != 200 {
+		t.Fatalf("document: %d", res.StatusCode)
+	}
+	_, doc := w.get("/imports/" + job + "/review")
+	phrase := strings.TrimSpace(doc.Find(`[data-testid="phrase"]`).Text())
+	if phrase != "CREDIT "+strconv.Itoa(rows) {
+		t.Fatalf("review phrase %q: %s", phrase, doc.Find(`[data-testid="row-problem"]`).Text())
+	}
+	if res := w.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start: %d", res.StatusCode)
+	}
+
+	progress := func() (string, string) {
+		_, d := w.get("/imports/"+job+"/progress", "HX-Request", "true")
+		return strings.TrimSpace(d.Find(`[data-testid="run-state"]`).Text()), strings.TrimSpace(d.Find(`[data-testid="progress-text"]`).Text())
+	}
+	// Kill at several points, restarting each time on the same data.
+	midway := 0
+	for i, after := range []time.Duration{600 * time.Millisecond, 800 * time.Millisecond, 800 * time.Millisecond} {
+		time.Sleep(after)
+		state, text := progress()
+		var at struct{ Investments, Credits int }
+		w.json("/sandbox/_control/cashlink/counts", nil, &at)
+		if at.Investments > 0 && at.Credits < rows {
+			midway++
+		}
+		t.Logf("kill %d after %s: job %s, %s; emulator has %d investments, %d credits", i+1, after, state, text, at.Investments, at.Credits)
+		if state == "done" {
+			t.Logf("the job finished before kill %d; later kills test a clean restart", i+1)
+		}
+		c.cmd.Process.Signal(syscall.SIGKILL)
+		<-c.done
+		c = startConsole(t, data, args)
+		w.base = c.URL
+	}
+	if midway == 0 {
+		t.Fatal("no kill landed in the middle of the import: the test proved nothing (slow the run down)")
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		state, text := progress()
+		if state == "done" {
+			t.Logf("finished after the restarts: %s", text)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job not done 90 s after the last restart: %s %s\n%s", state, text, c.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, d := w.get("/imports/" + job + "/result")
+	d.Find(`tr[data-testid="run-row"]`).Each(func(_ int, s *goquery.Selection) {
+		if st, _ := s.Attr("data-state"); st != "done" {
+			t.Errorf("row not done: %s", strings.Join(strings.Fields(s.Text()), " "))
+		}
+	})
+	var counts struct{ Documents, Investments, Credits int }
+	w.json("/sandbox/_control/cashlink/counts", nil, &counts)
+	if counts.Investments != rows || counts.Credits != rows || counts.Documents != 1 {
+		t.Fatalf("emulator holds %+v for %d rows: want exactly one investment and credit per row and one shared document", counts, rows)
+	}
+	if !strings.Contains(c.Output(), "resuming import job") {
+		t.Fatal("the restarted binary did not resume the job")
+	}
+}
