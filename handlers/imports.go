@@ -377,6 +377,14 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		}
 		msg = fmt.Sprintf("Matched %d investors by e-mail.", len(matched))
 	} else {
+		rows, err := s.Imports.Store.Rows(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		current := map[int64]string{}
+		for _, r := range rows {
+			current[r.IssuanceInvestor] = r.CashlinkInvestor
+		}
 		for k, vals := range form {
 			val := strings.TrimSpace(vals[len(vals)-1])
 			switch {
@@ -388,7 +396,7 @@ func (s *Server) setImportMapping(c echo.Context) error {
 				if _, err := s.Imports.Store.ApplyMapping(ctx, j.ID, inv, val); err != nil {
 					return err
 				}
-				if val != "" {
+				if val != "" && val != current[inv] { // a changed value is the admin's own
 					s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: val, Source: "manual"}, u.ID)
 				}
 			case strings.HasPrefix(k, "row-"):
