@@ -19,6 +19,7 @@ import (
 	"issuerconsole/app"
 	"issuerconsole/config"
 	"issuerconsole/db"
+	"issuerconsole/sandbox"
 	"issuerconsole/services/audit"
 )
 
@@ -46,6 +47,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	if cfg.SandboxExport != "" {
+		return exportFixture(ctx, cfg, log, stdout)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -61,6 +65,39 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 
 	log.Info("listening", "url", a.BaseURL, "mode", string(cfg.Mode), "data", cfg.DataDir)
 	return a.Serve(ctx, ln)
+}
+
+// exportFixture writes the Issuance emulator's current data set (the
+// generated one, or the fixture it started from, with users created
+// through the API) as a fixture file, then exits.
+func exportFixture(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	sb, err := sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
+		Fixture: cfg.SandboxFixture, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	tmp := cfg.SandboxExport + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("-sandbox-export: %w", err)
+	}
+	if err := sb.Issuance.Export(ctx, f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("-sandbox-export: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, cfg.SandboxExport); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the sandbox's Issuance data set to %s\n", cfg.SandboxExport)
+	return nil
 }
 
 // auditVerify recomputes the audit log's hash chain of a data folder
