@@ -30,18 +30,39 @@ func (s *Server) redeemView(c echo.Context) (views.RedeemView, error) {
 		v.Redemptions = append(v.Redemptions, views.RedemptionRow{ID: r.ID, Investor: r.Investor, Product: r.Product, Wallet: r.Wallet,
 			Units: r.Units, Status: r.Status, CashlinkID: r.CashlinkID, Error: r.Err, Requested: views.FormatTime(r.RequestedAt),
 			Investigate: r.NeedsInvestigation(), CanRetry: r.Status == "no_answer"})
+		if r.Status == cashlink.RedemptionProcessing {
+			v.Pending = true
+		}
 	}
 	return v, nil
+}
+
+// refreshRedemptions reads back, as the viewing user, the redemptions
+// Cashlink is still processing, and records each outcome in the audit
+// log. A failed read is shown, not fatal: the stored status stays.
+func (s *Server) refreshRedemptions(c echo.Context) string {
+	u, _ := currentUser(c)
+	changed, err := s.Imports.Engine.RefreshRedemptions(c.Request().Context(), s.Cashlink)
+	for _, r := range changed {
+		s.event(c, audit.EventRedemption, u.Email, fmt.Sprintf("redemption %d (Cashlink %s): %s", r.ID, r.CashlinkID, r.Status))
+	}
+	if err != nil {
+		s.Logger.Warn("reading redemption statuses failed", "err", err)
+		return "Could not read the latest status of every redemption from Cashlink (" + err.Error() + "); the statuses shown may be out of date."
+	}
+	return ""
 }
 
 func (s *Server) redeemPage(c echo.Context) error {
 	if err := s.requireImports(); err != nil {
 		return err
 	}
+	refreshErr := s.refreshRedemptions(c)
 	v, err := s.redeemView(c)
 	if err != nil {
 		return err
 	}
+	v.RefreshError = refreshErr
 	return s.render(c, http.StatusOK, view{Title: "Redemptions", Nav: "imports", Content: views.RedeemPage(v)})
 }
 
@@ -157,14 +178,13 @@ func errOrEmpty(err error) string {
 // Cashlink counterpart.
 func differences(iss issuance.Investment, cl cashlink.Investment, row importer.Row) []string {
 	var out []string
-	switch iss.Status {
-	case issuance.StatusCancelled, issuance.StatusRefunded, issuance.StatusNotApproved:
-		if !cashlink.Final(cl.Status) || cl.Status == cashlink.StatusDelivered {
-			out = append(out, fmt.Sprintf("Issuance says %s, Cashlink says %s: the registry entry may need a correction.", iss.Status, cl.Status))
-		}
-	}
-	if cashlink.Final(cl.Status) && cl.Status != cashlink.StatusDelivered {
-		out = append(out, "Cashlink ended the investment ("+cl.Status+").")
+	issEnded := iss.Status == issuance.StatusCancelled || iss.Status == issuance.StatusRefunded || iss.Status == issuance.StatusNotApproved
+	clEnded := cashlink.Final(cl.Status) && cl.Status != cashlink.StatusDelivered
+	switch {
+	case issEnded && !clEnded:
+		out = append(out, fmt.Sprintf("Issuance says %s, Cashlink says %s: the registry entry may need a correction.", iss.Status, cl.Status))
+	case clEnded && !issEnded:
+		out = append(out, fmt.Sprintf("Cashlink ended the investment (%s) while Issuance says %s.", cl.Status, iss.Status))
 	}
 	if cl.Units != row.Units {
 		out = append(out, fmt.Sprintf("Units: %d sent, Cashlink has %d.", row.Units, cl.Units))

@@ -526,6 +526,16 @@ func (r *Redemption) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, &r.Fields)
 }
 
+// GetRedemption is GET /v2/redemptions/{id}/: how a redemption created
+// as "processing" ends (success, failed, or unknown). The public docs
+// show only the status field of the create response (A.9); reading one
+// back by id is inferred from the API's REST layout.
+func (c *Client) GetRedemption(ctx context.Context, id string) (Redemption, error) {
+	var r Redemption
+	err := c.do(ctx, http.MethodGet, "v2/redemptions/"+url.PathEscape(id)+"/", "", nil, &r)
+	return r, err
+}
+
 // CreateRedemption is POST /v2/redemptions/. Irreversible: ask first.
 func (c *Client) CreateRedemption(ctx context.Context, key Key, in NewRedemption) (Redemption, error) {
 	if err := key.check("redemption"); err != nil {

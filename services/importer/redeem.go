@@ -100,6 +100,67 @@ func (e *Engine) SendRedemption(ctx context.Context, reg Redeemer, id int64) (Re
 	return out, err
 }
 
+// RedemptionReader reads a redemption back from Cashlink.
+type RedemptionReader interface {
+	GetRedemption(ctx context.Context, id string) (cashlink.Redemption, error)
+}
+
+// maxRefresh bounds the reads one page view makes.
+const maxRefresh = 20
+
+// RefreshRedemptions reads back the redemptions Cashlink is still
+// processing and stores how they ended. It only reads: a redemption
+// without an answer ("no_answer") is left for a person to check again.
+// It returns the redemptions whose status changed; a failed read leaves
+// the stored status as it was and is returned as the error.
+func (e *Engine) RefreshRedemptions(ctx context.Context, reg RedemptionReader) ([]Redemption, error) {
+	rows, err := e.st.db.QueryContext(ctx, `SELECT id FROM redemptions WHERE status = ? AND cashlink_id != '' ORDER BY id LIMIT ?`,
+		cashlink.RedemptionProcessing, maxRefresh)
+	if err != nil {
+		return nil, fmt.Errorf("list pending redemptions: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	var changed []Redemption
+	var errs []error
+	for _, id := range ids {
+		r, err := e.Redemption(ctx, id)
+		if err != nil {
+			return changed, err
+		}
+		got, err := reg.GetRedemption(ctx, r.CashlinkID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redemption %d: %w", id, err))
+			continue
+		}
+		if got.Status == r.Status || got.Status == "" {
+			continue
+		}
+		msg := ""
+		switch got.Status {
+		case cashlink.RedemptionFailed:
+			msg = "Cashlink reports the redemption failed: the units were not redeemed."
+		case cashlink.RedemptionUnknown:
+			msg = "Cashlink cannot tell whether the redemption happened. Do not redeem again: contact Cashlink support with the Cashlink id."
+		}
+		if _, err := e.st.db.ExecContext(ctx, `UPDATE redemptions SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			got.Status, msg, e.opt.Now().UnixMilli(), id, r.Status); err != nil {
+			return changed, fmt.Errorf("store redemption %d status: %w", id, err)
+		}
+		r.Status, r.Err = got.Status, msg
+		changed = append(changed, r)
+	}
+	return changed, errors.Join(errs...)
+}
+
 // Redemption returns one recorded redemption.
 func (e *Engine) Redemption(ctx context.Context, id int64) (Redemption, error) {
 	var r Redemption
@@ -122,7 +183,10 @@ func (e *Engine) Redemptions(ctx context.Context, limit int) ([]Redemption, erro
 	var ids []int64
 	for rows.Next() {
 		var id int64
-		rows.Scan(&id)
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
 		ids = append(ids, id)
 	}
 	rows.Close()

@@ -1,0 +1,340 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"issuerconsole/sandbox/cashlink"
+	"issuerconsole/sandbox/faults"
+	"issuerconsole/services/apiclient"
+	"issuerconsole/services/audit"
+	clclient "issuerconsole/services/cashlink"
+)
+
+// fundInvestor gives a seeded Cashlink investor a delivered investment of
+// units through the client, as an earlier import would have, and returns
+// the investor, product and wallet ids.
+func fundInvestor(t *testing.T, s *testServer, units int64) (investor, product, wallet string) {
+	t.Helper()
+	ctx := context.Background()
+	inf, err := s.app.Sandbox.Cashlink.Info(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var camp cashlink.InfoCampaign
+	for _, c := range inf.Campaigns {
+		if c.NaturalPersonsAllowed && c.IsCampaignActive {
+			camp = c
+			break
+		}
+	}
+	for _, iv := range inf.Investors {
+		if len(iv.Wallets) > 0 {
+			investor, wallet = iv.ID, iv.Wallets[0].ID
+			break
+		}
+	}
+	if camp.ID == "" || investor == "" {
+		t.Fatalf("no seeded campaign or investor with a wallet: %+v", inf)
+	}
+	cl := s.app.Cashlink
+	doc, err := cl.UploadDocument(ctx, "test-fund-doc", "signed.pdf", pdf("fund"), "application/pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	inv, err := cl.CreateInvestment(ctx, "test-fund-investment", clclient.NewInvestment{CampaignID: camp.ID, InvestorID: investor, Units: units,
+		SignedAt: now, AcceptedAt: &now, PaidAt: &now, Wallet: wallet,
+		SignedDocuments: []clclient.SignedDocument{{DocumentID: doc.ID, Category: "subscription", Subject: "signed"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Credit(ctx, "test-fund-credit", inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := cl.GetInvestment(ctx, inv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == clclient.StatusDelivered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("investment still %s", got.Status)
+		}
+	}
+	return investor, camp.ProductID, wallet
+}
+
+// redemptionRows reads the redemptions table as a user sees it.
+func redemptionRows(r *response) []map[string]string {
+	var out []map[string]string
+	r.doc.Find(`[data-testid="redemption-row"]`).Each(func(_ int, tr *goqSel) {
+		td := tr.Find("td")
+		out = append(out, map[string]string{"id": text(td.Eq(0)), "units": text(td.Eq(5)), "status": text(tr.Find(`[data-testid="redemption-status"]`)),
+			"cashlink": text(td.Eq(7)), "now": text(td.Eq(8)), "check": strconv.Itoa(tr.Find(`form button`).Length())})
+	})
+	return out
+}
+
+// waitRedemption reloads the page until redemption id has left "processing".
+func waitRedemption(t *testing.T, c *client, id string) map[string]string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(30 * time.Millisecond) {
+		r := c.get("/imports/redeem")
+		wantStatus(t, r, http.StatusOK)
+		for _, row := range redemptionRows(r) {
+			if row["id"] == id && row["status"] != "processing" {
+				return row
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redemption %s still processing: %v", id, redemptionRows(r))
+		}
+	}
+}
+
+func redeemForm(investor, product, wallet string, units int, confirm string) url.Values {
+	return url.Values{"investor": {investor}, "product": {product}, "wallet": {wallet}, "units": {strconv.Itoa(units)}, "confirm": {confirm}}
+}
+
+// Redemptions through the form: confirmation, FIFO balance errors, the
+// asynchronous outcome read back, "unknown" shown for investigation and
+// never re-sent, and a lost answer checked again under the same key.
+func TestRedemptions(t *testing.T) {
+	s := newTestServer(t, func(c *configT, o *appOptions) {
+		o.ClientRetry = apiclient.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+	})
+	emu := s.app.Sandbox.Cashlink
+	set := emu.Settings()
+	set.CreditDelay = cashlink.Duration(50 * time.Millisecond)
+	if err := emu.SetSettings(set); err != nil {
+		t.Fatal(err)
+	}
+	investor, product, wallet := fundInvestor(t, s, 100)
+	ctx := context.Background()
+	redemptions := func() int {
+		c, err := emu.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Redemptions
+	}
+
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/imports/redeem")
+	wantStatus(t, r, http.StatusOK)
+
+	// A wrong confirmation sends nothing.
+	r = c.post("/imports/redeem", redeemForm(investor, product, wallet, 30, "REDEEM 300"))
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if got := text(r.doc.Find(`[data-testid="redeem-error"]`)); got != "The confirmation does not match: type REDEEM 30." {
+		t.Fatalf("error %q", got)
+	}
+	if v, _ := r.doc.Find(`#r-units`).Attr("value"); v != "30" {
+		t.Fatalf("the form lost what was typed: units %q", v)
+	}
+	if n := redemptions(); n != 0 {
+		t.Fatalf("%d redemptions after a refused confirmation", n)
+	}
+
+	// More than the balance (seeded holdings included): Cashlink refuses,
+	// the user reads why.
+	r = c.post("/imports/redeem", redeemForm(investor, product, wallet, 1_000_000_000, "REDEEM 1000000000"))
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get("/imports/redeem")
+	rows := redemptionRows(r)
+	if len(rows) != 1 || rows[0]["status"] != "rejected" || !strings.Contains(strings.ToLower(rows[0]["now"]), "balance") {
+		t.Fatalf("over-balance redemption: %v", rows)
+	}
+	if n := redemptions(); n != 0 {
+		t.Fatalf("a refused redemption exists in Cashlink: %d", n)
+	}
+
+	// A redemption within the balance ends in success, read back by the page.
+	r = c.post("/imports/redeem", redeemForm(investor, product, wallet, 30, "REDEEM 30"))
+	wantStatus(t, r, http.StatusSeeOther)
+	first := redemptionRows(c.get("/imports/redeem"))[0]
+	if first["cashlink"] == "" {
+		t.Fatalf("no Cashlink id: %v", first)
+	}
+	if row := waitRedemption(t, c, first["id"]); row["status"] != "success" || row["check"] != "0" {
+		t.Fatalf("redemption: %v", row)
+	}
+
+	// Cashlink cannot tell: shown for manual investigation, no button to
+	// send it again, and page views do not send anything.
+	if err := emu.SetRedemptionOutcome(cashlink.OutcomeUnknown); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, c.post("/imports/redeem", redeemForm(investor, product, wallet, 10, "REDEEM 10")), http.StatusSeeOther)
+	unknown := redemptionRows(c.get("/imports/redeem"))[0]
+	row := waitRedemption(t, c, unknown["id"])
+	if row["status"] != "unknown" || !strings.HasPrefix(row["now"], "Needs manual investigation.") || row["check"] != "0" {
+		t.Fatalf("unknown redemption: %v", row)
+	}
+	c.get("/imports/redeem")
+	if n := redemptions(); n != 2 {
+		t.Fatalf("%d redemptions in Cashlink, want 2", n)
+	}
+	emu.SetRedemptionOutcome(cashlink.OutcomeSuccess)
+
+	// The work is done but every answer is lost: "no answer", then a
+	// check again under the same key finds the same redemption.
+	rules, err := faults.ParseRules("cashlink POST /api/external/v2/redemptions/ 5xx-after=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app.Sandbox.Faults.Set(rules)
+	wantStatus(t, c.post("/imports/redeem", redeemForm(investor, product, wallet, 5, "REDEEM 5")), http.StatusSeeOther)
+	s.app.Sandbox.Faults.Set(nil)
+	r = c.get("/imports/redeem")
+	lost := redemptionRows(r)[0]
+	if lost["status"] != "no_answer" || !strings.HasPrefix(lost["now"], "Needs manual investigation.") || lost["check"] != "1" {
+		t.Fatalf("lost answer: %v", lost)
+	}
+	if n := redemptions(); n != 3 {
+		t.Fatalf("%d redemptions in Cashlink after a lost answer, want 3", n)
+	}
+	c.get("/imports/redeem") // refresh CSRF token
+	wantStatus(t, c.post("/imports/redeem/"+lost["id"]+"/check", nil), http.StatusSeeOther)
+	if row := waitRedemption(t, c, lost["id"]); row["status"] != "success" || row["cashlink"] == "" {
+		t.Fatalf("checked again: %v", row)
+	}
+	if n := redemptions(); n != 3 {
+		t.Fatalf("checking again created another redemption: %d", n)
+	}
+	keys := map[string]bool{}
+	calls, err := s.app.Audit.List(ctx, audit.Filter{API: "cashlink", Method: http.MethodPost, PathContains: "/v2/redemptions/", Kind: audit.KindCall}, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range calls.Entries {
+		keys[e.IdempotencyKey] = true
+	}
+	if len(calls.Entries) < 5 || len(keys) != 4 {
+		t.Fatalf("%d redemption attempts with %d keys; want 4 requests (one refused) under 4 keys", len(calls.Entries), len(keys))
+	}
+
+	// Each outcome read back is in the audit log.
+	events, err := s.app.Audit.List(ctx, audit.Filter{Kind: audit.KindEvent}, 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	for _, e := range events.Entries {
+		if e.Event == audit.EventRedemption && strings.Contains(e.Detail, "(Cashlink ") {
+			outcomes = append(outcomes, e.Detail[strings.LastIndex(e.Detail, " ")+1:])
+		}
+	}
+	if strings.Join(outcomes, ",") != "success,unknown,success" {
+		t.Fatalf("outcome events (newest first) %v", outcomes)
+	}
+
+	// Auditors see the page, not the form, and cannot redeem.
+	s.createUser(t, "auditor@example.com", "auditor")
+	a := s.client(t)
+	a.login("auditor@example.com", testPass)
+	r = a.get("/imports/redeem")
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find(`[data-testid="redeem-form"]`).Length() != 0 || len(redemptionRows(r)) != 4 {
+		t.Fatalf("auditor view: form %d rows %d", r.doc.Find(`[data-testid="redeem-form"]`).Length(), len(redemptionRows(r)))
+	}
+	wantStatus(t, a.post("/imports/redeem", redeemForm(investor, product, wallet, 1, "REDEEM 1")), http.StatusForbidden)
+}
+
+// The reconciliation reads each imported investment from both APIs and
+// flags what disagrees; an API that cannot be read is said, not hidden.
+func TestReconciliation(t *testing.T) {
+	s := newTestServer(t, func(c *configT, o *appOptions) {
+		o.ClientRetry = apiclient.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+	})
+	emu := s.app.Sandbox.Cashlink
+	set := emu.Settings()
+	set.CreditDelay = cashlink.Duration(20 * time.Millisecond)
+	if err := emu.SetSettings(set); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/imports/reconcile")
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find(`[data-testid="reconcile-empty"]`).Length() != 1 {
+		t.Fatal("an empty reconciliation does not say so")
+	}
+
+	// Three accepted investments; the second is imported with one unit more
+	// than Issuance's quantity (as if edited at review).
+	page, err := s.app.Issuance.ListInvestmentsQuery(ctx, url.Values{"status": {"accepted"}, "ordering": {"id"}, "page_size": {"3"}})
+	if err != nil || len(page.Results) != 3 {
+		t.Fatalf("investments: %v %d", err, len(page.Results))
+	}
+	inf, _ := emu.Info(ctx, "")
+	var csv strings.Builder
+	csv.WriteString("issuance_investment_id,cashlink_investor_id,units\n")
+	for i, inv := range page.Results {
+		units := ""
+		if i == 1 {
+			units = strconv.FormatInt(inv.Quantity+1, 10)
+		}
+		csv.WriteString(strconv.FormatInt(inv.ID, 10) + "," + inf.Investors[i].ID + "," + units + "\n")
+	}
+	r = c.post("/imports", url.Values{"name": {"reconcile"}})
+	job := strings.Split(r.Header.Get("Location"), "/")[2]
+	c.get("/imports/" + job + "/source")
+	wantStatus(t, c.upload("/imports/"+job+"/source", map[string]string{"kind": "csv"}, "rows.csv", []byte(csv.String())), http.StatusOK)
+	wantStatus(t, c.post("/imports/"+job+"/mapping", url.Values{"campaign_id": {inf.Campaigns[0].ID}, "product_id": {inf.Products[0].ID}, "action": {"save"}}), http.StatusOK)
+	wantStatus(t, c.upload("/imports/"+job+"/documents", nil, "signed.pdf", pdf("shared")), http.StatusOK)
+	r = c.get("/imports/" + job + "/review")
+	phrase := text(r.doc.Find(`[data-testid="phrase"]`))
+	if phrase != "CREDIT 3" {
+		t.Fatalf("review: %q %s", phrase, text(r.doc.Find(`[data-testid="row-problem"]`)))
+	}
+	wantStatus(t, c.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}}), http.StatusSeeOther)
+	waitJob(t, c, job, time.Minute)
+
+	r = c.get("/imports/reconcile")
+	wantStatus(t, r, http.StatusOK)
+	got := map[string]string{}
+	r.doc.Find(`[data-testid="reconcile-row"]`).Each(func(_ int, tr *goqSel) {
+		ref := text(tr.Find("td").First().Find("a"))
+		got[ref] = text(tr.Find("td").Eq(1)) + " | " + text(tr.Find("td").Last())
+	})
+	if len(got) != 3 {
+		t.Fatalf("reconciliation rows %v", got)
+	}
+	for i, inv := range page.Results {
+		line, ok := got[inv.ReferenceID]
+		if !ok {
+			t.Fatalf("investment %s missing: %v", inv.ReferenceID, got)
+		}
+		want := "accepted → DELIVERED | matches"
+		if i == 1 {
+			want = "accepted → DELIVERED | Units " + strconv.FormatInt(inv.Quantity+1, 10) + " differ from the Issuance quantity " + strconv.FormatInt(inv.Quantity, 10) + " (edited at review?)."
+		}
+		if line != want {
+			t.Errorf("%s: %q, want %q", inv.ReferenceID, line, want)
+		}
+	}
+
+	// Cashlink unreadable: each row says so, the page still answers.
+	rules, err := faults.ParseRules("cashlink GET /api/external/v2/investments/ 5xx=1 status=503")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app.Sandbox.Faults.Set(rules)
+	r = c.get("/imports/reconcile")
+	s.app.Sandbox.Faults.Set(nil)
+	wantStatus(t, r, http.StatusOK)
+	if n := r.doc.Find(`.flash-error`).FilterFunction(func(_ int, e *goqSel) bool { return strings.Contains(text(e), "could not be read") }).Length(); n != 3 {
+		t.Fatalf("%d read errors shown, want 3: %s", n, text(r.doc.Find("main")))
+	}
+}
