@@ -220,3 +220,7 @@ CREATE TABLE redemptions (
     error        TEXT    NOT NULL DEFAULT '',
     updated_at   INTEGER NOT NULL
 );
+
+-- migrate: 5 find an investment's imports
+-- The investment page links every import row of an Issuance investment.
+CREATE INDEX import_rows_issuance ON import_rows (issuance_id);

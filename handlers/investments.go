@@ -303,6 +303,17 @@ func (s *Server) investmentDetail(c echo.Context) error {
 		}
 		d.Fields = append(d.Fields, views.DetailField{Key: col.key, Label: col.label, Value: v, Deprecated: col.deprecated})
 	}
+	if s.requireImports() == nil {
+		rows, err := s.Imports.Store.RowsFor(c.Request().Context(), inv.ID)
+		if err != nil {
+			return err
+		}
+		d.ImportsShown = true
+		for _, r := range rows {
+			d.Imports = append(d.Imports, views.InvestmentImport{JobID: r.JobID, JobName: r.JobName, JobState: r.JobState,
+				State: r.State, Step: r.Step, CashlinkInvestment: r.CashlinkInvestment, FinalStatus: r.FinalStatus, Error: r.Error})
+		}
+	}
 	return s.render(c, http.StatusOK, view{Title: "Investment " + d.Ref, Nav: "investments", Content: views.InvestmentPage(d)})
 }
 

@@ -325,6 +325,25 @@ func TestReconciliation(t *testing.T) {
 		}
 	}
 
+	// An imported investment's page links to its import row; another says
+	// it is in no job.
+	r = c.get("/investments/" + strconv.FormatInt(page.Results[0].ID, 10))
+	wantStatus(t, r, http.StatusOK)
+	im := r.doc.Find(`[data-testid="investment-import"]`)
+	href, _ := im.Find("a").Attr("href")
+	cells := im.Find("td")
+	if im.Length() != 1 || href != "/imports/"+job+"/result" || text(cells.Eq(1)) != "done" || text(cells.Eq(3)) != "DELIVERED" || len(text(cells.Eq(2))) != 36 {
+		t.Fatalf("import of an imported investment: %d rows, link %q, %q", im.Length(), href, text(im))
+	}
+	other, err := s.app.Issuance.ListInvestmentsQuery(ctx, url.Values{"status": {"cancelled"}, "page_size": {"1"}})
+	if err != nil || len(other.Results) != 1 {
+		t.Fatalf("a cancelled investment: %v", err)
+	}
+	r = c.get("/investments/" + strconv.FormatInt(other.Results[0].ID, 10))
+	if text(r.doc.Find(`[data-testid="not-imported"]`)) != "Not part of any import job." || r.doc.Find(`[data-testid="investment-import"]`).Length() != 0 {
+		t.Fatalf("a never imported investment: %s", text(r.doc.Find(`[data-testid="investment-imports"]`)))
+	}
+
 	// Cashlink unreadable: each row says so, the page still answers.
 	rules, err := faults.ParseRules("cashlink GET /api/external/v2/investments/ 5xx=1 status=503")
 	if err != nil {
