@@ -286,6 +286,16 @@ func (c *Config) resolve() []error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("-tls-cert and -tls-key must be given together")
 	}
+	// Checked now, with the other problems, rather than by ServeTLS after
+	// the console has already started.
+	for _, f := range []struct{ flag, path string }{{"-tls-cert", c.TLSCert}, {"-tls-key", c.TLSKey}} {
+		if f.path == "" {
+			continue
+		}
+		if err := readableFile(f.path); err != nil {
+			add("%s %q cannot be read: %v", f.flag, f.path, err)
+		}
+	}
 	if c.TLSCert != "" {
 		c.SecureCookies = true
 	}
@@ -306,6 +316,27 @@ func (c *Config) resolve() []error {
 		add("-log-level %q must be debug, info, warn or error", c.LogLevel)
 	}
 	return problems
+}
+
+// readableFile reports why path is not a file this process can open.
+func readableFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return errors.New("it is a folder")
+	}
+	return nil
 }
 
 // checkLiveURL requires an absolute HTTPS URL: live credentials never travel

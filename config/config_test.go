@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +12,22 @@ import (
 
 func env(kv map[string]string) Getenv { return func(k string) string { return kv[k] } }
 
+// pemFiles writes stand-ins for a certificate and key (only their
+// readability is checked at configuration time).
+func pemFiles(t *testing.T) (cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	for _, f := range []string{cert, key} {
+		if err := os.WriteFile(f, []byte("-----BEGIN X-----\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cert, key
+}
+
 func TestParse(t *testing.T) {
+	cert, key := pemFiles(t)
 	tests := []struct {
 		name  string
 		args  []string
@@ -68,7 +85,7 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "TLS implies secure cookies",
-			args: []string{"-tls-cert", "c.pem", "-tls-key", "k.pem"},
+			args: []string{"-tls-cert", cert, "-tls-key", key},
 			check: func(t *testing.T, c Config) {
 				if !c.SecureCookies {
 					t.Error("SecureCookies = false with TLS")
@@ -124,6 +141,63 @@ func TestLiveCredentialProblems(t *testing.T) {
 			_, err := Parse(nil, env(tt.env), &bytes.Buffer{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// Missing or unreadable TLS files are configuration problems, reported with
+// the others, not a failure after the console has started.
+func TestTLSFileProblems(t *testing.T) {
+	cert, key := pemFiles(t)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.pem")
+	locked := filepath.Join(dir, "locked.pem")
+	if err := os.WriteFile(locked, []byte("x"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // every problem, in order
+	}{
+		{"both readable", []string{"-tls-cert", cert, "-tls-key", key}, nil, nil},
+		{"cert missing", []string{"-tls-cert", missing, "-tls-key", key}, nil,
+			[]string{`-tls-cert "` + missing + `" cannot be read: no such file or directory`}},
+		{"key missing, from the environment", nil, map[string]string{"TLS_CERT_FILE": cert, "TLS_KEY_FILE": missing},
+			[]string{`-tls-key "` + missing + `" cannot be read: no such file or directory`}},
+		{"both missing", []string{"-tls-cert", missing, "-tls-key", missing + "2"}, nil,
+			[]string{`-tls-cert "` + missing + `"`, `-tls-key "` + missing + `2"`}},
+		{"key is a folder", []string{"-tls-cert", cert, "-tls-key", dir}, nil,
+			[]string{`-tls-key "` + dir + `" cannot be read: it is a folder`}},
+		{"cert without key", []string{"-tls-cert", cert}, nil,
+			[]string{"-tls-cert and -tls-key must be given together"}},
+		{"missing key without cert, and other problems", []string{"-tls-key", missing, "-addr", "nonsense", "-session-idle", "1s"}, nil,
+			[]string{`-addr "nonsense"`, "-tls-cert and -tls-key must be given together", `-tls-key "` + missing + `"`, "-session-idle 1s"}},
+		{"unreadable cert", []string{"-tls-cert", locked, "-tls-key", key}, nil,
+			[]string{`-tls-cert "` + locked + `" cannot be read: permission denied`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "unreadable cert" && os.Geteuid() == 0 {
+				t.Skip("root reads files whatever their mode")
+			}
+			_, err := Parse(tt.args, env(tt.env), &bytes.Buffer{})
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var cerr *Error
+			if !errors.As(err, &cerr) || len(cerr.Problems) != len(tt.want) {
+				t.Fatalf("err = %v, want %d problems", err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(cerr.Problems[i].Error(), w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i+1, cerr.Problems[i], w)
+				}
 			}
 		})
 	}

@@ -4,9 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"issuerconsole/services/accounts"
 )
@@ -245,5 +248,71 @@ func TestSessionExpiry(t *testing.T) {
 	}
 	if next, _ := r.doc.Find(`input[name="next"]`).Attr("value"); next != "/users" {
 		t.Fatalf("next = %q, want /users", next)
+	}
+}
+
+// signInCookies signs in by hand and returns the cookies set by the sign-in
+// page and by the sign-in itself. A cookie jar would withhold Secure cookies
+// from this plain-HTTP test server, so the cookies are carried explicitly,
+// with the Origin a browser behind a TLS proxy would send.
+func signInCookies(t *testing.T, s *testServer, origin string) (page, signIn []*http.Cookie) {
+	t.Helper()
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := hc.Get(s.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := goquery.NewDocumentFromReader(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = res.Cookies()
+	tok, _ := doc.Find(`input[name="_csrf"]`).Attr("value")
+	form := url.Values{"email": {adminEmail}, "password": {adminPass}, "_csrf": {tok}}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	for _, ck := range page {
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+	}
+	res, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: status %d, want 303", res.StatusCode)
+	}
+	return page, res.Cookies()
+}
+
+func TestCookieFlags(t *testing.T) {
+	for _, secure := range []bool{true, false} {
+		t.Run("secure="+strconv.FormatBool(secure), func(t *testing.T) {
+			s := newTestServer(t, func(c *configT, _ *appOptions) { c.SecureCookies = secure })
+			origin := strings.Replace(s.URL, "http://", "https://", 1) // the proxy's scheme
+			if !secure {
+				origin = s.URL
+			}
+			page, signIn := signInCookies(t, s, origin)
+			seen := map[string]bool{}
+			check := func(when string, cookies []*http.Cookie) {
+				for _, ck := range cookies {
+					seen[when+" "+ck.Name] = true
+					if ck.Secure != secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
+						t.Errorf("%s: cookie %s has Secure=%v HttpOnly=%v SameSite=%v; want Secure=%v, HttpOnly, Lax",
+							when, ck.Name, ck.Secure, ck.HttpOnly, ck.SameSite, secure)
+					}
+				}
+			}
+			check("sign-in page", page)
+			check("sign-in", signIn)
+			for _, want := range []string{"sign-in page ic_csrf", "sign-in ic_session", "sign-in ic_csrf"} {
+				if !seen[want] {
+					t.Errorf("no %s cookie set (seen %v)", want, seen)
+				}
+			}
+		})
 	}
 }

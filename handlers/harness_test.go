@@ -255,6 +255,16 @@ func (s *testServer) lastCallTo(t *testing.T, part string) audit.Entry {
 	return p.Entries[0]
 }
 
+// newestEvent returns the newest security event of the audit log.
+func (s *testServer) newestEvent(t *testing.T) audit.Entry {
+	t.Helper()
+	p, err := s.app.Audit.List(context.Background(), audit.Filter{Kind: audit.KindEvent}, 0, 1)
+	if err != nil || len(p.Entries) == 0 {
+		t.Fatalf("no event in the audit log (%v)", err)
+	}
+	return p.Entries[0]
+}
+
 // callCount counts the audited calls to an API so far.
 func (s *testServer) callCount(t *testing.T, api string) int {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -115,5 +116,68 @@ func TestInvestorsAndIssuanceUsers(t *testing.T) {
 	}
 	if strings.Contains(s.logs.String(), pw) {
 		t.Error("an Issuance password reached the log")
+	}
+}
+
+// The connection test tells the user it worked, and the calls it made are in
+// the audit log: for Cashlink a token and one read, for Issuance one read.
+func TestConnectionTestResults(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	c.get("/settings")
+	ctx := context.Background()
+	newCalls := func(api string, after int64) []audit.Entry {
+		t.Helper()
+		p, err := s.app.Audit.List(ctx, audit.Filter{API: api, Kind: audit.KindCall}, 0, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []audit.Entry
+		for i := len(p.Entries) - 1; i >= 0; i-- {
+			if p.Entries[i].ID > after {
+				out = append(out, p.Entries[i])
+			}
+		}
+		return out
+	}
+
+	// Cashlink, as htmx sends it: the result fragment.
+	head, _, _ := s.app.Audit.Head(ctx)
+	r := c.post("/settings/test/cashlink", nil, "HX-Request", "true", "X-CSRF-Token", c.csrf)
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="test-ok"]`)); !regexp.MustCompile(`^Connected: a token was issued and the API lists \d+ investments\.$`).MatchString(got) {
+		t.Fatalf("Cashlink result %q\n%s", got, r.body)
+	}
+	calls := newCalls("cashlink", head)
+	if len(calls) != 2 || calls[0].Method != http.MethodPost || !strings.HasSuffix(calls[0].Path, "/oauth/token") ||
+		calls[1].Method != http.MethodGet || !strings.Contains(calls[1].Path, "/v2/investments/") {
+		t.Fatalf("Cashlink test made %+v, want a token request then one read", calls)
+	}
+	for _, e := range calls {
+		if e.Status != http.StatusOK || e.Actor != adminEmail {
+			t.Fatalf("call %s: status %d actor %q", e.Path, e.Status, e.Actor)
+		}
+	}
+	// The link to the log ends at the test's last call.
+	if href, _ := r.doc.Find(`a[href^="/audit?"]`).Attr("href"); href != "/audit?before="+strconvItoa(int(calls[1].ID)+1) {
+		t.Fatalf("audit link %q, want it to show call %d", href, calls[1].ID)
+	}
+	if e := s.newestEvent(t); e.Event != audit.EventConnectionTested || e.Detail != "cashlink: ok=true" {
+		t.Fatalf("event %q %q", e.Event, e.Detail)
+	}
+
+	// Issuance, as a plain form post: a redirect and a flash message.
+	head, _, _ = s.app.Audit.Head(ctx)
+	r = c.post("/settings/test/issuance", nil)
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get(r.Header.Get("Location"))
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="flash"]`)); !regexp.MustCompile(`Connected: the API answered and lists \d+ offerings\.`).MatchString(got) {
+		t.Fatalf("Issuance flash %q", got)
+	}
+	calls = newCalls("issuance", head)
+	if len(calls) != 1 || calls[0].Method != http.MethodGet || !strings.Contains(calls[0].Path, "/api/offerings/") || calls[0].Status != http.StatusOK {
+		t.Fatalf("Issuance test made %+v, want one read of the offerings", calls)
 	}
 }

@@ -24,7 +24,6 @@ var (
 	ErrConflict     = errors.New("conflict")
 	ErrRateLimited  = errors.New("rate limited")
 	ErrUpstream     = errors.New("upstream failure")
-	ErrUnknown      = errors.New("outcome unknown")
 )
 
 // Error is an error answer of an API.

@@ -137,3 +137,61 @@ func TestClientPagesAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// Issuance detail bodies are personal data too: the audit row of a detail
+// read keeps the id (and status), never a name or an e-mail address.
+func TestDetailReadsAuditOnlyASummary(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/investments/{id}/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":41,"status":"accepted","amount":"100.50","investor_individual_name":"Jane Q. Private","user_email":"jane.private@example.com","net_worth":"98765.43"}`)
+	})
+	mux.HandleFunc("GET /api/investors/{id}/", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":7,"type":"person","user":3,"first_name":"Jane","last_name":"Private","email":"jane.private@example.com","ssn":"123-45-6789"}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	dbPath := filepath.Join(t.TempDir(), "console.db")
+	d, err := db.Open(context.Background(), dbPath, db.SyncNormal, db.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st := audit.NewStore(d, nil)
+	c, err := New(Options{BaseURL: srv.URL + "/", APIKey: "k", FirebaseToken: "fb", AllowHTTP: true, Audit: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	inv, err := c.GetInvestment(ctx, 41)
+	if err != nil || inv.InvestorIndividualName != "Jane Q. Private" {
+		t.Fatalf("investment %+v %v: the caller must still get the full body", inv, err)
+	}
+	investor, err := c.GetInvestor(ctx, 7)
+	if err != nil || investor.Fields["email"] != "jane.private@example.com" {
+		t.Fatalf("investor %+v %v", investor, err)
+	}
+
+	want := map[string]string{
+		"/api/investments/41/": `{"id":41,"status":"accepted"}`,
+		"/api/investors/7/":    `{"id":7}`,
+	}
+	p, err := st.List(ctx, audit.Filter{API: "issuance"}, 0, 10)
+	if err != nil || len(p.Entries) != 2 {
+		t.Fatalf("%d rows, err %v; want 2", len(p.Entries), err)
+	}
+	for _, e := range p.Entries {
+		full, _ := st.Get(ctx, e.ID)
+		if full.ResponseBody != want[full.Path] {
+			t.Errorf("%s recorded %q, want the summary %q", full.Path, full.ResponseBody, want[full.Path])
+		}
+	}
+	d.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	raw, _ := os.ReadFile(dbPath)
+	wal, _ := os.ReadFile(dbPath + "-wal")
+	for _, s := range []string{"Jane", "Private", "jane.private@example.com", "123-45-6789", "98765.43"} {
+		if bytes.Contains(raw, []byte(s)) || bytes.Contains(wal, []byte(s)) {
+			t.Errorf("%q reached the database", s)
+		}
+	}
+}
