@@ -107,8 +107,9 @@ func (w *web) login(email, pass string) {
 }
 
 // An import interrupted by SIGKILL at several points continues when the
-// binary starts again, and ends with exactly one investment, one credit
-// and one document upload per row in the emulator.
+// binary starts again, and ends with exactly one investment and one credit
+// per row, and one upload per document (the rows' own and the shared one),
+// in the emulator.
 func TestCrashAndResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: kills and restarts the binary")
@@ -116,7 +117,10 @@ func TestCrashAndResume(t *testing.T) {
 	data := t.TempDir()
 	args := []string{"-sandbox-investments", "800", "-sandbox-control",
 		// Latency stretches the run so the kills land in the middle of it.
-		"-sandbox-faults", "cashlink latency=25ms; cashlink POST 5xx-after=0.05"}
+		// Half the document uploads are stored but answered 5xx: a kill
+		// during the client's backoff leaves an upload done upstream and
+		// unrecorded here, which the restart must not repeat.
+		"-sandbox-faults", "cashlink POST /api/external/v2/documents/ latency=25ms 5xx-after=0.5; cashlink latency=25ms; cashlink POST 5xx-after=0.05"}
 	c := startConsole(t, data, args, "ADMIN_EMAIL="+adminEmail, "ADMIN_PASSWORD="+adminPass)
 	w := newWeb(t, c.URL)
 	w.login(adminEmail, adminPass)
@@ -145,9 +149,36 @@ func TestCrashAndResume(t *testing.T) {
 		t.Fatalf("csv source: %d", res.StatusCode)
 	}
 	w.post("/imports/"+job+"/mapping", url.Values{"campaign_id": {info.Campaigns[0].ID}, "action": {"save"}})
-	w.get("/imports/" + job + "/documents")
-	if res := w.upload("/imports/"+job+"/documents", map[string]string{"row": "0"}, "signed.pdf", []byte("%PDF-1.4 crash test\n%%EOF")); res.StatusCode != 200 {
-		t.Fatalf("document: %d", res.StatusCode)
+	// Three rows in four get their own signed PDF (distinct bytes: the
+	// wizard refuses the same file twice); every row also gets the shared
+	// one. Kills then land among per-row document uploads too.
+	_, docPage := w.get("/imports/" + job + "/documents")
+	var rowIDs []string
+	docPage.Find(`tr[data-testid="documents-row"] input[name="row"]`).Each(func(_ int, s *goquery.Selection) {
+		rowIDs = append(rowIDs, s.AttrOr("value", ""))
+	})
+	if len(rowIDs) != rows {
+		t.Fatalf("documents step lists %d rows, want %d", len(rowIDs), rows)
+	}
+	if res := w.upload("/imports/"+job+"/documents", map[string]string{"row": "0"}, "shared.pdf", []byte("%PDF-1.4 crash test shared\n%%EOF")); res.StatusCode != 200 {
+		t.Fatalf("shared document: %d", res.StatusCode)
+	}
+	ownDocs := 0
+	for i, id := range rowIDs {
+		if i%4 == 3 {
+			continue
+		}
+		pdf := fmt.Appendf(nil, "%%PDF-1.4 crash test row %s\n%%%%EOF", id)
+		if res := w.upload("/imports/"+job+"/documents", map[string]string{"row": id}, "signed-"+id+".pdf", pdf); res.StatusCode != 200 {
+			t.Fatalf("document of row %s: %d", id, res.StatusCode)
+		}
+		ownDocs++
+	}
+	wantDocs := ownDocs + 1
+	// Investments the emulator seeded, to tell them from the imported ones.
+	seeded := map[string]bool{}
+	for _, inv := range cashlinkInvestments(t, w) {
+		seeded[inv.ID] = true
 	}
 	_, doc := w.get("/imports/" + job + "/review")
 	phrase := strings.TrimSpace(doc.Find(`[data-testid="phrase"]`).Text())
@@ -163,16 +194,19 @@ func TestCrashAndResume(t *testing.T) {
 		return strings.TrimSpace(d.Find(`[data-testid="run-state"]`).Text()), strings.TrimSpace(d.Find(`[data-testid="progress-text"]`).Text())
 	}
 	// Kill at several points, restarting each time on the same data.
-	midway := 0
+	midway, midDocs := 0, 0
 	for i, after := range []time.Duration{600 * time.Millisecond, 800 * time.Millisecond, 800 * time.Millisecond} {
 		time.Sleep(after)
 		state, text := progress()
-		var at struct{ Investments, Credits int }
+		var at struct{ Documents, Investments, Credits int }
 		w.json("/sandbox/_control/cashlink/counts", nil, &at)
 		if at.Investments > 0 && at.Credits < rows {
 			midway++
 		}
-		t.Logf("kill %d after %s: job %s, %s; emulator has %d investments, %d credits", i+1, after, state, text, at.Investments, at.Credits)
+		if at.Documents > 1 && at.Documents < wantDocs {
+			midDocs++
+		}
+		t.Logf("kill %d after %s: job %s, %s; emulator has %d documents, %d investments, %d credits", i+1, after, state, text, at.Documents, at.Investments, at.Credits)
 		if state == "done" {
 			t.Logf("the job finished before kill %d; later kills test a clean restart", i+1)
 		}
@@ -181,8 +215,8 @@ func TestCrashAndResume(t *testing.T) {
 		c = startConsole(t, data, args)
 		w.base = c.URL
 	}
-	if midway == 0 {
-		t.Fatal("no kill landed in the middle of the import: the test proved nothing (slow the run down)")
+	if midway == 0 || midDocs == 0 {
+		t.Fatalf("kills mid-import: %d, amid per-row document uploads: %d; the test proved nothing (slow the run down)", midway, midDocs)
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -204,10 +238,81 @@ func TestCrashAndResume(t *testing.T) {
 	})
 	var counts struct{ Documents, Investments, Credits int }
 	w.json("/sandbox/_control/cashlink/counts", nil, &counts)
-	if counts.Investments != rows || counts.Credits != rows || counts.Documents != 1 {
-		t.Fatalf("emulator holds %+v for %d rows: want exactly one investment and credit per row and one shared document", counts, rows)
+	if counts.Investments != rows || counts.Credits != rows || counts.Documents != wantDocs {
+		t.Fatalf("emulator holds %+v for %d rows: want one investment and credit per row, and %d documents (%d rows' own and the shared one)", counts, rows, wantDocs, ownDocs)
+	}
+	// Every imported investment names the shared document; those whose row
+	// had its own name it too, and no other investment names that one.
+	named := map[string]int{}
+	imported := 0
+	for _, inv := range cashlinkInvestments(t, w) {
+		if seeded[inv.ID] {
+			continue
+		}
+		imported++
+		if n := len(inv.SignedDocuments); n < 1 || n > 2 {
+			t.Errorf("investment %s names %d documents, want 1 or 2", inv.ID, n)
+		}
+		for _, d := range inv.SignedDocuments {
+			named[d.DocumentID]++
+		}
+	}
+	shared, own := 0, 0
+	for id, n := range named {
+		switch n {
+		case imported:
+			shared++
+		case 1:
+			own++
+		default:
+			t.Errorf("document %s is named by %d investments", id, n)
+		}
+	}
+	if imported != rows || shared != 1 || own != ownDocs {
+		t.Errorf("%d imported investments name %d shared documents and %d own ones, want %d, 1 and %d", imported, shared, own, rows, ownDocs)
 	}
 	if !strings.Contains(c.Output(), "resuming import job") {
 		t.Fatal("the restarted binary did not resume the job")
+	}
+}
+
+type clInvestment struct {
+	ID              string `json:"id"`
+	SignedDocuments []struct {
+		DocumentID string `json:"document_id"`
+	} `json:"signed_documents"`
+}
+
+// cashlinkInvestments lists every investment in the Cashlink emulator
+// through its API, as the console's client would.
+func cashlinkInvestments(t *testing.T, w *web) []clInvestment {
+	t.Helper()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	// The fault rules fail some POSTs, this one included: retry.
+	for attempt := 1; tok.AccessToken == ""; attempt++ {
+		res, err := w.http.PostForm(w.base+"/sandbox/cashlink/api/external/oauth/token",
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {"sandbox-client"}, "client_secret": {"sandbox-secret"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(res.Body).Decode(&tok)
+		res.Body.Close()
+		if tok.AccessToken == "" && attempt == 10 {
+			t.Fatalf("cashlink token: %d", res.StatusCode)
+		}
+	}
+	var all []clInvestment
+	for page := 1; ; page++ {
+		var p struct {
+			Next    *string        `json:"next"`
+			Results []clInvestment `json:"results"`
+		}
+		w.json(fmt.Sprintf("/sandbox/cashlink/api/external/v2/investments/?page_size=100&page=%d", page), []string{"Authorization", "Bearer " + tok.AccessToken}, &p)
+		all = append(all, p.Results...)
+		if p.Next == nil {
+			return all
+		}
 	}
 }

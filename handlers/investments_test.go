@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"issuerconsole/handlers"
 	"issuerconsole/services/accounts"
 )
 
@@ -289,6 +290,34 @@ func TestColumnsSavedSearchesAndDetail(t *testing.T) {
 func TestExportAllPages(t *testing.T) {
 	s := newTestServer(t)
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
+	s.createUser(t, "auditor2@example.com", accounts.RoleAuditor)
+	var personalCols, plainCols []string
+	for _, col := range handlers.ExportColumns() {
+		if col.Personal {
+			personalCols = append(personalCols, col.Name)
+		} else {
+			plainCols = append(plainCols, col.Name)
+		}
+	}
+	query := "page_size=10&status__in=accepted%2Cinvested"
+	q, _ := url.ParseQuery(query)
+	want, err := s.app.Issuance.ListInvestmentsQuery(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string // the investors' names: personal data
+	for inv, err := range s.app.Issuance.AllInvestments(context.Background(), q, 100) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv.InvestorIndividualName != "" {
+			names = append(names, inv.InvestorIndividualName)
+		}
+	}
+	if len(personalCols) == 0 || len(names) == 0 {
+		t.Fatalf("%d personal columns, %d investor names: nothing to hide", len(personalCols), len(names))
+	}
+	exports := map[string]string{} // email -> status page of their export
 	for _, who := range []struct {
 		email, pass string
 		personal    bool
@@ -297,15 +326,10 @@ func TestExportAllPages(t *testing.T) {
 			c := s.client(t)
 			c.login(who.email, who.pass)
 			c.get("/investments?page_size=10")
-			query := "page_size=10&status__in=accepted%2Cinvested"
-			q, _ := url.ParseQuery(query)
-			want, err := s.app.Issuance.ListInvestmentsQuery(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
 			r := c.post("/investments/export", url.Values{"query": {query}})
 			wantStatus(t, r, http.StatusSeeOther)
 			status := r.Header.Get("Location")
+			exports[who.email] = status
 			var done bool
 			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 				r = c.get(status, "HX-Request", "true")
@@ -321,6 +345,9 @@ func TestExportAllPages(t *testing.T) {
 				t.Fatal("export did not finish")
 			}
 			href, _ := r.doc.Find(`[data-testid="export-download"]`).Attr("href")
+			if href != status+"/download" {
+				t.Fatalf("download link %q for the export at %q", href, status)
+			}
 			r = c.get(href)
 			wantStatus(t, r, http.StatusOK)
 			recs, err := csv.NewReader(strings.NewReader(r.body)).ReadAll()
@@ -330,9 +357,23 @@ func TestExportAllPages(t *testing.T) {
 			if len(recs)-1 != want.Count {
 				t.Fatalf("%d rows exported, the search has %d (all pages)", len(recs)-1, want.Count)
 			}
-			hasName := slices.Contains(recs[0], "investor_individual_name")
-			if hasName != who.personal {
-				t.Fatalf("personal columns exported: %v, want %v", hasName, who.personal)
+			if who.personal {
+				for _, col := range personalCols {
+					if !slices.Contains(recs[0], col) {
+						t.Errorf("admin export lacks the personal column %s", col)
+					}
+				}
+			} else {
+				// Only the columns without personal data, and no investor
+				// name anywhere in the file.
+				if !slices.Equal(recs[0], plainCols) {
+					t.Errorf("auditor export columns %v, want %v", recs[0], plainCols)
+				}
+				for _, n := range names {
+					if strings.Contains(r.body, n) {
+						t.Errorf("auditor export contains the investor name %q", n)
+					}
+				}
 			}
 			// Hostile names cannot become spreadsheet formulas.
 			for _, rec := range recs[1:] {
@@ -342,12 +383,32 @@ func TestExportAllPages(t *testing.T) {
 					}
 				}
 			}
-			// Someone else cannot read this export.
-			other := s.client(t)
-			other.login(adminEmail, adminPass)
-			if who.email != adminEmail {
-				wantStatus(t, other.get(href), http.StatusOK) // admins may
-			}
 		})
+	}
+	// Only the owner and admins can see an export: to anyone else it does
+	// not exist (404 for the status page and the file alike).
+	admin, auditor, other := s.client(t), s.client(t), s.client(t)
+	admin.login(adminEmail, adminPass)
+	auditor.login("auditor@example.com", testPass)
+	other.login("auditor2@example.com", testPass)
+	for _, tt := range []struct {
+		who    *client
+		export string
+		want   int
+	}{
+		{auditor, exports[adminEmail], http.StatusNotFound},
+		{other, exports["auditor@example.com"], http.StatusNotFound},
+		{admin, exports["auditor@example.com"], http.StatusOK},
+		{auditor, exports["auditor@example.com"], http.StatusOK},
+	} {
+		for _, path := range []string{tt.export, tt.export + "/download"} {
+			r := tt.who.get(path)
+			if r.StatusCode != tt.want {
+				t.Errorf("GET %s: %d, want %d", path, r.StatusCode, tt.want)
+			}
+			if tt.want == http.StatusNotFound && strings.Contains(r.body, "investor_individual_name") {
+				t.Errorf("GET %s: the refusal carries export data", path)
+			}
+		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"issuerconsole/services/issuance"
 )
@@ -127,14 +130,266 @@ func TestOfferingDetail(t *testing.T) {
 	if href, _ := r.doc.Find(`[data-testid="search-link"]`).Attr("href"); href != "/investments?offering=1" {
 		t.Fatalf("search link %q", href)
 	}
-	if r.doc.Find(`[data-testid="attention-row"]`).Length()+r.doc.Find(`[data-testid="attention-empty"]`).Length() == 0 {
-		t.Fatal("no attention section")
-	}
 	// Hostile names are shown as text, never as markup.
 	if strings.Contains(r.body, "<script>") {
 		t.Fatal("unescaped <script> in the page")
 	}
 	wantStatus(t, c.get("/offerings/99999"), http.StatusNotFound)
+}
+
+// The attention list of an offering shows exactly the investments with
+// processing issues, a failed payment, watchlist hits or failed KYC (per
+// the API), each with the reasons a user reads.
+func TestOfferingAttention(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	ctx := context.Background()
+	collect := func(q url.Values) []issuance.Investment {
+		t.Helper()
+		var out []issuance.Investment
+		for inv, err := range s.app.Issuance.AllInvestments(ctx, q, 100) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, inv)
+		}
+		return out
+	}
+	// Reasons per offering and investment, in the order the page gives them.
+	type key struct{ offering, id int64 }
+	reasons := map[key][]string{}
+	kinds := map[int64]map[string]bool{} // offering -> kinds of reason present
+	add := func(inv issuance.Investment, kind, reason string) {
+		k := key{inv.Offering, inv.ID}
+		reasons[k] = append(reasons[k], reason)
+		if kinds[inv.Offering] == nil {
+			kinds[inv.Offering] = map[string]bool{}
+		}
+		kinds[inv.Offering][kind] = true
+	}
+	for _, inv := range collect(url.Values{}) {
+		if inv.ProcessingIssueStatuses != "" {
+			add(inv, "issues", "processing issues: "+strings.ReplaceAll(inv.ProcessingIssueStatuses, ",", ", "))
+		}
+		if inv.Status == issuance.StatusPaymentFailed {
+			add(inv, "payment", "payment failed")
+		}
+	}
+	for _, inv := range collect(url.Values{"watchlistentity__has_hits": {"true"}}) {
+		add(inv, "watchlist", "watchlist hits")
+	}
+	for _, inv := range collect(url.Values{"investor__entity__kyc_status": {"failed"}}) {
+		add(inv, "kyc", "KYC failed")
+	}
+	// An offering with every kind of reason, so each is checked.
+	var offering int64
+	for id, k := range kinds {
+		if len(k) == 4 && (offering == 0 || id < offering) {
+			offering = id
+		}
+	}
+	if offering == 0 {
+		t.Fatalf("no offering of the sandbox data has all four kinds of attention: %v", kinds)
+	}
+	want := map[string]string{} // investment id -> reasons
+	for k, rs := range reasons {
+		if k.offering == offering {
+			want[strconv.FormatInt(k.id, 10)] = strings.Join(rs, "; ")
+		}
+	}
+
+	r := c.get("/offerings/" + strconv.FormatInt(offering, 10))
+	wantStatus(t, r, http.StatusOK)
+	got := map[string]string{}
+	r.doc.Find(`tr[data-testid="attention-row"]`).Each(func(_ int, row *goqSel) {
+		href, _ := row.Find("td a").Attr("href")
+		got[strings.TrimPrefix(href, "/investments/")] = text(row.Find("td").Last())
+	})
+	if len(got) != len(want) {
+		t.Errorf("%d investments listed as needing attention, want %d", len(got), len(want))
+	}
+	for id, w := range want {
+		if g, ok := got[id]; !ok {
+			t.Errorf("investment %s (%s) is not listed", id, w)
+		} else if g != w {
+			t.Errorf("investment %s: reasons %q, want %q", id, g, w)
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("investment %s is listed but needs no attention", id)
+		}
+	}
+}
+
+// Each filter of the offering list reaches the API under its reference
+// name, and the rows shown are the API's answer, which holds exactly the
+// offerings the filter describes.
+func TestOfferingsListFilters(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	ctx := context.Background()
+	all, err := s.app.Issuance.ListOfferings(ctx, issuance.OfferingFilter{}, issuance.PageOpts{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opened dates of two offerings, as the API writes them.
+	var opened []issuance.Offering
+	for _, o := range all.Results {
+		if o.OpenedAt != nil {
+			opened = append(opened, o)
+		}
+	}
+	if len(opened) < 3 {
+		t.Fatalf("%d opened offerings in the sandbox data, want at least 3", len(opened))
+	}
+	at := func(o issuance.Offering) string { return o.OpenedAt.UTC().Format(time.RFC3339) }
+	containsWords := func(o issuance.Offering, words ...string) bool {
+		for _, w := range words {
+			w = strings.ToLower(w)
+			if !strings.Contains(strings.ToLower(o.Name), w) && !strings.Contains(strings.ToLower(o.Slug), w) {
+				return false
+			}
+		}
+		return true
+	}
+	tests := []struct {
+		name  string
+		query string   // as the form submits it (multi-selects repeat)
+		sent  []string // in the API call's query
+		match func(issuance.Offering) bool
+	}{
+		{"archived", "archived=true", []string{"archived=true"}, func(o issuance.Offering) bool { return o.Archived }},
+		{"not archived", "archived=false", []string{"archived=false"}, func(o issuance.Offering) bool { return !o.Archived }},
+		{"issuer", "issuer=2", []string{"issuer=2"}, func(o issuance.Offering) bool { return o.Issuer == 2 }},
+		{"issuers", "issuer__in=1&issuer__in=3", []string{"issuer__in=1%2C3"}, func(o issuance.Offering) bool { return o.Issuer == 1 || o.Issuer == 3 }},
+		{"slug contains", "slug__contains=silver-creek", []string{"slug__contains=silver-creek"},
+			func(o issuance.Offering) bool { return strings.Contains(o.Slug, "silver-creek") }},
+		{"name contains", "name__contains=Summit", []string{"name__contains=Summit"},
+			func(o issuance.Offering) bool { return strings.Contains(o.Name, "Summit") }},
+		{"opened at", "opened_at=" + url.QueryEscape(at(opened[0])), []string{"opened_at=" + url.QueryEscape(at(opened[0]))},
+			func(o issuance.Offering) bool { return o.ID == opened[0].ID }},
+		{"opened at, any of", "opened_at__in=" + url.QueryEscape(at(opened[1])) + "&opened_at__in=" + url.QueryEscape(at(opened[2])),
+			[]string{"opened_at__in=" + url.QueryEscape(at(opened[1])+","+at(opened[2]))},
+			func(o issuance.Offering) bool { return o.ID == opened[1].ID || o.ID == opened[2].ID }},
+		{"search", "search=SILVER+holdings", []string{"search=SILVER+holdings"},
+			func(o issuance.Offering) bool { return containsWords(o, "silver", "holdings") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.get("/offerings?" + tt.query + "&page_size=25")
+			if r.StatusCode == http.StatusSeeOther {
+				r = c.get(r.Header.Get("Location"))
+			}
+			wantStatus(t, r, http.StatusOK)
+			if p := r.doc.Find(`[data-testid="list-problem"]`); p.Length() != 0 {
+				t.Fatalf("problem: %s", text(p))
+			}
+			sent := s.lastCallTo(t, "/api/offerings/").Path
+			for _, w := range tt.sent {
+				if !strings.Contains(sent, w) {
+					t.Errorf("the API got %s; want it to contain %s", sent, w)
+				}
+			}
+			// The rows are the API's answer to the query sent...
+			u, _ := url.Parse(sent)
+			page, err := s.app.Issuance.ListOfferingsQuery(ctx, u.Query())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var apiIDs []string
+			for _, o := range page.Results {
+				apiIDs = append(apiIDs, itoa(int(o.ID)))
+			}
+			shown := offeringIDs(r)
+			if !slices.Equal(shown, apiIDs) {
+				t.Fatalf("rows %v, API %v", shown, apiIDs)
+			}
+			// ...which are the offerings the filter describes, a proper
+			// subset of all (so the filter did filter).
+			var want []string
+			for _, o := range all.Results {
+				if tt.match(o) {
+					want = append(want, itoa(int(o.ID)))
+				}
+			}
+			slices.Sort(want)
+			slices.Sort(shown)
+			if len(want) == 0 || len(want) == all.Count || !slices.Equal(shown, want) {
+				t.Fatalf("rows %v, want %v of %d offerings", shown, want, all.Count)
+			}
+			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(len(want)) {
+				t.Fatalf("count %s, want %d", got, len(want))
+			}
+		})
+	}
+
+	// The API has no range of opened dates: a hand-made one is named as
+	// ignored rather than silently shown as filtered.
+	r := c.get("/offerings?opened_at__gte=2024-01-01&page_size=25")
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="ignored-params"]`)); !strings.Contains(got, "opened_at__gte") {
+		t.Fatalf("ignored parameters %q, want opened_at__gte named", got)
+	}
+	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(all.Count) {
+		t.Fatalf("count %s with an ignored parameter, want all %d", got, all.Count)
+	}
+}
+
+// htmx requests get the results fragment (the filter form stays on the
+// page); plain and boosted requests get the whole page.
+func TestOfferingsFragment(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	const q = "/offerings?page_size=25&status=opened"
+
+	full := c.get(q)
+	wantStatus(t, full, http.StatusOK)
+	frag := c.get(q, "HX-Request", "true")
+	wantStatus(t, frag, http.StatusOK)
+	boosted := c.get(q, "HX-Request", "true", "HX-Boosted", "true")
+	wantStatus(t, boosted, http.StatusOK)
+
+	for name, r := range map[string]*response{"plain": full, "boosted": boosted} {
+		if !strings.Contains(r.body, "<html") || r.doc.Find(`form#offering-filters`).Length() != 1 || r.doc.Find(`#offering-results`).Length() != 1 {
+			t.Errorf("%s request: want the whole page with the form and the results", name)
+		}
+	}
+	if strings.Contains(frag.body, "<html") || strings.Contains(frag.body, "<nav") || frag.doc.Find(`form`).Length() != 0 {
+		t.Errorf("fragment has page chrome or the form:\n%.500s", frag.body)
+	}
+	if frag.doc.Find(`section#offering-results`).Length() != 1 {
+		t.Fatalf("fragment without the results section:\n%.500s", frag.body)
+	}
+	if a, b := offeringIDs(frag), offeringIDs(full); len(a) == 0 || !slices.Equal(a, b) {
+		t.Fatalf("fragment rows %v, page rows %v", a, b)
+	}
+	if vary := strings.Join(frag.Header.Values("Vary"), ","); !strings.Contains(vary, "HX-Request") {
+		t.Fatalf("Vary %q: caches would mix the fragment and the page", vary)
+	}
+	// A non-canonical query: the page redirects, htmx gets the fragment and
+	// the canonical URL to push.
+	wantStatus(t, c.get("/offerings?status=opened"), http.StatusSeeOther)
+	r := c.get("/offerings?status=opened", "HX-Request", "true")
+	wantStatus(t, r, http.StatusOK)
+	if push := r.Header.Get("HX-Push-Url"); push != "/offerings?page_size=25&status=opened" {
+		t.Fatalf("HX-Push-Url %q", push)
+	}
+	if r.doc.Find(`section#offering-results`).Length() != 1 {
+		t.Fatal("no results fragment for the non-canonical htmx request")
+	}
+}
+
+// offeringIDs are the ids of the offering rows shown, in order.
+func offeringIDs(r *response) []string {
+	var ids []string
+	r.doc.Find(`tr[data-testid="offering-row"]`).Each(func(_ int, row *goqSel) {
+		ids = append(ids, text(row.Find("td").First()))
+	})
+	return ids
 }
 
 func itoa(n int) string { return strconvItoa(n) }

@@ -121,21 +121,42 @@ func TestGuideFlow(t *testing.T) {
 	}
 }
 
+// guidePython finds a python3 that imports requests: Debian's
+// /usr/bin/python3 first (CI installs python3-requests for it; PATH may hold
+// a pyenv shim without it), then the one on PATH. Missing, the test skips,
+// or fails under REQUIRE_EXTERNAL_TOOLS=1.
+func guidePython(t *testing.T) string {
+	t.Helper()
+	candidates := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	var errs []string
+	for _, p := range candidates {
+		out, err := exec.Command(p, "-c", "import requests; print(requests.__version__)").CombinedOutput()
+		if err == nil {
+			t.Logf("requests %s via %s", strings.TrimSpace(string(out)), p)
+			return p
+		}
+		errs = append(errs, p+": "+err.Error())
+	}
+	msg := "python3 with requests not available (Debian: python3-requests)"
+	if len(errs) > 0 {
+		msg += ": " + strings.Join(errs, "; ")
+	}
+	if os.Getenv("REQUIRE_EXTERNAL_TOOLS") == "1" {
+		t.Fatal("required (REQUIRE_EXTERNAL_TOOLS=1): " + msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
 // TestGuideScript runs the guide's own Python script (testdata/guide.py:
 // the seed's full script with its two typos fixed, configured from the
 // environment) against the emulator on a loopback server, mounted as the
 // console mounts it. Needs python3 with requests (Debian python3-requests).
 func TestGuideScript(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err == nil {
-		err = exec.Command(py, "-c", "import requests").Run()
-	}
-	if err != nil {
-		if os.Getenv("REQUIRE_EXTERNAL_TOOLS") == "1" {
-			t.Fatalf("python3 with requests is required (Debian: python3-requests): %v", err)
-		}
-		t.Skipf("python3 with requests not available (Debian: python3-requests): %v", err)
-	}
+	py := guidePython(t)
 	v := newEnv(t, Options{Now: time.Now}) // real time: the script runs as a user would
 	g := readGuideIDs(t, v)
 	script, err := filepath.Abs(filepath.Join("testdata", "guide.py"))
