@@ -38,6 +38,9 @@ type ImportDeps struct {
 // MaxDocumentSize caps one signed document.
 const MaxDocumentSize = 10 << 20
 
+// maxMappingCSVSize caps a mapping CSV.
+const maxMappingCSVSize = 5 << 20
+
 var stepLabels = map[string]string{"source": "Source", "mapping": "Mapping", "documents": "Documents", "review": "Review", "run": "Run", "result": "Result"}
 
 func (s *Server) requireImports() error {
@@ -368,11 +371,13 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		rows, _ := s.Imports.Store.Rows(ctx, j.ID)
+		rows, err := s.Imports.Store.Rows(ctx, j.ID)
+		if err != nil {
+			return err
+		}
 		matched := importer.MatchByEmail(rows, cat)
-		for inv, cl := range matched {
-			s.Imports.Store.ApplyMapping(ctx, j.ID, inv, cl)
-			s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: "email"}, u.ID)
+		if err := s.Imports.Store.MapInvestors(ctx, j.ID, matched, remembered(matched, "email"), u.ID); err != nil {
+			return s.mappingNotSaved(c, j, err)
 		}
 		msg = fmt.Sprintf("Matched %d investors by e-mail.", len(matched))
 	} else {
@@ -384,6 +389,8 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		for _, r := range rows {
 			current[r.IssuanceInvestor] = r.CashlinkInvestor
 		}
+		apply, changed := map[int64]string{}, map[int64]string{}
+		rowEdits := map[int64]string{}
 		for k, vals := range form {
 			val := strings.TrimSpace(vals[len(vals)-1])
 			switch {
@@ -392,19 +399,35 @@ func (s *Server) setImportMapping(c echo.Context) error {
 				if err != nil {
 					continue
 				}
-				if _, err := s.Imports.Store.ApplyMapping(ctx, j.ID, inv, val); err != nil {
-					return err
-				}
+				apply[inv] = val
 				if val != "" && val != current[inv] { // a changed value is the admin's own
-					s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: val, Source: "manual"}, u.ID)
+					changed[inv] = val
 				}
 			case strings.HasPrefix(k, "row-"):
 				row, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64)
 				if err != nil {
 					continue
 				}
-				s.Imports.Store.EditRow(ctx, j.ID, row, importer.RowEdit{CashlinkInvestor: &val})
+				rowEdits[row] = val
 			}
+		}
+		if err := s.Imports.Store.MapInvestors(ctx, j.ID, apply, remembered(changed, "manual"), u.ID); err != nil {
+			return s.mappingNotSaved(c, j, err)
+		}
+		var refused []string
+		for row, val := range rowEdits {
+			if err := s.Imports.Store.EditRow(ctx, j.ID, row, importer.RowEdit{CashlinkInvestor: &val}); err != nil {
+				refused = append(refused, err.Error())
+			}
+		}
+		if len(refused) > 0 {
+			sort.Strings(refused)
+			v, err := s.mappingView(c, j)
+			if err != nil {
+				return err
+			}
+			v.Error = "Some rows were not changed: " + strings.Join(refused, "; ") + "."
+			return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 		}
 	}
 	s.advance(ctx, j, "documents")
@@ -448,9 +471,8 @@ func (s *Server) uploadMappings(c echo.Context) error {
 	if len(errs) > 0 {
 		return fail("The mapping file was not applied: " + strings.Join(errs, "; "))
 	}
-	for inv, cl := range maps {
-		s.Imports.Store.ApplyMapping(ctx, j.ID, inv, cl)
-		s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: "csv"}, u.ID)
+	if err := s.Imports.Store.MapInvestors(ctx, j.ID, maps, remembered(maps, "csv"), u.ID); err != nil {
+		return s.mappingNotSaved(c, j, err)
 	}
 	v, err := s.mappingView(c, j)
 	if err != nil {
@@ -460,16 +482,41 @@ func (s *Server) uploadMappings(c echo.Context) error {
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 }
 
+// remembered lists mappings to remember for later jobs.
+func remembered(maps map[int64]string, source string) []importer.Mapping {
+	out := make([]importer.Mapping, 0, len(maps))
+	for inv, cl := range maps {
+		out = append(out, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: source})
+	}
+	return out
+}
+
+// mappingNotSaved answers a failed MapInvestors (one transaction: nothing
+// was saved); the cause is logged, not shown.
+func (s *Server) mappingNotSaved(c echo.Context, j importer.Job, err error) error {
+	s.Logger.Error("saving investor mappings", "job", j.ID, "err", err)
+	v, verr := s.mappingView(c, j)
+	if verr != nil {
+		return verr
+	}
+	v.Error = "The console could not save the mappings, so none was changed (the cause is in the log). Try again."
+	return s.render(c, http.StatusInternalServerError, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
 // parseMappingCSV reads issuance_investor_id,cashlink_investor_id lines.
 func parseMappingCSV(r io.Reader) (map[int64]string, []string) {
-	cr := csv.NewReader(io.LimitReader(r, 5<<20))
+	cr := csv.NewReader(importer.CapReader(r, maxMappingCSVSize))
 	cr.FieldsPerRecord = -1
 	out := map[int64]string{}
+	lineOf := map[int64]int{}
 	var errs []string
 	for line := 1; ; line++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.Is(err, importer.ErrTooLarge) {
+			return nil, []string{fmt.Sprintf("the file is larger than %d MB", maxMappingCSVSize>>20)}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("line %d: not valid CSV", line))
@@ -488,7 +535,11 @@ func parseMappingCSV(r io.Reader) (map[int64]string, []string) {
 			errs = append(errs, fmt.Sprintf("line %d: an Issuance investor id and a Cashlink investor id are needed", line))
 			continue
 		}
-		out[id] = cl
+		if prev, dup := out[id]; dup && prev != cl {
+			errs = append(errs, fmt.Sprintf("line %d: investor %d is mapped to %s on line %d already", line, id, prev, lineOf[id]))
+			continue
+		}
+		out[id], lineOf[id] = cl, line
 	}
 	if len(out) == 0 && len(errs) == 0 {
 		errs = append(errs, "no mapping in the file")
@@ -528,8 +579,12 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 		v.Error = importer.FriendlyError("investor", err)
 		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 	}
-	s.Imports.Store.ApplyMapping(ctx, j.ID, inv, id)
-	s.Imports.Store.RememberMapping(ctx, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: id, Source: "created"}, u.ID)
+	if err := s.Imports.Store.MapInvestors(ctx, j.ID, map[int64]string{inv: id}, remembered(map[int64]string{inv: id}, "created"), u.ID); err != nil {
+		s.Logger.Error("saving the mapping of a created investor", "job", j.ID, "investor", inv, "err", err)
+		v.Error = "Cashlink created the investor " + id + ", but the console could not save the mapping (the cause is in the log). " +
+			"Submit the form again: the same idempotency key returns the same investor, no second one is created."
+		return s.render(c, http.StatusInternalServerError, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
 	v, _ = s.mappingView(c, j)
 	v.Msg = "Created the Cashlink investor " + id + " and mapped it. New investors may need identification and a wallet before the import can credit them."
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
@@ -613,7 +668,8 @@ func (s *Server) uploadDocument(c echo.Context) error {
 		return respond(http.StatusUnprocessableEntity, "", "Choose a PDF file.")
 	}
 	if fh.Size > MaxDocumentSize {
-		return respond(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("%s is %s; the limit is %s.", fh.Filename, humanSize(fh.Size), humanSize(MaxDocumentSize)))
+		// Bytes too: just over the limit, both round to "10.0 MB".
+		return respond(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("%s is %d bytes, over the limit of %s (%d bytes).", fh.Filename, fh.Size, humanSize(MaxDocumentSize), MaxDocumentSize))
 	}
 	f, err := fh.Open()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/export"
+	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
 	"issuerconsole/services/searches"
 	"issuerconsole/static"
@@ -118,20 +120,29 @@ func New(d Deps) (*Server, error) {
 	e.Use(s.securityHeaders)
 
 	s.routes = s.routeTable()
-	app := e.Group("", s.loadSession, s.checkCSRF, s.auditActor)
+	appMW := []echo.MiddlewareFunc{s.loadSession, s.checkCSRF, s.auditActor}
+	app := e.Group("", appMW...)
 	for _, r := range s.routes {
+		var role []echo.MiddlewareFunc
 		switch r.access {
 		case public:
 			if r.path == "/healthz" || r.path == "/static/*" || isSandboxPath(r.path) {
 				e.Add(r.method, r.path, r.handler) // no session, no CSRF: machine clients
-			} else {
-				app.Add(r.method, r.path, r.handler)
+				continue
 			}
 		case signedIn:
-			app.Add(r.method, r.path, r.handler, s.requireRole(accounts.RoleAdmin, accounts.RoleAuditor))
+			role = append(role, s.requireRole(accounts.RoleAdmin, accounts.RoleAuditor))
 		case adminOnly:
-			app.Add(r.method, r.path, r.handler, s.requireRole(accounts.RoleAdmin))
+			role = append(role, s.requireRole(accounts.RoleAdmin))
 		}
+		if limit, ok := uploadLimits[r.method+" "+r.path]; ok {
+			// The cap comes first: the CSRF check parses a multipart body
+			// whole (up to 32 MB in memory, the rest on disk).
+			mw := append([]echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10))}, appMW...)
+			e.Add(r.method, r.path, r.handler, append(mw, role...)...)
+			continue
+		}
+		app.Add(r.method, r.path, r.handler, role...)
 	}
 	return s, nil
 }
@@ -140,6 +151,19 @@ func New(d Deps) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 func isSandboxPath(p string) bool { return len(p) >= 9 && p[:9] == "/sandbox/" }
+
+// uploadSlack is what a multipart form may add to its file (boundaries,
+// part headers, the other fields): a file just over its cap still reaches
+// the handler, which names the file and the cap.
+const uploadSlack = 1 << 20
+
+// uploadLimits caps the bodies of the upload routes (method and path as in
+// the route table) before any middleware reads them.
+var uploadLimits = map[string]int64{
+	"POST /imports/:id/source":      importer.MaxCSVSize + uploadSlack,
+	"POST /imports/:id/mapping/csv": maxMappingCSVSize + uploadSlack,
+	"POST /imports/:id/documents":   MaxDocumentSize + uploadSlack,
+}
 
 // routeTable lists every route with the role it needs. The route-walk test
 // checks that Echo serves exactly these and that each enforces its access.

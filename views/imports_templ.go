@@ -3142,7 +3142,7 @@ func RunProgress(v RunView) templ.Component {
 				}
 			}
 			if (v.H.State == "done" || v.H.State == "cancelled") && v.Failed > 0 {
-				templ_7745c5c3_Err = jobAction(v.H, "rerun", "Re-run failed rows (same keys)", "").Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = jobAction(v.H, "rerun", "Re-run failed rows", "").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

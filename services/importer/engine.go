@@ -48,6 +48,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running map[int64]bool
+	again   map[int64]string // Start called during a run: the actor to run once more for
 	wg      sync.WaitGroup
 	base    context.Context
 }
@@ -76,7 +77,7 @@ func NewEngine(base context.Context, st *Store, reg Registry, au *audit.Store, o
 		opt.Logger = slog.Default()
 	}
 	return &Engine{st: st, reg: reg, audit: au, opt: opt, limiter: rate.NewLimiter(opt.Rate, opt.Burst), log: opt.Logger,
-		running: map[int64]bool{}, base: base}
+		running: map[int64]bool{}, again: map[int64]string{}, base: base}
 }
 
 // Resume restarts every job that was running when the console stopped. The
@@ -93,10 +94,13 @@ func (e *Engine) Resume(ctx context.Context) error {
 	return nil
 }
 
-// Start runs a job in the background (no-op if it is running already).
+// Start runs a job in the background. If it runs already, the run looks
+// at the job once more before it ends: it may have read the job as paused
+// just before a resume set it running again.
 func (e *Engine) Start(jobID int64, actor string) {
 	e.mu.Lock()
 	if e.running[jobID] {
+		e.again[jobID] = actor
 		e.mu.Unlock()
 		return
 	}
@@ -105,14 +109,21 @@ func (e *Engine) Start(jobID int64, actor string) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		defer func() {
+		for {
+			ctx := audit.WithActor(e.base, actor)
+			if err := e.Run(ctx, jobID); err != nil && e.base.Err() == nil {
+				e.log.Error("import job stopped", "job", jobID, "err", err)
+			}
 			e.mu.Lock()
-			delete(e.running, jobID)
+			next, ok := e.again[jobID]
+			delete(e.again, jobID)
+			if !ok || e.base.Err() != nil {
+				delete(e.running, jobID)
+				e.mu.Unlock()
+				return
+			}
 			e.mu.Unlock()
-		}()
-		ctx := audit.WithActor(e.base, actor)
-		if err := e.Run(ctx, jobID); err != nil && e.base.Err() == nil {
-			e.log.Error("import job stopped", "job", jobID, "err", err)
+			actor = next
 		}
 	}()
 }
@@ -209,6 +220,11 @@ func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) {
 		go func() {
 			defer wg.Done()
 			for r := range work {
+				// The dispatcher hands a row over before the previous one ends:
+				// a pause or cancel in between must still keep it from starting.
+				if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
+					continue
+				}
 				e.processRow(ctx, job, r, pass)
 			}
 		}()
@@ -342,6 +358,13 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 			return inv.ID, err
 		})
 		if err != nil {
+			if apiclient.Classify(err) == apiclient.Rejected {
+				// Nothing was created: other jobs may import it (this row
+				// reserves it again if it is re-run).
+				if rerr := e.st.release(context.WithoutCancel(ctx), *r); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+			}
 			return err
 		}
 		r.CashlinkInvestment = id
@@ -514,6 +537,7 @@ func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64,
 	if err := e.limiter.Wait(ctx); err != nil {
 		return "", err
 	}
+	key = cashlink.Key(c.Key) // the next key after a refused one
 	id, err := send(key)
 	if ferr := e.st.finish(ctx, key, id, err); ferr != nil && err == nil {
 		err = ferr

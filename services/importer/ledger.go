@@ -61,34 +61,48 @@ func (s *Store) getCall(ctx context.Context, key cashlink.Key) (call, bool, erro
 }
 
 // begin records a call before it is made (durably: console.db runs with
-// synchronous=FULL), or checks that a repeat carries the same body.
+// synchronous=FULL), or checks that a repeat carries the same body. A key
+// Cashlink refused for good (a 4xx: nothing was created, and Cashlink stores
+// that answer against the key and replays it) is never sent again: a later
+// attempt (a re-run after the cause was fixed) takes the next key of the
+// sequence K, K-try2, K-try3, ... which is as stable across restarts as K.
+// The returned call's Key is the one to send.
 func (s *Store) begin(ctx context.Context, key cashlink.Key, job, row int64, step string, body []byte) (call, error) {
 	fp := Fingerprint(body)
-	c, found, err := s.getCall(ctx, key)
-	if err != nil {
-		return call{}, err
-	}
-	if found {
-		if c.Fingerprint != fp {
-			return c, ErrBodyChanged
+	for n := 1; ; n++ {
+		k := key
+		if n > 1 {
+			k = cashlink.Key(fmt.Sprintf("%s-try%d", key, n))
 		}
-		_, err := s.db.ExecContext(ctx, `UPDATE import_calls SET attempts = attempts + 1, updated_at = ? WHERE key = ?`, s.now().UnixMilli(), string(key))
-		return c, err
+		c, found, err := s.getCall(ctx, k)
+		if err != nil {
+			return call{}, err
+		}
+		if found && c.State == "rejected" {
+			continue
+		}
+		if found {
+			if c.Fingerprint != fp {
+				return c, ErrBodyChanged
+			}
+			_, err := s.db.ExecContext(ctx, `UPDATE import_calls SET attempts = attempts + 1, updated_at = ? WHERE key = ?`, s.now().UnixMilli(), string(k))
+			return c, err
+		}
+		var rowArg, jobArg any
+		if row != 0 {
+			rowArg = row
+		}
+		if job != 0 {
+			jobArg = job
+		}
+		now := s.now().UnixMilli()
+		_, err = s.db.ExecContext(ctx, `INSERT INTO import_calls (key, job_id, row_id, step, fingerprint, attempts, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, string(k), jobArg, rowArg, step, fp, now, now)
+		if err != nil {
+			return call{}, fmt.Errorf("ledger: %w", err)
+		}
+		return call{Key: string(k), Fingerprint: fp, State: "pending"}, nil
 	}
-	var rowArg, jobArg any
-	if row != 0 {
-		rowArg = row
-	}
-	if job != 0 {
-		jobArg = job
-	}
-	now := s.now().UnixMilli()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO import_calls (key, job_id, row_id, step, fingerprint, attempts, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, string(key), jobArg, rowArg, step, fp, now, now)
-	if err != nil {
-		return call{}, fmt.Errorf("ledger: %w", err)
-	}
-	return call{Key: string(key), Fingerprint: fp, State: "pending"}, nil
 }
 
 // finish records a call's outcome.

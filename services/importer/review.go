@@ -92,9 +92,13 @@ func Validate(ctx context.Context, st *Store, reg Registry, job Job) (Review, er
 		return rv, err
 	}
 	shared := hasShared(docs)
+	skipped := map[int64]bool{}
+	for _, r := range rows {
+		skipped[r.ID] = r.Skip || r.State == RowSkipped
+	}
 	rowDocs := map[int64]int{}
 	for _, d := range docs {
-		if d.CashlinkID == "" {
+		if d.CashlinkID == "" && !skipped[d.RowID] { // a skipped row's documents are never uploaded
 			rv.Documents++
 		}
 		rowDocs[d.RowID]++

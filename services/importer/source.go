@@ -165,6 +165,33 @@ var CSVColumns = []string{"issuance_investment_id", "cashlink_investor_id", "uni
 const CSVTemplate = "issuance_investment_id,cashlink_investor_id,units,signed_at,accepted_at,paid_at\n" +
 	"1042,3fa85f64-5717-4562-b3fc-2c963f66afa6,300,2026-03-12T07:14:13Z,2026-03-12T07:14:13Z,2026-03-13T09:00:00Z\n"
 
+// MaxCSVSize caps an import CSV.
+const MaxCSVSize = 10 << 20
+
+// ErrTooLarge is returned by a CapReader past its cap.
+var ErrTooLarge = errors.New("the file is larger than the limit")
+
+// CapReader reads at most max bytes of r and fails with ErrTooLarge if r
+// holds more: a file cut off at the cap could still parse, its last line
+// truncated into another value (investment 1234 read as 12).
+func CapReader(r io.Reader, max int64) io.Reader { return &capReader{r: r, left: max} }
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	if c.left -= int64(n); c.left < 0 {
+		return 0, ErrTooLarge
+	}
+	return n, err
+}
+
 // CSVError names the line and column of a bad value.
 type CSVError struct {
 	Line   int
@@ -183,10 +210,14 @@ func (e *CSVError) Error() string {
 // unknown columns refused), one investment per line. Every problem is
 // returned, with its line, and nothing is imported while there is one.
 func ParseCSV(r io.Reader) ([]CSVRow, []error) {
-	cr := csv.NewReader(io.LimitReader(r, 10<<20))
+	cr := csv.NewReader(CapReader(r, MaxCSVSize))
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
+	tooLarge := &CSVError{Line: 1, Msg: fmt.Sprintf("the file is larger than %d MB: split it", MaxCSVSize>>20)}
 	header, err := cr.Read()
+	if errors.Is(err, ErrTooLarge) {
+		return nil, []error{tooLarge}
+	}
 	if err != nil {
 		return nil, []error{&CSVError{Line: 1, Msg: "no header line: expected " + strings.Join(CSVColumns, ",")}}
 	}
@@ -219,6 +250,9 @@ func ParseCSV(r io.Reader) ([]CSVRow, []error) {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return nil, []error{tooLarge}
 		}
 		if err != nil {
 			errs = append(errs, &CSVError{Line: line, Msg: "not valid CSV: " + err.Error()})

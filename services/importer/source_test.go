@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -61,4 +62,27 @@ func FuzzParseCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A file over the cap is refused whole, never cut off at the cap (its last
+// line could then read as another investment).
+func TestParseCSVTooLarge(t *testing.T) {
+	// Long lines (a padded column) stay under MaxRows.
+	pad := strings.Repeat(" ", 2500)
+	var b strings.Builder
+	b.WriteString("issuance_investment_id,cashlink_investor_id,units\n")
+	for id := 1; b.Len() < MaxCSVSize-3000; id++ {
+		fmt.Fprintf(&b, "%d,%s,300\n", id, pad)
+	}
+	fits := b.String()
+	if rows, errs := ParseCSV(strings.NewReader(fits)); len(errs) != 0 || len(rows) < 4000 {
+		t.Fatalf("a file under the cap: %d rows, errors %v", len(rows), errs)
+	}
+	over := fits + "123456," + pad + ",300\n" + "123457," + pad + ",300\n"
+	if len(over) <= MaxCSVSize {
+		t.Fatal("the test file is not over the cap")
+	}
+	if _, errs := ParseCSV(strings.NewReader(over)); len(errs) != 1 || !strings.Contains(errs[0].Error(), "larger than 10 MB") {
+		t.Fatalf("a file over the cap: %v", errs[:min(3, len(errs))])
+	}
 }

@@ -416,14 +416,30 @@ func (s *Store) saveRow(ctx context.Context, r Row) error {
 }
 
 // Rerun puts failed and unknown rows of a job back in the queue, at the
-// step where they stopped, with the same keys.
+// step where they stopped (see begin for the keys they use). In a cancelled
+// job, rows that never started stay out: the cancellation stopped them, and
+// a re-run of failed rows must not import them.
 func (s *Store) Rerun(ctx context.Context, jobID int64) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET state = 'pending', error = '', tries = 0, updated_at = ?
-		WHERE job_id = ? AND state IN ('failed', 'unknown') AND skip = 0`, s.now().UnixMilli(), jobID)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	defer tx.Rollback()
+	now := s.now().UnixMilli()
+	if _, err := tx.ExecContext(ctx, `UPDATE import_rows SET state = 'skipped', error = ?, updated_at = ?
+		WHERE job_id = ? AND state = 'pending' AND step = 'documents'
+		AND (SELECT state FROM import_jobs WHERE id = ?) = 'cancelled'
+		AND NOT EXISTS (SELECT 1 FROM import_calls c WHERE c.row_id = import_rows.id)`,
+		"Not imported: the import was cancelled before this row started.", now, jobID, jobID); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE import_rows SET state = 'pending', error = '', tries = 0, updated_at = ?
+		WHERE job_id = ? AND state IN ('failed', 'unknown') AND skip = 0`, now, jobID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
 }
 
 // AddDocument stores a signed PDF for a row (rowID 0: shared by the job).
@@ -528,25 +544,62 @@ func (s *Store) Mappings(ctx context.Context) (map[int64]Mapping, error) {
 	return out, rows.Err()
 }
 
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // RememberMapping stores an investor mapping for later jobs.
 func (s *Store) RememberMapping(ctx context.Context, m Mapping, by int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO investor_mappings (issuance_investor, cashlink_investor, source, updated_by, updated_at)
+	return s.rememberMapping(ctx, s.db, m, by)
+}
+
+func (s *Store) rememberMapping(ctx context.Context, x execer, m Mapping, by int64) error {
+	_, err := x.ExecContext(ctx, `INSERT INTO investor_mappings (issuance_investor, cashlink_investor, source, updated_by, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (issuance_investor) DO UPDATE SET cashlink_investor = excluded.cashlink_investor,
 		source = excluded.source, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
 		m.IssuanceInvestor, strings.TrimSpace(m.CashlinkInvestor), m.Source, by, s.now().UnixMilli())
-	return err
+	if err != nil {
+		return fmt.Errorf("remember the mapping of investor %d: %w", m.IssuanceInvestor, err)
+	}
+	return nil
 }
 
 // ApplyMapping sets the Cashlink investor on a draft job's rows of an
 // Issuance investor that have not started.
 func (s *Store) ApplyMapping(ctx context.Context, jobID, issuanceInvestor int64, cashlinkInvestor string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET cashlink_investor = ?, updated_at = ?
+	return s.applyMapping(ctx, s.db, jobID, issuanceInvestor, cashlinkInvestor)
+}
+
+func (s *Store) applyMapping(ctx context.Context, x execer, jobID, issuanceInvestor int64, cashlinkInvestor string) (int64, error) {
+	res, err := x.ExecContext(ctx, `UPDATE import_rows SET cashlink_investor = ?, updated_at = ?
 		WHERE job_id = ? AND issuance_investor = ? AND step = 'documents' AND state IN ('pending', 'skipped')`,
 		strings.TrimSpace(cashlinkInvestor), s.now().UnixMilli(), jobID, issuanceInvestor)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("map investor %d: %w", issuanceInvestor, err)
 	}
 	return res.RowsAffected()
+}
+
+// MapInvestors applies mappings to a job's rows (Issuance investor →
+// Cashlink investor; "" clears) and remembers some for later jobs, in one
+// transaction: a failure leaves no mapping half-saved.
+func (s *Store) MapInvestors(ctx context.Context, jobID int64, apply map[int64]string, remember []Mapping, by int64) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for inv, cl := range apply {
+		if _, err := s.applyMapping(ctx, tx, jobID, inv, cl); err != nil {
+			return err
+		}
+	}
+	for _, m := range remember {
+		if err := s.rememberMapping(ctx, tx, m, by); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // ImportedBy returns the job that imported an Issuance investment (0: none).
@@ -605,6 +658,17 @@ func (s *Store) reserve(ctx context.Context, r Row) (int64, error) {
 		return job, nil
 	}
 	return 0, nil
+}
+
+// release gives up a row's reservation of an Issuance investment whose
+// Cashlink investment was refused (never while one may exist).
+func (s *Store) release(ctx context.Context, r Row) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM imported_investments WHERE issuance_id = ? AND job_id = ? AND row_id = ? AND cashlink_investment = ''`,
+		r.IssuanceID, r.JobID, r.ID)
+	if err != nil {
+		return fmt.Errorf("release investment %d: %w", r.IssuanceID, err)
+	}
+	return nil
 }
 
 func (s *Store) setImported(ctx context.Context, r Row) error {
