@@ -3,12 +3,14 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/accounts"
+	"issuerconsole/services/importer"
 	"issuerconsole/views"
 )
 
@@ -75,7 +77,8 @@ func classify(err error) views.ErrorInfo {
 			}
 			return views.ErrorInfo{Status: 403, Title: "Not allowed", Message: msg, Action: "Ask an admin if you need this."}
 		case http.StatusRequestEntityTooLarge:
-			return views.ErrorInfo{Status: 413, Title: "Too large", Message: "The upload is larger than the console accepts."}
+			return views.ErrorInfo{Status: 413, Title: "Too large", Message: fmt.Sprintf("The upload is larger than the console accepts, and nothing was saved. Limits: a signed PDF %s, an import CSV %s, a mapping CSV %s.",
+				humanSize(MaxDocumentSize), humanSize(importer.MaxCSVSize), humanSize(maxMappingCSVSize)), Action: "Go back and choose a smaller file."}
 		case http.StatusTooManyRequests:
 			return views.ErrorInfo{Status: 429, Title: "Too many requests", Message: msg}
 		}

@@ -129,7 +129,7 @@ func TestImportUploadBodyLimit(t *testing.T) {
 		}
 		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "larger than the console accepts") {
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "larger than the console accepts") || !strings.Contains(string(body), "a signed PDF 10.0 MB") {
 			t.Fatalf("%s: status %d\n%.500s", path, res.StatusCode, body)
 		}
 	}
