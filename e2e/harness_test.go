@@ -158,7 +158,17 @@ func newBrowser(t *testing.T) context.Context {
 // to look at; the directory is ignored by git.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100 = PNG */)
+	// A page still being laid out (a redirect just landed) has no size yet:
+	// wait until it has one before taking the picture.
+	waitJS(t, ctx, `document.readyState === "complete" && document.documentElement.scrollWidth > 0 && document.documentElement.scrollHeight > 0`)
+	var png []byte
+	var err error
+	for try := 0; try < 3; try++ { // the page may still be replaced once (an htmx swap, a redirect)
+		if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100 = PNG */); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -79,6 +79,25 @@ func TestBrowserImportWizard(t *testing.T) {
 		}
 	}
 	shot(t, ctx, "import-6-result")
+
+	// The reconciliation of everything imported, then a click into an
+	// imported investment's page, which shows its import row; and the
+	// redemption form.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(c.URL+"/imports/reconcile")), "reconciliation")
+	waitJS(t, ctx, `document.querySelector('[data-testid="reconcile-table"]')`)
+	if n := evalString(t, ctx, `String(document.querySelectorAll('[data-testid="difference"]').length)`); n != "0" {
+		t.Fatalf("%s differences right after a clean import", n)
+	}
+	shot(t, ctx, "import-7-reconcile")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="reconcile-row"] a[href^="/investments/"]`))), "open investment")
+	waitJS(t, ctx, `document.querySelector('[data-testid="investment-import"]')`)
+	if got := evalString(t, ctx, `document.querySelector('[data-testid="investment-import"] td:nth-child(2)').textContent.trim()`); got != "done" {
+		t.Fatalf("the investment page shows its import row as %q", got)
+	}
+	shot(t, ctx, "import-8-investment")
+	must(t, chromedp.Do(ctx, chromedp.Navigate(c.URL+"/imports/redeem")), "redemptions")
+	waitJS(t, ctx, `document.querySelector('[data-testid="redeem-form"]')`)
+	shot(t, ctx, "import-9-redeem")
 }
 
 // minimalPDF is a valid one-page PDF.
