@@ -114,21 +114,11 @@ const maxRefresh = 20
 // It returns the redemptions whose status changed; a failed read leaves
 // the stored status as it was and is returned as the error.
 func (e *Engine) RefreshRedemptions(ctx context.Context, reg RedemptionReader) ([]Redemption, error) {
-	rows, err := e.st.db.QueryContext(ctx, `SELECT id FROM redemptions WHERE status = ? AND cashlink_id != '' ORDER BY id LIMIT ?`,
+	ids, err := e.redemptionIDs(ctx, `SELECT id FROM redemptions WHERE status = ? AND cashlink_id != '' ORDER BY id LIMIT ?`,
 		cashlink.RedemptionProcessing, maxRefresh)
 	if err != nil {
-		return nil, fmt.Errorf("list pending redemptions: %w", err)
+		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	var changed []Redemption
 	var errs []error
 	for _, id := range ids {
@@ -176,20 +166,10 @@ func (e *Engine) Redemption(ctx context.Context, id int64) (Redemption, error) {
 
 // Redemptions lists the latest redemptions.
 func (e *Engine) Redemptions(ctx context.Context, limit int) ([]Redemption, error) {
-	rows, err := e.st.db.QueryContext(ctx, `SELECT id FROM redemptions ORDER BY id DESC LIMIT ?`, limit)
+	ids, err := e.redemptionIDs(ctx, `SELECT id FROM redemptions ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	var out []Redemption
 	for _, id := range ids {
 		r, err := e.Redemption(ctx, id)
@@ -199,4 +179,23 @@ func (e *Engine) Redemptions(ctx context.Context, limit int) ([]Redemption, erro
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// redemptionIDs runs a query of redemption ids (read whole before the
+// caller queries again: SQLite holds a connection per open result).
+func (e *Engine) redemptionIDs(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := e.st.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list redemptions: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
