@@ -188,6 +188,29 @@ func recentCalls(t *testing.T, s *testServer, after int) []string {
 	return paths[:max(n-after, 0)]
 }
 
+// Sorting by a column header changes "ordering" outside the form: the
+// form's ordering field is marked for app.js to follow the pushed address
+// (the browser test shows a later filter change keeping the sort); and the
+// form's requests and the header and pager links share one htmx queue, so
+// the last one asked for is the one shown.
+func TestSortLinksAndFormStayInStep(t *testing.T) {
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	r := c.get("/investments?ordering=-amount&page_size=25")
+	wantStatus(t, r, http.StatusOK)
+	form, _ := r.doc.Find(`form#investment-filters`).Attr("hx-sync")
+	sortSync, _ := r.doc.Find(`thead a.sort`).First().Attr("hx-sync")
+	pageSync, _ := r.doc.Find(`nav.pager a`).First().Attr("hx-sync")
+	if form != "#investment-results:replace" || sortSync != form || pageSync != form {
+		t.Fatalf("hx-sync: form %q, sort %q, pager %q", form, sortSync, pageSync)
+	}
+	linked := r.doc.Find(`form#investment-filters [data-linked]`)
+	if v, _ := linked.Attr("value"); linked.Length() != 1 || linked.AttrOr("name", "") != "ordering" || v != "-amount" {
+		t.Fatalf("linked fields: %d, %s=%q", linked.Length(), linked.AttrOr("name", ""), v)
+	}
+}
+
 func TestSharedURLRendersTheSameRows(t *testing.T) {
 	s := newTestServer(t)
 	a := s.client(t)

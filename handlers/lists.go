@@ -203,7 +203,9 @@ func buildForm(id, action, target string, params []issuance.Param, top []fieldSp
 			return views.FilterField{}, false
 		}
 		placed[s.name] = true
-		return buildField(p, s, q, errs, notes), true
+		fl := buildField(p, s, q, errs, notes)
+		fl.Linked = s.name == "ordering" // the column headers set it too
+		return fl, true
 	}
 	for _, s := range top {
 		if fl, ok := field(s); ok {

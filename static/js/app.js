@@ -15,6 +15,16 @@
     }
   });
 
+  // A sort header or pager link swaps the results and pushes its address;
+  // fields it changes outside the form (data-linked, e.g. ordering) take
+  // their value from that address, so the next filter change keeps it.
+  document.addEventListener("htmx:pushedIntoHistory", function () {
+    var q = new URLSearchParams(location.search);
+    document.querySelectorAll("form[role=search] [data-linked]").forEach(function (el) {
+      el.value = q.get(el.name) || "";
+    });
+  });
+
   // Dismiss buttons on flash messages.
   document.addEventListener("click", function (evt) {
     var btn = evt.target.closest && evt.target.closest("[data-dismiss]");
