@@ -303,7 +303,7 @@ func (s *Server) investmentDetail(c echo.Context) error {
 		}
 		d.Fields = append(d.Fields, views.DetailField{Key: col.key, Label: col.label, Value: v, Deprecated: col.deprecated})
 	}
-	if s.requireImports() == nil {
+	if s.requireImports() == nil { // both APIs configured: imports exist
 		rows, err := s.Imports.Store.RowsFor(c.Request().Context(), inv.ID)
 		if err != nil {
 			return err

@@ -72,6 +72,21 @@ func fundInvestor(t *testing.T, s *testServer, units int64) (investor, product, 
 	return investor, camp.ProductID, wallet
 }
 
+// fastCashlinkServer is a test server whose Cashlink emulator settles
+// credits and redemptions after delay, and whose client retries briefly.
+func fastCashlinkServer(t *testing.T, delay time.Duration) *testServer {
+	t.Helper()
+	s := newTestServer(t, func(c *configT, o *appOptions) {
+		o.ClientRetry = apiclient.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+	})
+	set := s.app.Sandbox.Cashlink.Settings()
+	set.CreditDelay = cashlink.Duration(delay)
+	if err := s.app.Sandbox.Cashlink.SetSettings(set); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // redemptionRows reads the redemptions table as a user sees it.
 func redemptionRows(r *response) []map[string]string {
 	var out []map[string]string
@@ -108,15 +123,8 @@ func redeemForm(investor, product, wallet string, units int, confirm string) url
 // asynchronous outcome read back, "unknown" shown for investigation and
 // never re-sent, and a lost answer checked again under the same key.
 func TestRedemptions(t *testing.T) {
-	s := newTestServer(t, func(c *configT, o *appOptions) {
-		o.ClientRetry = apiclient.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
-	})
+	s := fastCashlinkServer(t, 50*time.Millisecond)
 	emu := s.app.Sandbox.Cashlink
-	set := emu.Settings()
-	set.CreditDelay = cashlink.Duration(50 * time.Millisecond)
-	if err := emu.SetSettings(set); err != nil {
-		t.Fatal(err)
-	}
 	investor, product, wallet := fundInvestor(t, s, 100)
 	ctx := context.Background()
 	redemptions := func() int {
@@ -253,15 +261,8 @@ func TestRedemptions(t *testing.T) {
 // The reconciliation reads each imported investment from both APIs and
 // flags what disagrees; an API that cannot be read is said, not hidden.
 func TestReconciliation(t *testing.T) {
-	s := newTestServer(t, func(c *configT, o *appOptions) {
-		o.ClientRetry = apiclient.RetryPolicy{MaxAttempts: 2, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
-	})
+	s := fastCashlinkServer(t, 20*time.Millisecond)
 	emu := s.app.Sandbox.Cashlink
-	set := emu.Settings()
-	set.CreditDelay = cashlink.Duration(20 * time.Millisecond)
-	if err := emu.SetSettings(set); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
