@@ -19,12 +19,8 @@ fmt: ## format Go and templ sources
 	$(GO) tool templ fmt .
 	gofmt -w $$(find . -name '*.go' -not -path './.git/*')
 
-fmt-check: ## fail when gofmt would change a file
-	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
-	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-
-vet: ## go vet
-	$(GO) vet $(PKGS)
+lint: ## every static check: gofmt, templ fmt, go mod tidy, generated code, go vet, staticcheck, deadcode (rewrites nothing)
+	GO=$(GO) ./scripts/lint.sh
 
 build: ## build the single binary into bin/web
 	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN) ./cmd/web
@@ -32,7 +28,7 @@ build: ## build the single binary into bin/web
 run: build ## start the console in sandbox mode on http://127.0.0.1:8080
 	./$(BIN) -data $(DATA) -sandbox=true
 
-test: check-generated fmt-check vet ## the whole test suite (race detector on; browser tests when Chromium is installed)
+test: lint ## the whole test suite (race detector on; browser tests when Chromium is installed)
 	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKGS)
 
 e2e: ## only the browser tests, with screenshots in e2e/screenshots/
@@ -47,4 +43,4 @@ bench: ## benchmarks (see README: figures are medians against an in-run baseline
 clean: ## remove build output and screenshots (not the data folder)
 	rm -rf bin e2e/screenshots
 
-.PHONY: help generate check-generated fmt fmt-check vet build run test e2e difftest bench clean
+.PHONY: help generate check-generated fmt lint build run test e2e difftest bench clean

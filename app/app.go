@@ -54,6 +54,7 @@ type App struct {
 	Server   *handlers.Server
 	Sandbox  *sandbox.Sandbox // nil in live mode
 	Importer *importer.Engine // nil unless both APIs are configured
+	exports  *export.Manager  // nil unless Issuance is configured
 	stop     context.CancelFunc
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
@@ -73,8 +74,10 @@ type Options struct {
 // the setup link and the sandbox base URLs are right even for port 0).
 // Messages meant for the person starting the program (the setup link) go to
 // console.
-func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger, console io.Writer, opts Options) (a *App, err error) {
-	a = &App{cfg: cfg, log: log}
+func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger, console io.Writer, opts Options) (_ *App, err error) {
+	// Every error return below leaves the named result nil, so the cleanup
+	// closes the local a, not the result (a nil *App would panic and hide err).
+	a := &App{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -136,16 +139,16 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		sandboxHandler = a.Sandbox.Handler()
 		log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
 	}
-	var exports *export.Manager
+	// Background work (exports, imports) lives as long as the App: Close
+	// cancels it and waits for it before closing the databases it writes.
+	base, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
 	if a.Issuance != nil {
-		exports, err = export.NewManager(ctx, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
+		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
 		if err != nil {
 			return nil, err
 		}
 	}
-	// Background work (exports, imports) lives as long as the App.
-	base, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stop = stop
 	var imports handlers.ImportDeps
 	if a.Issuance != nil && a.Cashlink != nil {
 		st := importer.NewStore(a.DB, opts.Now)
@@ -201,7 +204,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Connections:   conns,
 		Sandbox:       sandboxHandler,
 		Searches:      searches.New(a.DB, opts.Now),
-		Exports:       exports,
+		Exports:       a.exports,
 		Imports:       imports,
 	})
 	if err != nil {
@@ -336,6 +339,9 @@ func (a *App) Close() error {
 		a.stop = nil
 		if a.Importer != nil {
 			a.Importer.Wait()
+		}
+		if a.exports != nil {
+			a.exports.Wait()
 		}
 	}
 	var errs []error

@@ -145,9 +145,9 @@ func TestAuditVerifyAndTamper(t *testing.T) {
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
 	seedAudit(t, s, 6)
-	r := c.get("/audit")
+	wantStatus(t, c.get("/audit"), http.StatusOK) // the page and its CSRF token
 	hdr := []string{"HX-Request", "true", "X-CSRF-Token", c.csrf}
-	r = c.post("/audit/verify", nil, hdr...)
+	r := c.post("/audit/verify", nil, hdr...)
 	wantStatus(t, r, http.StatusOK)
 	if r.doc.Find(`[data-testid="verify-ok"]`).Length() != 1 {
 		t.Fatalf("intact chain not reported: %s", r.body)

@@ -220,9 +220,9 @@ func TestImportMappingsRemembered(t *testing.T) {
 	j1 := newImportJob(t, s, c, "first")
 	j1.fromOffering("1", "accepted", "invested")
 	invs := j1.investors()
-	r := c.get(j1.path("mapping"))
+	wantStatus(t, c.get(j1.path("mapping")), http.StatusOK) // the page and its CSRF token
 	// By e-mail first, then the rest by hand.
-	r = c.post(j1.path("mapping"), url.Values{"campaign_id": {inf.Campaigns[0].ID}, "product_id": {inf.Products[0].ID}, "action": {"match"}})
+	r := c.post(j1.path("mapping"), url.Values{"campaign_id": {inf.Campaigns[0].ID}, "product_id": {inf.Products[0].ID}, "action": {"match"}})
 	wantStatus(t, r, http.StatusOK)
 	form := url.Values{"campaign_id": {inf.Campaigns[0].ID}, "product_id": {inf.Products[0].ID}, "action": {"save"}}
 	for i, inv := range invs {

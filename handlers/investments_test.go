@@ -261,8 +261,8 @@ func TestColumnsSavedSearchesAndDetail(t *testing.T) {
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
-	r := c.get("/investments?page_size=10")
-	r = c.post("/investments/columns", url.Values{"col": {"id", "amount", "investor_verify_process_status"}, "return": {"page_size=10&status=accepted"}})
+	wantStatus(t, c.get("/investments?page_size=10"), http.StatusOK) // the page and its CSRF token
+	r := c.post("/investments/columns", url.Values{"col": {"id", "amount", "investor_verify_process_status"}, "return": {"page_size=10&status=accepted"}})
 	wantStatus(t, r, http.StatusSeeOther)
 	if loc := r.Header.Get("Location"); loc != "/investments?page_size=10&status=accepted" {
 		t.Fatalf("back to %q", loc)

@@ -80,11 +80,11 @@ func TestChangeRoleWithHTMX(t *testing.T) {
 	aud := s.createUser(t, "aud@example.com", accounts.RoleAuditor)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
-	r := c.get("/users")
+	wantStatus(t, c.get("/users"), http.StatusOK) // the page and its CSRF token
 	hdr := []string{"HX-Request", "true", "X-CSRF-Token", c.csrf}
 	id := strconv.FormatInt(aud.ID, 10)
 
-	r = c.post("/users/"+id+"/role", url.Values{"role": {"admin"}}, hdr...)
+	r := c.post("/users/"+id+"/role", url.Values{"role": {"admin"}}, hdr...)
 	wantStatus(t, r, http.StatusOK)
 	if strings.Contains(r.body, "<html") {
 		t.Fatal("htmx role change answered with a full page")

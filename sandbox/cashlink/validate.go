@@ -41,8 +41,6 @@ func (e *errs) set(field string, v any) {
 	e.vals[field] = v
 }
 
-func (e *errs) has(field string) bool { _, ok := e.vals[field]; return ok }
-
 func (e *errs) empty() bool { return len(e.keys) == 0 }
 
 // MarshalJSON writes the fields in the order they failed.
@@ -91,13 +89,13 @@ const (
 
 // pyType names a decoded JSON value as Python would.
 func pyType(v any) string {
-	switch v.(type) {
+	switch v := v.(type) {
 	case nil:
 		return "NoneType"
 	case bool:
 		return "bool"
 	case json.Number:
-		if strings.ContainsAny(v.(json.Number).String(), ".eE") {
+		if strings.ContainsAny(v.String(), ".eE") {
 			return "float"
 		}
 		return "int"

@@ -364,25 +364,6 @@ func (s *Service) SetDisabled(ctx context.Context, actorID, id int64, disabled b
 	})
 }
 
-// SetPassword replaces a user's password and ends their other sessions.
-func (s *Service) SetPassword(ctx context.Context, id int64, password string) error {
-	if m := checkPassword(password); m != "" {
-		return &ValidationError{Fields: map[string]string{"password": m}}
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
-	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
-	}
-	_, err = s.update(ctx, id, func(tx *sql.Tx, _ User) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, string(hash), ms(s.now()), id); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id)
-		return err
-	})
-	return err
-}
-
 func (s *Service) requireOtherAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?`, id).Scan(&n); err != nil {

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -258,18 +257,4 @@ func GuardFormula(v string) string {
 		return "'" + v
 	}
 	return v
-}
-
-// Jobs lists an owner's jobs, newest first (admins see all).
-func (m *Manager) Jobs(owner int64, admin bool) []*Job {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*Job
-	for _, j := range m.jobs {
-		if j.Owner == owner || admin {
-			out = append(out, j)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Started.After(out[b].Started) })
-	return out
 }

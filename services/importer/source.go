@@ -345,7 +345,7 @@ func (s *Sourcer) FromCSV(ctx context.Context, lines []CSVRow) ([]Row, []string,
 		rows = append(rows, r)
 	}
 	if len(missing) > 0 {
-		return nil, nil, fmt.Errorf("Issuance does not know these investments (or they belong to another issuer): %s", strings.Join(missing, "; "))
+		return nil, nil, fmt.Errorf("the Issuance API does not know these investments (or they belong to another issuer): %s", strings.Join(missing, "; "))
 	}
 	warns, err := s.resolveInvestors(ctx, rows)
 	return rows, warns, err

@@ -264,18 +264,6 @@ func (s *Store) Confirm(ctx context.Context, id, by int64) error {
 	return nil
 }
 
-// DeleteJob removes a draft job that never ran.
-func (s *Store) DeleteJob(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM import_jobs WHERE id = ? AND state = 'draft' AND confirmed_at IS NULL`, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("only a draft that never ran can be deleted")
-	}
-	return nil
-}
-
 const rowCols = `id, job_id, position, issuance_id, reference, offering_id, issuance_status, quantity, amount, issuance_investor,
 	investor_name, investor_email, cashlink_investor, units, signed_at, accepted_at, paid_at, skip, skip_reason, state, step,
 	error, tries, cashlink_investment, wallet, final_status, updated_at`
@@ -548,11 +536,6 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// RememberMapping stores an investor mapping for later jobs.
-func (s *Store) RememberMapping(ctx context.Context, m Mapping, by int64) error {
-	return s.rememberMapping(ctx, s.db, m, by)
-}
-
 func (s *Store) rememberMapping(ctx context.Context, x execer, m Mapping, by int64) error {
 	_, err := x.ExecContext(ctx, `INSERT INTO investor_mappings (issuance_investor, cashlink_investor, source, updated_by, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (issuance_investor) DO UPDATE SET cashlink_investor = excluded.cashlink_investor,
@@ -562,12 +545,6 @@ func (s *Store) rememberMapping(ctx context.Context, x execer, m Mapping, by int
 		return fmt.Errorf("remember the mapping of investor %d: %w", m.IssuanceInvestor, err)
 	}
 	return nil
-}
-
-// ApplyMapping sets the Cashlink investor on a draft job's rows of an
-// Issuance investor that have not started.
-func (s *Store) ApplyMapping(ctx context.Context, jobID, issuanceInvestor int64, cashlinkInvestor string) (int64, error) {
-	return s.applyMapping(ctx, s.db, jobID, issuanceInvestor, cashlinkInvestor)
 }
 
 func (s *Store) applyMapping(ctx context.Context, x execer, jobID, issuanceInvestor int64, cashlinkInvestor string) (int64, error) {

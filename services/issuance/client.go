@@ -158,69 +158,6 @@ func (c *Client) GetInvestment(ctx context.Context, id int64) (Investment, error
 	return inv, err
 }
 
-type envelope[T any] struct {
-	Success bool   `json:"success"`
-	Message string `json:"message"`
-	Data    T      `json:"data"`
-}
-
-// InvestmentStatuses is GET /api/investments/statuses/.
-func (c *Client) InvestmentStatuses(ctx context.Context) ([]Choice, error) {
-	var env envelope[struct {
-		Statuses []struct {
-			Value string `json:"value"`
-			Label string `json:"label"`
-		} `json:"statuses"`
-	}]
-	if err := c.get(ctx, "api/investments/statuses/", nil, &env); err != nil {
-		return nil, err
-	}
-	if !env.Success {
-		return nil, fmt.Errorf("issuance statuses: %s", env.Message)
-	}
-	out := make([]Choice, len(env.Data.Statuses))
-	for i, s := range env.Data.Statuses {
-		out[i] = Choice{s.Value, s.Label}
-	}
-	return out, nil
-}
-
-// InvestmentSummary is GET /api/investments/summary/ for an offering slug
-// and the list's filters.
-func (c *Client) InvestmentSummary(ctx context.Context, slug string, f InvestmentFilter) (Summary, error) {
-	q := f.Values()
-	if slug != "" {
-		q.Set("slug", slug)
-	}
-	var s Summary
-	if err := c.get(ctx, "api/investments/summary/", q, &s); err != nil {
-		return s, err
-	}
-	return s, nil
-}
-
-// InvestmentValues is GET /api/investments/values/?field=a,b: the distinct
-// values of the fields.
-func (c *Client) InvestmentValues(ctx context.Context, fields ...string) (map[string][]any, error) {
-	return c.values(ctx, "api/investments/values/", fields)
-}
-
-// InvestorValues is GET /api/investors/values/?field=a,b.
-func (c *Client) InvestorValues(ctx context.Context, fields ...string) (map[string][]any, error) {
-	return c.values(ctx, "api/investors/values/", fields)
-}
-
-func (c *Client) values(ctx context.Context, path string, fields []string) (map[string][]any, error) {
-	var env envelope[map[string][]any]
-	if err := c.get(ctx, path, url.Values{"field": {strings.Join(fields, ",")}}, &env); err != nil {
-		return nil, err
-	}
-	if !env.Success {
-		return nil, fmt.Errorf("issuance values: %s", env.Message)
-	}
-	return env.Data, nil
-}
-
 // ListOfferings is GET /api/offerings/ with a typed filter.
 func (c *Client) ListOfferings(ctx context.Context, f OfferingFilter, po PageOpts) (Page[Offering], error) {
 	return list[Offering](ctx, c, c.api.Resolve("api/offerings/", withPage(f.Values(), po)))
@@ -231,23 +168,11 @@ func (c *Client) ListOfferingsQuery(ctx context.Context, q url.Values) (Page[Off
 	return list[Offering](ctx, c, c.api.Resolve("api/offerings/", RewriteBroken(OfferingParams, q)))
 }
 
-// AllOfferings iterates every offering matching f.
-func (c *Client) AllOfferings(ctx context.Context, f OfferingFilter) iter.Seq2[Offering, error] {
-	q := f.Values()
-	q.Set("page_size", "100")
-	return all[Offering](ctx, c, c.api.Resolve("api/offerings/", q))
-}
-
 // GetOffering is GET /api/offerings/{id}/.
 func (c *Client) GetOffering(ctx context.Context, id int64) (Offering, error) {
 	var o Offering
 	err := c.get(ctx, fmt.Sprintf("api/offerings/%d/", id), nil, &o)
 	return o, err
-}
-
-// ListInvestors is GET /api/investors/.
-func (c *Client) ListInvestors(ctx context.Context, f InvestorFilter, po PageOpts) (Page[Investor], error) {
-	return list[Investor](ctx, c, c.api.Resolve("api/investors/", withPage(f.Values(), po)))
 }
 
 // ListInvestorsQuery is GET /api/investors/ with parameters as given.
@@ -262,21 +187,9 @@ func (c *Client) GetInvestor(ctx context.Context, id int64) (Investor, error) {
 	return inv, err
 }
 
-// ListUsers is GET /api/users/.
-func (c *Client) ListUsers(ctx context.Context, f UserFilter, po PageOpts) (Page[User], error) {
-	return list[User](ctx, c, c.api.Resolve("api/users/", withPage(f.Values(), po)))
-}
-
 // ListUsersQuery is GET /api/users/ with parameters as given.
 func (c *Client) ListUsersQuery(ctx context.Context, q url.Values) (Page[User], error) {
 	return list[User](ctx, c, c.api.Resolve("api/users/", q))
-}
-
-// GetUser is GET /api/users/{id}/.
-func (c *Client) GetUser(ctx context.Context, id int64) (User, error) {
-	var u User
-	err := c.get(ctx, fmt.Sprintf("api/users/%d/", id), nil, &u)
-	return u, err
 }
 
 // ErrEmptyUpdate means an update changed nothing.

@@ -318,14 +318,3 @@ type Summary struct {
 	} `json:"total_amount_committed"`
 	Raw map[string]any `json:"-"`
 }
-
-// Investors returns the committed investor count, whichever key carried it.
-func (s Summary) Investors() (int64, bool) {
-	if s.TotalAmountCommitted.InvestorCount != nil {
-		return *s.TotalAmountCommitted.InvestorCount, true
-	}
-	if s.TotalAmountCommitted.Count != nil {
-		return *s.TotalAmountCommitted.Count, true
-	}
-	return 0, false
-}
