@@ -107,23 +107,38 @@ func TestImportUploadBodyLimit(t *testing.T) {
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
 	j := newImportJob(t, s, c, "limits")
-	hc := &http.Client{Jar: c.http.Jar, Timeout: 10 * time.Second, CheckRedirect: c.http.CheckRedirect}
+	hc := &http.Client{Jar: c.http.Jar, Timeout: time.Minute, CheckRedirect: c.http.CheckRedirect}
 	for path, limit := range map[string]int64{"source": importer.MaxCSVSize, "mapping/csv": 5 << 20, "documents": handlers.MaxDocumentSize} {
 		pr, pw := io.Pipe()
 		w := multipart.NewWriter(pw)
+		// The writer stops at its first error: once the transport is done
+		// with the body the pipe is closed, and every write fails from then on
+		// (CreateFormFile returns a nil writer). The test waits for it below,
+		// so it never outlives its reader.
+		wrote := make(chan error, 1)
 		go func() {
-			w.WriteField("_csrf", c.csrf)
-			fw, _ := w.CreateFormFile("file", "big")
-			fw.Write(bytes.Repeat([]byte("x"), 64<<10)) // then nothing more
+			wrote <- func() error {
+				if err := w.WriteField("_csrf", c.csrf); err != nil {
+					return err
+				}
+				fw, err := w.CreateFormFile("file", "big")
+				if err != nil {
+					return err
+				}
+				_, err = fw.Write(bytes.Repeat([]byte("x"), 64<<10)) // then nothing more
+				return err
+			}()
 		}()
 		req, _ := http.NewRequest(http.MethodPost, s.URL+j.path(path), pr)
 		req.Header.Set("Content-Type", w.FormDataContentType())
 		req.ContentLength = limit + 2<<20
-		// A transport gives up only once its body ends: end it if no answer came.
-		giveUp := time.AfterFunc(8*time.Second, func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+		// A transport gives up only once its body ends: end it if no answer
+		// came. This bounds a hang; it does not order anything.
+		giveUp := time.AfterFunc(45*time.Second, func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
 		res, err := hc.Do(req)
 		giveUp.Stop()
 		pw.CloseWithError(io.ErrUnexpectedEOF)
+		<-wrote // finished, or failed on the closed pipe: either is fine here
 		if err != nil {
 			t.Fatalf("%s: no answer to an oversized body: %v", path, err)
 		}
