@@ -27,6 +27,7 @@ func pemFiles(t *testing.T) (cert, key string) {
 }
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	cert, key := pemFiles(t)
 	tests := []struct {
 		name  string
@@ -106,6 +107,7 @@ func TestParse(t *testing.T) {
 
 // Every problem is reported in one error, not just the first.
 func TestParseReportsAllProblems(t *testing.T) {
+	t.Parallel()
 	_, err := Parse(
 		[]string{"-addr", "nonsense", "-sandbox", "maybe", "-sandbox-investments", "0", "-session-idle", "10s", "extra"},
 		env(map[string]string{"ADMIN_EMAIL": "a@example.com", "SESSION_LIFETIME": "soon"}),
@@ -126,6 +128,7 @@ func TestParseReportsAllProblems(t *testing.T) {
 }
 
 func TestLiveCredentialProblems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -149,6 +152,7 @@ func TestLiveCredentialProblems(t *testing.T) {
 // Missing or unreadable TLS files are configuration problems, reported with
 // the others, not a failure after the console has started.
 func TestTLSFileProblems(t *testing.T) {
+	t.Parallel()
 	cert, key := pemFiles(t)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
@@ -204,6 +208,7 @@ func TestTLSFileProblems(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	_, err := Parse([]string{"-h"}, env(nil), &out)
 	if !errors.Is(err, ErrHelp) {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestEveryPooledConnectionHasPragmas(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, err := Open(ctx, filepath.Join(t.TempDir(), "with space?and#hash.db"), SyncFull, Schema)
 	if err != nil {
@@ -55,6 +56,7 @@ func TestEveryPooledConnectionHasPragmas(t *testing.T) {
 }
 
 func TestParseMigrations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		schema  string
@@ -98,6 +100,7 @@ func TestParseMigrations(t *testing.T) {
 // An existing database at version 1 with data is migrated to version 2
 // without losing rows, and re-opening applies nothing twice.
 func TestMigrateKeepsData(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "console.db")
 	v1 := "-- migrate: 1 notes\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"
@@ -133,6 +136,7 @@ func TestMigrateKeepsData(t *testing.T) {
 }
 
 func TestMigrateFailureRollsBackSection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "console.db")
 	bad := "-- migrate: 1 ok\nCREATE TABLE a (x);\n-- migrate: 2 broken\nCREATE TABLE b (x);\nINSERT INTO nowhere VALUES (1);\n"
@@ -155,6 +159,7 @@ func TestMigrateFailureRollsBackSection(t *testing.T) {
 }
 
 func TestRefusesNewerDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "console.db")
 	two := "-- migrate: 1 a\nCREATE TABLE a (x);\n-- migrate: 2 b\nCREATE TABLE b (x);\n"
@@ -171,6 +176,7 @@ func TestRefusesNewerDatabase(t *testing.T) {
 
 // Two components in one file migrate independently.
 func TestComponentsAreIndependent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	d, err := OpenRaw(ctx, filepath.Join(t.TempDir(), "sandbox.db"), SyncNormal)
 	if err != nil {

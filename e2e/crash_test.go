@@ -193,30 +193,49 @@ func TestCrashAndResume(t *testing.T) {
 		_, d := w.get("/imports/"+job+"/progress", "HX-Request", "true")
 		return strings.TrimSpace(d.Find(`[data-testid="run-state"]`).Text()), strings.TrimSpace(d.Find(`[data-testid="progress-text"]`).Text())
 	}
-	// Kill at several points, restarting each time on the same data.
-	midway, midDocs := 0, 0
-	for i, after := range []time.Duration{600 * time.Millisecond, 800 * time.Millisecond, 800 * time.Millisecond} {
-		time.Sleep(after)
-		state, text := progress()
-		var at struct{ Documents, Investments, Credits int }
+	type counts struct{ Documents, Investments, Credits int }
+	emulator := func() (at counts) {
 		w.json("/sandbox/_control/cashlink/counts", nil, &at)
-		if at.Investments > 0 && at.Credits < rows {
-			midway++
+		return at
+	}
+	// waitFor polls until the emulator's counts meet cond: each kill lands
+	// at a point the test names, however fast or loaded the machine is.
+	waitFor := func(what string, cond func(counts) bool) counts {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			at := emulator()
+			if cond(at) {
+				return at
+			}
+			if state, text := progress(); state == "done" {
+				t.Fatalf("the job finished (%s) before %s: the kill would prove nothing", text, what)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within 2 minutes: emulator at %+v\n%s", what, at, c.Output())
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval, not an ordering
 		}
-		if at.Documents > 1 && at.Documents < wantDocs {
-			midDocs++
-		}
-		t.Logf("kill %d after %s: job %s, %s; emulator has %d documents, %d investments, %d credits", i+1, after, state, text, at.Documents, at.Investments, at.Credits)
-		if state == "done" {
-			t.Logf("the job finished before kill %d; later kills test a clean restart", i+1)
-		}
+	}
+	// Kill at three points, restarting each time on the same data: amid the
+	// per-row document uploads, once investments exist, and once credits
+	// have begun, each with work left to do.
+	var last counts
+	kills := []struct {
+		what string
+		cond func(counts) bool
+	}{
+		{"a kill amid the document uploads", func(at counts) bool { return at.Documents > 1 && at.Documents < wantDocs }},
+		{"a kill once investments exist", func(at counts) bool { return at.Investments > last.Investments && at.Credits < rows }},
+		{"a kill once credits have begun", func(at counts) bool { return at.Credits > last.Credits && at.Credits < rows }},
+	}
+	for i, k := range kills {
+		last = waitFor(k.what, k.cond)
+		state, text := progress()
+		t.Logf("kill %d (%s): job %s, %s; emulator has %d documents, %d investments, %d credits", i+1, k.what, state, text, last.Documents, last.Investments, last.Credits)
 		c.cmd.Process.Signal(syscall.SIGKILL)
 		<-c.done
 		c = startConsole(t, data, args)
 		w.base = c.URL
-	}
-	if midway == 0 || midDocs == 0 {
-		t.Fatalf("kills mid-import: %d, amid per-row document uploads: %d; the test proved nothing (slow the run down)", midway, midDocs)
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -236,10 +255,8 @@ func TestCrashAndResume(t *testing.T) {
 			t.Errorf("row not done: %s", strings.Join(strings.Fields(s.Text()), " "))
 		}
 	})
-	var counts struct{ Documents, Investments, Credits int }
-	w.json("/sandbox/_control/cashlink/counts", nil, &counts)
-	if counts.Investments != rows || counts.Credits != rows || counts.Documents != wantDocs {
-		t.Fatalf("emulator holds %+v for %d rows: want one investment and credit per row, and %d documents (%d rows' own and the shared one)", counts, rows, wantDocs, ownDocs)
+	if at := emulator(); at.Investments != rows || at.Credits != rows || at.Documents != wantDocs {
+		t.Fatalf("emulator holds %+v for %d rows: want one investment and credit per row, and %d documents (%d rows' own and the shared one)", at, rows, wantDocs, ownDocs)
 	}
 	// Every imported investment names the shared document; those whose row
 	// had its own name it too, and no other investment names that one.

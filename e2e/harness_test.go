@@ -158,9 +158,10 @@ func newBrowser(t *testing.T) context.Context {
 // to look at; the directory is ignored by git.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	// A page still being laid out (a redirect just landed) has no size yet:
-	// wait until it has one before taking the picture.
-	waitJS(t, ctx, `document.readyState === "complete" && document.documentElement.scrollWidth > 0 && document.documentElement.scrollHeight > 0`)
+	// A page still being laid out (a redirect just landed) has no size yet,
+	// and one amid an htmx request or swap is half old, half new: wait until
+	// neither holds before taking the picture.
+	waitJS(t, ctx, `document.readyState === "complete" && document.documentElement.scrollWidth > 0 && document.documentElement.scrollHeight > 0 && !document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")`)
 	var png []byte
 	var err error
 	for try := 0; try < 3; try++ { // the page may still be replaced once (an htmx swap, a redirect)
@@ -192,7 +193,7 @@ func must(t *testing.T, err error, what string) {
 // the page a Poll runs in.
 func waitJS(t *testing.T, ctx context.Context, cond string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute) // bounds a failure on a loaded machine
 	var lastErr error
 	for time.Now().Before(deadline) {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){ try { return !!(`+cond+`) } catch (e) { return false } })()`))

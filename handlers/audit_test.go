@@ -40,6 +40,7 @@ func seedAudit(t *testing.T, s *testServer, n int) {
 }
 
 func TestAuditPage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
 	c := s.client(t)
@@ -125,6 +126,7 @@ func TestAuditPage(t *testing.T) {
 }
 
 func TestAuditEntryAndAttempts(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -141,6 +143,7 @@ func TestAuditEntryAndAttempts(t *testing.T) {
 }
 
 func TestAuditVerifyAndTamper(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -162,6 +165,7 @@ func TestAuditVerifyAndTamper(t *testing.T) {
 }
 
 func TestAuditExport(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)

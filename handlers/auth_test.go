@@ -15,6 +15,7 @@ import (
 )
 
 func TestLoginAndLogout(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 
@@ -81,6 +82,7 @@ func TestLoginAndLogout(t *testing.T) {
 }
 
 func TestBadPassword(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.get("/login")
@@ -108,6 +110,7 @@ func TestBadPassword(t *testing.T) {
 }
 
 func TestLoginThrottling(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t) // account burst 3, one more try per minute
 	c := s.client(t)
 	c.get("/login")
@@ -133,6 +136,7 @@ func TestLoginThrottling(t *testing.T) {
 }
 
 func TestLoginThrottlingPerAddress(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, func(_ *configT, o *appOptions) {
 		o.Throttle = &accounts.ThrottleOptions{AccountBurst: 100, AccountRefill: time.Minute, AddressBurst: 4, AddressRefill: time.Minute, Now: o.Now}
 	})
@@ -146,6 +150,7 @@ func TestLoginThrottlingPerAddress(t *testing.T) {
 }
 
 func TestSessionRenewedAtLogin(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -164,6 +169,7 @@ func TestSessionRenewedAtLogin(t *testing.T) {
 }
 
 func TestSetupToken(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, withoutAdmin())
 	m := regexp.MustCompile(`/setup\?token=([A-Za-z0-9_-]+)`).FindStringSubmatch(s.console.String())
 	if m == nil {
@@ -205,6 +211,7 @@ func TestSetupToken(t *testing.T) {
 }
 
 func TestDisabledUserLosesSessionAtOnce(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
 	aud := s.client(t)
@@ -234,6 +241,7 @@ func TestDisabledUserLosesSessionAtOnce(t *testing.T) {
 }
 
 func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -288,6 +296,7 @@ func signInCookies(t *testing.T, s *testServer, origin string) (page, signIn []*
 }
 
 func TestCookieFlags(t *testing.T) {
+	t.Parallel()
 	for _, secure := range []bool{true, false} {
 		t.Run("secure="+strconv.FormatBool(secure), func(t *testing.T) {
 			s := newTestServer(t, func(c *configT, _ *appOptions) { c.SecureCookies = secure })

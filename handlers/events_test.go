@@ -16,6 +16,7 @@ import (
 // Each security action, done through HTTP, leaves its event with the right
 // actor: the account tried for a failed sign-in, otherwise the admin acting.
 func TestSecurityEvents(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	ctx := context.Background()
 	want := func(step, event, actor string, detail ...string) {
@@ -93,7 +94,7 @@ func (s *testServer) requestLines(t *testing.T, method, path string, n int) []ma
 	t.Helper()
 	attr := regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
 	var lines []map[string]string
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		lines = lines[:0]
 		for _, l := range strings.Split(s.logs.String(), "\n") {
 			kv := map[string]string{}
@@ -113,6 +114,7 @@ func (s *testServer) requestLines(t *testing.T, method, path string, n int) []ma
 // Every request leaves exactly one request line with method, path, status
 // and level by status; secrets in the query are not logged.
 func TestRequestLog(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	wantStatus(t, c.get("/login?next=/users&token=tok-SECRET"), http.StatusOK)

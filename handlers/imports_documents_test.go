@@ -22,6 +22,7 @@ import (
 // refused with the sizes named, nothing stored), and the category and
 // subject: required, shown, used for later uploads and sent to Cashlink.
 func TestImportDocumentsSizeAndMeta(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	instantCredits(t, s)
 	c := s.client(t)
@@ -103,6 +104,7 @@ func TestImportDocumentsSizeAndMeta(t *testing.T) {
 // before anything reads the body (the CSRF check would parse it whole):
 // the body here never arrives, and the answer must come anyway.
 func TestImportUploadBodyLimit(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -163,6 +165,7 @@ func TestImportUploadBodyLimit(t *testing.T) {
 // is ParseCSV's columns, and its example line, with real ids, imports with
 // the template's units and timestamps.
 func TestImportCSVTemplate(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -204,6 +207,7 @@ func TestImportCSVTemplate(t *testing.T) {
 // and repeated values) imports every investment the search matches, not
 // one page; a bad or empty search is refused and leaves the rows alone.
 func TestImportSearchSource(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)

@@ -54,6 +54,7 @@ func mappingRow(r *response, inv int64) (cashlinkID, from string) {
 // naming its line, with nothing applied or remembered; a good one is
 // applied and remembered; a failure while saving changes nothing.
 func TestImportMappingCSV(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -142,6 +143,7 @@ func TestImportMappingCSV(t *testing.T) {
 // Creating a Cashlink investor: a refused form can be corrected and sent
 // again; the person is created once, however often the form is sent.
 func TestImportCreateInvestor(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -213,6 +215,7 @@ func TestImportCreateInvestor(t *testing.T) {
 // Mappings are remembered: a second job for the same investments comes back
 // mapped, each investor to the same Cashlink investor, saying from where.
 func TestImportMappingsRemembered(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)

@@ -20,6 +20,7 @@ func reviewRow(r *response, job *importJob, row int64) *goqSel {
 // its new values; a bad value is named and changes nothing; a skipped row
 // leaves the count and the phrase, and can be included again.
 func TestImportReviewFixAndSkip(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)

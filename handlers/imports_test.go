@@ -60,6 +60,7 @@ func waitJob(t *testing.T, c *client, job string, limit time.Duration) *response
 
 // The wizard from source to result, as an admin clicks through it.
 func TestImportWizard(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -240,6 +241,7 @@ func TestImportWizard(t *testing.T) {
 // emulator holds exactly one investment, one credit and one set of
 // documents per row.
 func TestImportUnderFaults(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("slow: 200 rows against injected faults")
 	}

@@ -26,6 +26,7 @@ func rowIDs(r *response) []string {
 // Each filter group reaches the API with the parameter names and values the
 // reference documents, and the rows shown are the API's.
 func TestInvestmentSearchFilterGroups(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -89,6 +90,7 @@ func TestInvestmentSearchFilterGroups(t *testing.T) {
 // Every choice parameter offers its documented values, with labels, and
 // every documented parameter has a field in the form.
 func TestSearchFormOffersEveryParameter(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -127,6 +129,7 @@ func TestSearchFormOffersEveryParameter(t *testing.T) {
 }
 
 func TestInvestmentSearchErrors(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -194,6 +197,7 @@ func recentCalls(t *testing.T, s *testServer, after int) []string {
 // form's requests and the header and pager links share one htmx queue, so
 // the last one asked for is the one shown.
 func TestSortLinksAndFormStayInStep(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -212,6 +216,7 @@ func TestSortLinksAndFormStayInStep(t *testing.T) {
 }
 
 func TestSharedURLRendersTheSameRows(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	a := s.client(t)
 	a.login(adminEmail, adminPass)
@@ -237,6 +242,7 @@ func TestSharedURLRendersTheSameRows(t *testing.T) {
 }
 
 func TestBrokenAndUnknownParametersAreShown(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -258,6 +264,7 @@ func TestBrokenAndUnknownParametersAreShown(t *testing.T) {
 }
 
 func TestColumnsSavedSearchesAndDetail(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -311,6 +318,7 @@ func TestColumnsSavedSearchesAndDetail(t *testing.T) {
 }
 
 func TestExportAllPages(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
 	s.createUser(t, "auditor2@example.com", accounts.RoleAuditor)

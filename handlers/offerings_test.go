@@ -14,6 +14,7 @@ import (
 )
 
 func TestOfferingsList(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -91,6 +92,7 @@ func TestOfferingsList(t *testing.T) {
 }
 
 func TestOfferingDetail(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -141,6 +143,7 @@ func TestOfferingDetail(t *testing.T) {
 // processing issues, a failed payment, watchlist hits or failed KYC (per
 // the API), each with the reasons a user reads.
 func TestOfferingAttention(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -227,6 +230,7 @@ func TestOfferingAttention(t *testing.T) {
 // name, and the rows shown are the API's answer, which holds exactly the
 // offerings the filter describes.
 func TestOfferingsListFilters(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -341,6 +345,7 @@ func TestOfferingsListFilters(t *testing.T) {
 // htmx requests get the results fragment (the filter form stays on the
 // page); plain and boosted requests get the whole page.
 func TestOfferingsFragment(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)

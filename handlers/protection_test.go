@@ -14,6 +14,7 @@ import (
 )
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	target := s.createUser(t, "target@example.com", accounts.RoleAuditor)
 	rolePath := "/users/" + strconv.FormatInt(target.ID, 10) + "/role"
@@ -90,6 +91,7 @@ func with(v url.Values, k, val string) url.Values {
 // Every route Echo serves is in the route table, and each enforces its
 // access rule for a signed-out visitor, an auditor and an admin.
 func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
 	target := s.createUser(t, "target@example.com", accounts.RoleAuditor)
@@ -169,6 +171,7 @@ func TestRoleMatrix(t *testing.T) {
 }
 
 func TestFragmentOrFullPage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -204,6 +207,7 @@ func TestFragmentOrFullPage(t *testing.T) {
 }
 
 func TestErrorPages(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -236,6 +240,7 @@ func TestErrorPages(t *testing.T) {
 }
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	r := c.get("/healthz")
@@ -253,6 +258,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	r := s.client(t).get("/login")
 	csp := r.Header.Get("Content-Security-Policy")

@@ -13,6 +13,7 @@ import (
 // emulator cannot produce after a credit (a changed wallet, an investment
 // cancelled on one side only).
 func TestDifferences(t *testing.T) {
+	t.Parallel()
 	w1, w2 := "wallet-1", "wallet-2"
 	row := importer.Row{Units: 10, Wallet: w1}
 	tests := []struct {

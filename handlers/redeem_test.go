@@ -57,7 +57,7 @@ func fundInvestor(t *testing.T, s *testServer, units int64) (investor, product, 
 	if _, err := cl.Credit(ctx, "test-fund-credit", inv.ID); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		got, err := cl.GetInvestment(ctx, inv.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func redemptionRows(r *response) []map[string]string {
 // waitRedemption reloads the page until redemption id has left "processing".
 func waitRedemption(t *testing.T, c *client, id string) map[string]string {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(30 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(30 * time.Millisecond) {
 		r := c.get("/imports/redeem")
 		wantStatus(t, r, http.StatusOK)
 		for _, row := range redemptionRows(r) {
@@ -123,6 +123,7 @@ func redeemForm(investor, product, wallet string, units int, confirm string) url
 // asynchronous outcome read back, "unknown" shown for investigation and
 // never re-sent, and a lost answer checked again under the same key.
 func TestRedemptions(t *testing.T) {
+	t.Parallel()
 	s := fastCashlinkServer(t, 50*time.Millisecond)
 	emu := s.app.Sandbox.Cashlink
 	investor, product, wallet := fundInvestor(t, s, 100)
@@ -261,6 +262,7 @@ func TestRedemptions(t *testing.T) {
 // The reconciliation reads each imported investment from both APIs and
 // flags what disagrees; an API that cannot be read is said, not hidden.
 func TestReconciliation(t *testing.T) {
+	t.Parallel()
 	s := fastCashlinkServer(t, 20*time.Millisecond)
 	emu := s.app.Sandbox.Cashlink
 	ctx := context.Background()

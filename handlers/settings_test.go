@@ -16,6 +16,7 @@ import (
 )
 
 func TestSettingsPage(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -54,6 +55,7 @@ func TestSettingsPage(t *testing.T) {
 }
 
 func TestInvestorsAndIssuanceUsers(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -122,6 +124,7 @@ func TestInvestorsAndIssuanceUsers(t *testing.T) {
 // The connection test tells the user it worked, and the calls it made are in
 // the audit log: for Cashlink a token and one read, for Issuance one read.
 func TestConnectionTestResults(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)

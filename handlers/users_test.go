@@ -21,6 +21,7 @@ func userRowByEmail(r *response, email string) *goqSel {
 }
 
 func TestCreateUser(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	c := s.client(t)
 	c.login(adminEmail, adminPass)
@@ -76,6 +77,7 @@ func TestCreateUser(t *testing.T) {
 }
 
 func TestChangeRoleWithHTMX(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	aud := s.createUser(t, "aud@example.com", accounts.RoleAuditor)
 	c := s.client(t)
@@ -117,6 +119,7 @@ func TestChangeRoleWithHTMX(t *testing.T) {
 }
 
 func TestLastAdminCannotBeDemoted(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t)
 	other := s.createUser(t, "other@example.com", accounts.RoleAdmin)
 	c := s.client(t)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestAssets(t *testing.T) {
+	t.Parallel()
 	a, err := New("/static/")
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,7 @@ func TestAssets(t *testing.T) {
 }
 
 func TestPathPanicsOnUnknownAsset(t *testing.T) {
+	t.Parallel()
 	a, _ := New("/static/")
 	defer func() {
 		if recover() == nil {
@@ -70,6 +72,7 @@ func TestPathPanicsOnUnknownAsset(t *testing.T) {
 
 // The vendored htmx is the pinned 2.x release.
 func TestVendoredHTMXVersion(t *testing.T) {
+	t.Parallel()
 	b, err := files.ReadFile("js/htmx.min.js")
 	if err != nil {
 		t.Fatal(err)

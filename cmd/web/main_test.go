@@ -34,6 +34,7 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 func noEnv(string) string { return "" }
 
 func TestRunHelp(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-h"}, noEnv, &out, &out)
 	if !errors.Is(err, config.ErrHelp) || !strings.Contains(out.String(), "-sandbox-investments") {
@@ -42,6 +43,7 @@ func TestRunHelp(t *testing.T) {
 }
 
 func TestRunRejectsBadConfigBeforeListening(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-sandbox", "perhaps", "-session-idle", "1s"}, noEnv, &out, &out)
 	var cerr *config.Error
@@ -52,6 +54,7 @@ func TestRunRejectsBadConfigBeforeListening(t *testing.T) {
 
 // run serves until its context is cancelled, then shuts down cleanly.
 func TestRunServesAndShutsDown(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan error, 1)
@@ -91,6 +94,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 }
 
 func TestAuditVerifyCommand(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
@@ -119,6 +123,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 
 // -sandbox-export writes a fixture that -sandbox-fixture loads back.
 func TestSandboxExportRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var out bytes.Buffer
 	file := filepath.Join(t.TempDir(), "fixture.json")

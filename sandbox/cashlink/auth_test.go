@@ -9,6 +9,7 @@ import (
 )
 
 func TestTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{TokenTTL: 5 * time.Minute})
 	good := func() url.Values {
 		return url.Values{"grant_type": {"client_credentials"}, "client_id": {DefaultClientID}, "client_secret": {DefaultClientSecret}}
@@ -78,6 +79,7 @@ func TestTokenEndpoint(t *testing.T) {
 }
 
 func TestBearerAuthentication(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{TokenTTL: 5 * time.Minute})
 	path := "/v2/investors/" + v.investor().ID + "/"
 	tests := []struct {
@@ -145,6 +147,7 @@ func TestBearerAuthentication(t *testing.T) {
 }
 
 func TestScopes(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	inv := v.investor().ID
 	doc, ct := multipartBody(t, "file", "a.pdf", "application/pdf", []byte("x"))

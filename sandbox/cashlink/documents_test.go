@@ -9,6 +9,7 @@ import (
 )
 
 func TestDocuments(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	upload := func(body []byte, ctype string) resp {
 		return v.do("POST", "/v2/documents/", v.tok, body, map[string]string{"Content-Type": ctype})

@@ -34,6 +34,7 @@ func readGuideIDs(t *testing.T, v *env) guideIDs {
 // requests, the same scopes (the full script's, without investors:read),
 // random keys, the same assertions.
 func TestGuideFlow(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	g := readGuideIDs(t, v)
 	if g.URL != v.root {
@@ -156,6 +157,7 @@ func guidePython(t *testing.T) string {
 // environment) against the emulator on a loopback server, mounted as the
 // console mounts it. Needs python3 with requests (Debian python3-requests).
 func TestGuideScript(t *testing.T) {
+	t.Parallel()
 	py := guidePython(t)
 	v := newEnv(t, Options{Now: time.Now}) // real time: the script runs as a user would
 	g := readGuideIDs(t, v)
@@ -190,6 +192,7 @@ func TestGuideScript(t *testing.T) {
 }
 
 func TestInfo(t *testing.T) {
+	t.Parallel()
 	people := []SeedPerson{{"Ann@Example.com", "Ann", "Smith"}, {"bob@example.com", "Bob", "Jones"}, {"ann@example.com", "Dup", "Licate"}}
 	v := newEnv(t, Options{People: people})
 	inf := v.info
@@ -227,6 +230,7 @@ func TestInfo(t *testing.T) {
 // State survives a restart: an investment credited before it is delivered
 // after (lazy evaluation on read), and the data is all there.
 func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	inv := v.createInvestment(12, map[string]any{"wallet": v.investor().Wallets[0].ID})
 	id := inv["id"].(string)

@@ -82,6 +82,7 @@ func (v *env) send(path string, body []byte, ctype, key string) resp {
 }
 
 func TestIdempotencyReplay(t *testing.T) {
+	t.Parallel()
 	for _, ep := range creatingEndpoints(t) {
 		t.Run(ep.name, func(t *testing.T) {
 			v := newEnv(t, Options{})
@@ -137,6 +138,7 @@ func TestIdempotencyReplay(t *testing.T) {
 }
 
 func TestIdempotencyRules(t *testing.T) {
+	t.Parallel()
 	t.Run("no key: processed every time, nothing stored", func(t *testing.T) {
 		v := newEnv(t, Options{})
 		body, ct := multipartBody(t, "file", "a.pdf", "application/pdf", []byte("a"))
@@ -256,6 +258,7 @@ func TestIdempotencyRules(t *testing.T) {
 // Many clients racing with one key create exactly one record; every other
 // answer is the replay or a 409.
 func TestIdempotencyConcurrent(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	body := marshal(v.investmentBody(300, v.upload("", []byte("x"))))
 	const n = 12

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCreateInvestmentValidation(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	doc := v.upload("", []byte("%PDF-1.4"))
 	other := v.info.Investors[1]
@@ -96,6 +97,7 @@ func TestCreateInvestmentValidation(t *testing.T) {
 }
 
 func TestInvestmentLifecycle(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{CreditDelay: 2 * time.Second})
 	ctx := context.Background()
 	wallet := v.investor().Wallets[0].ID
@@ -208,6 +210,7 @@ func TestInvestmentLifecycle(t *testing.T) {
 }
 
 func TestZeroCreditDelaySetting(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	s := v.e.Settings()
 	if time.Duration(s.CreditDelay) != time.Second {
@@ -223,6 +226,7 @@ func TestZeroCreditDelaySetting(t *testing.T) {
 }
 
 func TestListInvestments(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	var ids []string
 	for i := range 5 {
@@ -310,6 +314,7 @@ func TestListInvestments(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	tests := []struct {
 		name, method, path string

@@ -29,6 +29,7 @@ func editInvestor(f func(b, np map[string]any)) map[string]any {
 }
 
 func TestCreateInvestorValidation(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	tests := []struct {
 		name      string
@@ -88,6 +89,7 @@ func TestCreateInvestorValidation(t *testing.T) {
 }
 
 func TestInvestorKYCAndWallets(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{})
 	r := v.post("/v2/investors/", "", validInvestor())
 	if r.status != 201 {
@@ -171,6 +173,7 @@ func TestInvestorKYCAndWallets(t *testing.T) {
 }
 
 func TestIdentifyOnCreate(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{IdentifyOnCreate: true})
 	r := v.post("/v2/investors/", "", validInvestor())
 	wantErrBody(t, r, 201, `"kyc_status":"SUCCESS"`)

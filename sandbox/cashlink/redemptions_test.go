@@ -15,6 +15,7 @@ type redemptionOut struct {
 }
 
 func TestRedemptions(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t, Options{CreditDelay: time.Second})
 	iv := v.investor()
 	wallet := iv.Wallets[0].ID

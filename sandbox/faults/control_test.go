@@ -147,6 +147,7 @@ func (s *sandbox) investmentBody() map[string]any {
 // The case idempotency keys exist for: the work is done, the answer lost;
 // the retry with the same key gets the stored answer, and nothing twice.
 func TestIdempotencyUnderFaults(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t)
 	body := s.investmentBody()
 	path := "/api/external/v2/investments/"
@@ -202,6 +203,7 @@ func TestIdempotencyUnderFaults(t *testing.T) {
 }
 
 func TestControlHandler(t *testing.T) {
+	t.Parallel()
 	s := newSandbox(t)
 	inv := s.api("POST", "/v2/investments/", s.investmentBody(), "").body
 	var created struct{ ID string }

@@ -57,6 +57,7 @@ func waitEvent(t *testing.T, i *Injector, n int) {
 }
 
 func TestFaultKinds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		rule       string
@@ -122,6 +123,7 @@ func TestFaultKinds(t *testing.T) {
 }
 
 func TestHangs(t *testing.T) {
+	t.Parallel()
 	t.Run("hang before: the client gives up, nothing processed", func(t *testing.T) {
 		i := New(1)
 		i.Set([]Rule{{API: "cashlink", Hang: 1}})
@@ -203,6 +205,7 @@ func TestHangs(t *testing.T) {
 }
 
 func TestExpireTokensRule(t *testing.T) {
+	t.Parallel()
 	i := New(1)
 	var expired atomic.Int64
 	i.SetTokenExpirer("cashlink", func(context.Context) error { expired.Add(1); return nil })
@@ -239,6 +242,7 @@ func outcomes(seed int64, rules []Rule, n int) []string {
 }
 
 func TestDeterminism(t *testing.T) {
+	t.Parallel()
 	rules, err := ParseRules("cashlink 5xx=0.3 429=0.2 5xx-after=0.25 status=502")
 	if err != nil {
 		t.Fatal(err)

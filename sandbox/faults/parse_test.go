@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseRules(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -76,6 +77,7 @@ func TestParseRules(t *testing.T) {
 }
 
 func TestRuleJSON(t *testing.T) {
+	t.Parallel()
 	var r Rule
 	if err := json.Unmarshal([]byte(`{"api":"cashlink","latency":"250ms","retry_after":"3s","rate_limit":0.5}`), &r); err != nil {
 		t.Fatal(err)
@@ -121,6 +123,7 @@ func FuzzParseRules(f *testing.F) {
 }
 
 func TestFlagValue(t *testing.T) {
+	t.Parallel()
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var v Value

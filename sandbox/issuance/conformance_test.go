@@ -63,6 +63,7 @@ func runRows(t *testing.T, h http.Handler, auth string, rows []row) {
 const inv = "/api/investments/?"
 
 func TestLookupExactAndComparisons(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "integer exact", target: inv + "id=3", status: 200, count: 1, ids: []int{3}},
 		{name: "integer from a decimal truncates (int(Decimal))", target: inv + "id=3.9", status: 200, count: 1, ids: []int{3}},
@@ -103,6 +104,7 @@ func TestLookupExactAndComparisons(t *testing.T) {
 }
 
 func TestLookupForeignKeys(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "offering", target: inv + "offering=2", status: 200, count: 3, ids: []int{6, 4, 2}},
 		{name: "unknown pk", target: inv + "offering=3", status: 400, body: `{"offering":["Select a valid choice. That choice is not one of the available choices."]}`},
@@ -125,6 +127,7 @@ func TestLookupForeignKeys(t *testing.T) {
 }
 
 func TestLookupIn(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "numbers", target: inv + "id__in=1,3", status: 200, count: 2, ids: []int{3, 1}},
 		{name: "empty items dropped", target: inv + "id__in=1,,3,", status: 200, count: 2, ids: []int{3, 1}},
@@ -146,6 +149,7 @@ func TestLookupIn(t *testing.T) {
 }
 
 func TestLookupDates(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "date range in UTC", target: inv + "created_at__date__gte=2024-01-02&created_at__date__lte=2024-01-03", status: 200, count: 2, ids: []int{3, 2}},
 		{name: "M/D/Y", target: inv + "created_at__date__lte=01/02/2024", status: 200, count: 2, ids: []int{2, 1}},
@@ -169,6 +173,7 @@ func TestLookupDates(t *testing.T) {
 }
 
 func TestLookupContains(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "contains is case-sensitive", target: inv + "processing_issue_statuses__contains=KYC", status: 200, count: 1, ids: []int{4}},
 		{name: "contains", target: inv + "processing_issue_statuses__contains=watchlist", status: 200, count: 2, ids: []int{4, 3}},
@@ -180,6 +185,7 @@ func TestLookupContains(t *testing.T) {
 }
 
 func TestBooleans(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	runRows(t, h, keyAuth, []row{
 		{name: "true", target: inv + "investmentapproval__is_approved=true", status: 200, count: 2, ids: []int{6, 2}},
@@ -207,6 +213,7 @@ func TestBooleans(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "reference, any case", target: inv + "search=ref-00", status: 200, count: 7, ids: []int{7, 6, 5, 4, 3, 2, 1}},
 		{name: "offering name", target: inv + "search=beta", status: 200, count: 3, ids: []int{6, 4, 2}},
@@ -227,6 +234,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestOrdering(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "default -created_at,-id", target: inv, status: 200, count: 7, ids: []int{7, 6, 5, 4, 3, 2, 1}},
 		{name: "ascending", target: inv + "ordering=amount", status: 200, count: 7, ids: []int{1, 2, 3, 4, 5, 6, 7}},
@@ -248,6 +256,7 @@ func TestOrdering(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	runRows(t, h, keyAuth, []row{
 		{name: "page 2 of 3", target: inv + "page_size=3&page=2", status: 200, count: 7, ids: []int{4, 3, 2}},
@@ -286,6 +295,7 @@ func TestPagination(t *testing.T) {
 // TestLinksUnderPrefix mounts the handler as the lead does and checks the
 // links carry the scheme, host and mount prefix the client used.
 func TestLinksUnderPrefix(t *testing.T) {
+	t.Parallel()
 	mux := http.NewServeMux()
 	mux.Handle("/sandbox/issuance/", http.StripPrefix("/sandbox/issuance", openProbe(t, true).Handler()))
 	r := do(t, mux, "GET", "http://console.example:8080/sandbox/issuance/api/investments/?page_size=3&page=2", keyAuth, nil, "")
@@ -301,6 +311,7 @@ func TestLinksUnderPrefix(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	tests := []struct {
 		name, target, auth string
@@ -337,6 +348,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestRoutesAndMethods(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	tests := []struct {
 		name, method, target, auth, accept string
@@ -383,6 +395,7 @@ func TestRoutesAndMethods(t *testing.T) {
 }
 
 func TestDetail(t *testing.T) {
+	t.Parallel()
 	runRows(t, openProbe(t, true).Handler(), keyAuth, []row{
 		{name: "found", target: "/api/investments/2/", status: 200, has: `"investor_individual_name":"Seán O'Brien"`},
 		{name: "extra fields as given", target: "/api/investments/2/", status: 200, has: `"accredited_investor":true,"net_worth":"1500000.00","annual_income":null`},
@@ -400,6 +413,7 @@ func TestDetail(t *testing.T) {
 }
 
 func TestStatusesAndValues(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	r := get(t, h, "/api/investments/statuses/")
 	var s struct {
@@ -429,6 +443,7 @@ func TestStatusesAndValues(t *testing.T) {
 }
 
 func TestInvestorsAndOfferings(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	runRows(t, h, tokenAuth, []row{
 		{name: "investors default order id", target: "/api/investors/", status: 200, count: 3, ids: []int{1, 2, 3}},

@@ -103,6 +103,7 @@ func startReference(t testing.TB, python, fixture string) string {
 }
 
 func TestDifferentialDjango(t *testing.T) {
+	t.Parallel()
 	python := djangoPython(t)
 	queries := envInt("DIFF_QUERIES", 300)
 	seed := int64(envInt("DIFF_SEED", 1))

@@ -12,6 +12,7 @@ import (
 // index. (The plans at this size are the ones the 1,000,000-investment
 // benchmark logs.)
 func TestTypicalQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
 	e, err := Open(context.Background(), openDB(t), Options{Investments: 20_000})
 	if err != nil {
 		t.Fatal(err)

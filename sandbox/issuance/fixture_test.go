@@ -10,6 +10,7 @@ import (
 // TestReadFixtureErrors: a fixture that breaks the format's rules is
 // rejected with a message naming the record.
 func TestReadFixtureErrors(t *testing.T) {
+	t.Parallel()
 	base, err := os.ReadFile(probeFixture)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,7 @@ func TestReadFixtureErrors(t *testing.T) {
 }
 
 func TestReadFixtureNormalises(t *testing.T) {
+	t.Parallel()
 	in := `{"issuers":[{"id":1,"name":"I"}],
 "offerings":[{"id":1,"issuer":1,"name":"O","slug":"o","type":"reg_a","status":"opened","unit_price":"2.5","created_at":"2024-01-01T10:00:00+02:00","reg_cf_fee_percentage":"1.5"}],
 "users":[{"id":1,"email":"a@b.co"}],

@@ -7,6 +7,7 @@ import (
 )
 
 func TestGenerateDeterministic(t *testing.T) {
+	t.Parallel()
 	write := func(seed int64, n int) []byte {
 		f, err := Generate(seed, n)
 		if err != nil {
@@ -32,6 +33,7 @@ func TestGenerateDeterministic(t *testing.T) {
 }
 
 func TestGenerateLimits(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{-1, MaxInvestments + 1} {
 		if _, err := Generate(1, n); err == nil {
 			t.Errorf("Generate(1, %d): no error", n)
@@ -46,6 +48,7 @@ func TestGenerateLimits(t *testing.T) {
 // TestGenerateCoverage: every enumeration value appears, amounts add up,
 // timelines are ordered, names are hostile.
 func TestGenerateCoverage(t *testing.T) {
+	t.Parallel()
 	f, err := Generate(1, DefaultInvestments)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 // generated and mutated inputs per parser. Skipped without the reference
 // stack, like TestDifferentialDjango; PARSER_CASES sets the count per kind.
 func TestPythonParsers(t *testing.T) {
+	t.Parallel()
 	python := djangoPython(t)
 	n := envInt("PARSER_CASES", 1500)
 	r := newRNG(int64(envInt("DIFF_SEED", 1)), 7)

@@ -36,6 +36,7 @@ var seedParameters = map[string]string{
 // TestSeedParameters: each list endpoint implements exactly the filters
 // the seed documents.
 func TestSeedParameters(t *testing.T) {
+	t.Parallel()
 	e := openProbe(t, true)
 	for name, res := range map[string]*resource{"investments": e.investments, "investors": e.investors,
 		"offerings": e.offerings, "users": e.users} {

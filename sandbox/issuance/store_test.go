@@ -14,6 +14,7 @@ import (
 // TestOpenKeepsOrReplaces: the same source keeps the data (and the users
 // written through the API) across restarts; another source replaces it.
 func TestOpenKeepsOrReplaces(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sandbox.db")
 	open := func(opts Options) *Emulator {
@@ -67,6 +68,7 @@ func TestOpenKeepsOrReplaces(t *testing.T) {
 }
 
 func TestOpenRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"offerings":[{"id":1}]}`), 0o600); err != nil {
@@ -94,6 +96,7 @@ func TestOpenRejectsBadInput(t *testing.T) {
 // TestExportMatchesGenerate: the data set in the database, exported, is
 // byte for byte the generator's fixture, and reads back unchanged.
 func TestExportMatchesGenerate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e, err := Open(ctx, openDB(t), Options{Seed: 9, Investments: 500})
 	if err != nil {
@@ -132,6 +135,7 @@ func TestExportMatchesGenerate(t *testing.T) {
 }
 
 func TestPeople(t *testing.T) {
+	t.Parallel()
 	e := openProbe(t, true)
 	ps, err := e.People(context.Background(), 0)
 	if err != nil {

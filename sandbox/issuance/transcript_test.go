@@ -16,6 +16,7 @@ import (
 // the probe's seven investments (amount id×100+0.50, created
 // 2024-01-0<id>T23:30Z, REF-00<id>, offering "Acme Fund" for odd ids).
 func TestTranscript(t *testing.T) {
+	t.Parallel()
 	e := openProbe(t, true)
 	h := e.Handler()
 	const L = "/api/investments/"
@@ -131,6 +132,7 @@ func TestTranscript(t *testing.T) {
 
 // TestTranscriptRequests covers the transcript's non-list lines.
 func TestTranscriptRequests(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	tests := []struct {
 		name, method, target string

@@ -9,6 +9,7 @@ import (
 )
 
 func TestUsersCreateAndUpdate(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	post := func(body, ct string) response {
 		return do(t, h, "POST", "/api/users/", tokenAuth, strings.NewReader(body), ct)
@@ -85,6 +86,7 @@ func TestUsersCreateAndUpdate(t *testing.T) {
 // user writes (which invalidate it) from several goroutines; run with
 // -race. Every answer must still be right.
 func TestConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	h := openProbe(t, true).Handler()
 	var wg sync.WaitGroup
 	errs := make(chan string, 100)

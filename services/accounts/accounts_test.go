@@ -53,6 +53,7 @@ func mustCreate(t *testing.T, s *Service, email string, role Role) User {
 }
 
 func TestCreateValidation(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	mustCreate(t, s, "taken@example.com", RoleAdmin)
 	tests := []struct {
@@ -79,6 +80,7 @@ func TestCreateValidation(t *testing.T) {
 }
 
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	ctx := context.Background()
 	u := mustCreate(t, s, "jane@example.com", RoleAuditor)
@@ -101,6 +103,7 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestRoleAndDisableRules(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	ctx := context.Background()
 	a := mustCreate(t, s, "a@example.com", RoleAdmin)
@@ -128,6 +131,7 @@ func TestRoleAndDisableRules(t *testing.T) {
 }
 
 func TestSessionLifecycle(t *testing.T) {
+	t.Parallel()
 	s, c := newService(t)
 	ctx := context.Background()
 	admin := mustCreate(t, s, "admin@example.com", RoleAdmin)
@@ -190,6 +194,7 @@ func TestSessionLifecycle(t *testing.T) {
 }
 
 func TestCreateFirstAdminOnlyOnce(t *testing.T) {
+	t.Parallel()
 	s, _ := newService(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -217,6 +222,7 @@ func TestCreateFirstAdminOnlyOnce(t *testing.T) {
 }
 
 func TestThrottle(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{AccountBurst: 3, AccountRefill: time.Minute, AddressBurst: 5, AddressRefill: 10 * time.Second, Now: c.Now})
 

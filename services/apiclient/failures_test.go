@@ -41,6 +41,7 @@ func hangUp(t *testing.T) (*httptest.Server, *seen, *[][]byte) {
 }
 
 func TestNetworkErrorRetriedWithSameKeyAndBody(t *testing.T) {
+	t.Parallel()
 	// Not plain ASCII, so a re-encoding between attempts would show.
 	body := []byte("{\"name\":\"J\u00f6rg M\u00fcller\",\"units\":300}")
 	for _, tt := range []struct {
@@ -103,7 +104,7 @@ func slow(t *testing.T) (*httptest.Server, *seen) {
 		s.mu.Unlock()
 		select {
 		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second): // bounds a failure
 		}
 		w.WriteHeader(201)
 	}))
@@ -114,6 +115,7 @@ func slow(t *testing.T) (*httptest.Server, *seen) {
 // The client's per-attempt Timeout ends an attempt as "unknown"; retries are
 // bounded by the policy and keep the key.
 func TestClientTimeoutIsUnknown(t *testing.T) {
+	t.Parallel()
 	srv, s := slow(t)
 	st := newAudit(t)
 	sl := &sleeps{}
@@ -147,6 +149,7 @@ func TestClientTimeoutIsUnknown(t *testing.T) {
 // Once the caller's context has ended, the loop neither waits nor sends
 // again, even if Sleep ignored the context.
 func TestContextDeadlineStopsRetries(t *testing.T) {
+	t.Parallel()
 	srv, s := slow(t)
 	st := newAudit(t)
 	var waits int
@@ -174,6 +177,7 @@ func TestContextDeadlineStopsRetries(t *testing.T) {
 // Every status maps to exactly one sentinel (or none), and to the outcome
 // a caller acts on.
 func TestStatusSentinelsAndOutcomes(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		code, _ := strconv.Atoi(strings.Trim(r.URL.Path, "/"))
 		w.WriteHeader(code)

@@ -33,6 +33,7 @@ func newStore(t testing.TB) (*Store, string) {
 }
 
 func TestChainVerifiesAndCatchesTampering(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -101,6 +102,7 @@ func fakeAPI(t *testing.T) *httptest.Server {
 }
 
 func TestTransportRecordsAttemptsWithoutSecrets(t *testing.T) {
+	t.Parallel()
 	s, dbPath := newStore(t)
 	api := fakeAPI(t)
 	cl := &http.Client{Transport: &Transport{Store: s, API: "cashlink", Policy: WritesInFull}}
@@ -211,6 +213,7 @@ func TestTransportRecordsAttemptsWithoutSecrets(t *testing.T) {
 }
 
 func TestFailedAuditWriteFailsTheCall(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	api := fakeAPI(t)
 	s.db.Close() // the audit store can no longer write
@@ -223,6 +226,7 @@ func TestFailedAuditWriteFailsTheCall(t *testing.T) {
 }
 
 func TestListFiltersAndKeysetPages(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -296,6 +300,7 @@ func TestListFiltersAndKeysetPages(t *testing.T) {
 
 // A clock that steps back does not make the log's times go backwards.
 func TestTimesAreMonotonic(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -310,6 +315,7 @@ func TestTimesAreMonotonic(t *testing.T) {
 }
 
 func TestFilterFromQuery(t *testing.T) {
+	t.Parallel()
 	f, problems := FilterFromQuery(url.Values{"api": {"cashlink"}, "status": {"5xx"}, "from": {"2026-11-01"}, "to": {"2026-11-02T12:00"}, "errors": {"1"}, "key": {"k"}})
 	if len(problems) != 0 || f.API != "cashlink" || f.StatusClass != "5xx" || !f.ErrorsOnly || f.To.Hour() != 12 {
 		t.Fatalf("%+v %v", f, problems)
@@ -326,6 +332,7 @@ func TestFilterFromQuery(t *testing.T) {
 // The log page's filters use indexes, not a scan of the table: a test that
 // fails if an index is dropped or a query stops matching it.
 func TestFilterQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	tests := []struct {
 		f     Filter

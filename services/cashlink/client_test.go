@@ -136,6 +136,7 @@ func setup(t *testing.T) (*Client, *fake, *clock, string) {
 }
 
 func TestTokenCachedRenewedAndRefreshedOn401(t *testing.T) {
+	t.Parallel()
 	c, f, clk, _ := setup(t)
 	ctx := context.Background()
 	for range 3 {
@@ -162,6 +163,7 @@ func TestTokenCachedRenewedAndRefreshedOn401(t *testing.T) {
 
 // Many goroutines with an empty cache share one token fetch (run with -race).
 func TestTokenFetchIsSharedUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	c, f, _, _ := setup(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -197,6 +199,7 @@ func TestTokenFetchIsSharedUnderConcurrency(t *testing.T) {
 }
 
 func TestNoKeyNoCall(t *testing.T) {
+	t.Parallel()
 	c, f, _, _ := setup(t)
 	ctx := context.Background()
 	calls := []func() error{
@@ -226,6 +229,7 @@ func TestNoKeyNoCall(t *testing.T) {
 // The multipart body depends only on the key and the file, so a retry after
 // a restart sends the same bytes; each attempt carries the same key.
 func TestUploadIsByteIdenticalAcrossRetriesAndRestarts(t *testing.T) {
+	t.Parallel()
 	c, f, _, _ := setup(t)
 	ctx := context.Background()
 	f.fail503 = 2
@@ -250,6 +254,7 @@ func TestUploadIsByteIdenticalAcrossRetriesAndRestarts(t *testing.T) {
 }
 
 func TestWalletsBareArrayOrEnvelope(t *testing.T) {
+	t.Parallel()
 	for _, bare := range []bool{true, false} {
 		c, f, _, _ := setup(t)
 		f.walletsBare = bare
@@ -261,6 +266,7 @@ func TestWalletsBareArrayOrEnvelope(t *testing.T) {
 }
 
 func TestSecretsNeverReachTheAuditLog(t *testing.T) {
+	t.Parallel()
 	c, _, _, path := setup(t)
 	ctx := context.Background()
 	c.GetInvestment(ctx, "i-1")
@@ -275,6 +281,7 @@ func TestSecretsNeverReachTheAuditLog(t *testing.T) {
 }
 
 func TestMoneyString(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		m    Money
 		want string
@@ -291,6 +298,7 @@ func TestMoneyString(t *testing.T) {
 }
 
 func TestNewInvestmentBodyIsDeterministic(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2021, 3, 12, 7, 14, 13, 630308000, time.UTC)
 	in := NewInvestment{CampaignID: "c", InvestorID: "i", Units: 300, SignedAt: at, AcceptedAt: &at,
 		SignedDocuments: []SignedDocument{{"d1", "category 1", "subject 1"}}}

@@ -165,6 +165,7 @@ func (e *env) run(t *testing.T) []Row {
 }
 
 func TestHappyPath(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 5)
 	rows := e.run(t)
 	for _, r := range rows {
@@ -191,6 +192,7 @@ func TestHappyPath(t *testing.T) {
 // unknown; the next pass sends the same key with the same body and gets
 // the stored answer: one investment, not two.
 func TestUnknownOutcomeIsRetriedWithTheSameKey(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"document", "investment", "credit"} {
 		t.Run(kind, func(t *testing.T) {
 			e := setup(t, 1)
@@ -213,6 +215,7 @@ func TestUnknownOutcomeIsRetriedWithTheSameKey(t *testing.T) {
 }
 
 func TestRejectionFailsTheRowInWords(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2)
 	e.reg.afterWork = true
 	e.reg.failNext["investment"] = &apiclient.Error{Status: 400, Fields: map[string][]string{"units": {"Ensure this value is at most 100."}}}
@@ -232,6 +235,7 @@ func TestRejectionFailsTheRowInWords(t *testing.T) {
 }
 
 func TestChangedBodyIsNeverSent(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 1)
 	ctx := context.Background()
 	e.reg.failNext["investment"] = &apiclient.Error{Status: 503}
@@ -258,6 +262,7 @@ func mapValues(m map[cashlink.Key]string) []string {
 }
 
 func TestEditRowRefusedOnceStarted(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 1)
 	ctx := context.Background()
 	units := int64(11)
@@ -271,6 +276,7 @@ func TestEditRowRefusedOnceStarted(t *testing.T) {
 }
 
 func TestAlreadyImportedIsSkipped(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2)
 	e.run(t)
 	ctx := context.Background()
@@ -290,6 +296,7 @@ func TestAlreadyImportedIsSkipped(t *testing.T) {
 }
 
 func TestNoWalletAndWaitingForDelivery(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2)
 	ctx := context.Background()
 	e.st.db.Exec(`UPDATE import_rows SET cashlink_investor = 'cl-no-wallet' WHERE id = ?`, e.rows[1].ID)
@@ -305,6 +312,7 @@ func TestNoWalletAndWaitingForDelivery(t *testing.T) {
 }
 
 func TestPauseStopsBeforeTheNextRow(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3)
 	ctx := context.Background()
 	e.st.SetJobState(ctx, e.job.ID, JobPaused)
@@ -320,6 +328,7 @@ func TestPauseStopsBeforeTheNextRow(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	a := Key("3f9a1c2b7e", 12, 345, "investment", 0)
 	if a != "ic-3f9a1c2b7e-j12-r345-investment" {
 		t.Fatalf("key %q", a)
@@ -344,6 +353,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestDuplicateDocumentRefused(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 2)
 	_, err := e.st.AddDocument(context.Background(), Document{JobID: e.job.ID, RowID: e.rows[1].ID, Filename: "x.pdf", SHA256: fmt.Sprint("sha", e.rows[0].ID), Category: "c", Subject: "s"}, []byte("%PDF"))
 	var dup *DuplicateError

@@ -23,6 +23,7 @@ func (r reviewRegistry) ListWallets(ctx context.Context, inv string) ([]cashlink
 // Validate gives each row the one problem it has, with the step that fixes
 // it; a valid row has none and is the only one counted ready.
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -105,6 +106,7 @@ func TestValidate(t *testing.T) {
 // attempt takes the next key, which then behaves as any key (same key and
 // body on retry, another body refused).
 func TestRefusedKeyIsNotReused(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 1)
 	ctx := context.Background()
 	k := Key("inst", e.job.ID, e.rows[0].ID, "credit", 0)
@@ -134,6 +136,7 @@ func TestRefusedKeyIsNotReused(t *testing.T) {
 // Re-running a cancelled job's failed rows leaves the rows the
 // cancellation stopped alone.
 func TestRerunOfCancelledJobKeepsUnstartedRowsOut(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 3)
 	ctx := context.Background()
 	e.reg.failNext["investment"] = &apiclient.Error{Status: 400, Detail: "refused"}
@@ -168,6 +171,7 @@ func TestRerunOfCancelledJobKeepsUnstartedRowsOut(t *testing.T) {
 // review would otherwise call it "already imported"); a re-run of the row
 // claims it again.
 func TestRefusedInvestmentReleasesReservation(t *testing.T) {
+	t.Parallel()
 	e := setup(t, 1)
 	ctx := context.Background()
 	e.reg.failNext["investment"] = &apiclient.Error{Status: 400, Detail: "campaign closed"}

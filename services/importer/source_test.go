@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseCSV(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -67,6 +68,7 @@ func FuzzParseCSV(f *testing.F) {
 // A file over the cap is refused whole, never cut off at the cap (its last
 // line could then read as another investment).
 func TestParseCSVTooLarge(t *testing.T) {
+	t.Parallel()
 	// Long lines (a padded column) stay under MaxRows.
 	pad := strings.Repeat(" ", 2500)
 	var b strings.Builder

@@ -79,6 +79,7 @@ func newTestClient(t *testing.T, base string) (*Client, string) {
 }
 
 func TestClientPagesAndErrors(t *testing.T) {
+	t.Parallel()
 	srv, seen := fakeIssuance(t)
 	c, dbPath := newTestClient(t, srv.URL+"/")
 	ctx := context.Background()
@@ -141,6 +142,7 @@ func TestClientPagesAndErrors(t *testing.T) {
 // Issuance detail bodies are personal data too: the audit row of a detail
 // read keeps the id (and status), never a name or an e-mail address.
 func TestDetailReadsAuditOnlyASummary(t *testing.T) {
+	t.Parallel()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/investments/{id}/", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"id":41,"status":"accepted","amount":"100.50","investor_individual_name":"Jane Q. Private","user_email":"jane.private@example.com","net_worth":"98765.43"}`)

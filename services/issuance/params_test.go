@@ -59,6 +59,7 @@ func names(ps []Param) []string {
 
 // The parameter tables hold exactly the documented parameters.
 func TestParamTablesMatchTheReference(t *testing.T) {
+	t.Parallel()
 	doc := documentedParams(t)
 	for path, table := range map[string][]Param{
 		"/api/investments/": InvestmentParams, "/api/offerings/": OfferingParams,
@@ -81,6 +82,7 @@ func TestParamTablesMatchTheReference(t *testing.T) {
 // The typed filters cover every documented parameter except the broken
 // boolean __in filters and pagination (PageOpts).
 func TestTypedFiltersCoverTheTables(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		filter any
 		table  []Param
@@ -108,6 +110,7 @@ func TestTypedFiltersCoverTheTables(t *testing.T) {
 }
 
 func TestEncodeInvestmentFilter(t *testing.T) {
+	t.Parallel()
 	plus1 := time.FixedZone("", 3600)
 	f := InvestmentFilter{
 		AmountGte:        Ptr(MustDecimal("300.5")),
@@ -135,6 +138,7 @@ func TestEncodeInvestmentFilter(t *testing.T) {
 
 // Local checks give django-filter's answers (drf-probe-transcript.txt).
 func TestCheckQuery(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		query  string
 		errors map[string]string
@@ -199,6 +203,7 @@ func TestCheckQuery(t *testing.T) {
 }
 
 func TestRewriteBroken(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"investmentapproval__is_approved__in=true", "investmentapproval__is_approved=true"},
 		{"investmentapproval__is_approved__in=0", "investmentapproval__is_approved=false"},
@@ -219,6 +224,7 @@ func TestRewriteBroken(t *testing.T) {
 }
 
 func TestParseDjangoDateTime(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want string // RFC 3339 in UTC, "" = invalid

@@ -12,6 +12,7 @@ func inv(id int64, status issuance.Status, amount, shares, method string) issuan
 }
 
 func TestEveryStatusHasAStep(t *testing.T) {
+	t.Parallel()
 	seen := map[issuance.Status]bool{}
 	for _, g := range Grouping {
 		for _, s := range g.Statuses {
@@ -32,6 +33,7 @@ func TestEveryStatusHasAStep(t *testing.T) {
 }
 
 func TestCompute(t *testing.T) {
+	t.Parallel()
 	o := issuance.Offering{MinimumAmountRaised: issuance.Ptr(issuance.Decimal("1000.00")), MaximumAmountRaised: issuance.Ptr(issuance.Decimal("4000.00"))}
 	invs := []issuance.Investment{
 		inv(1, issuance.StatusStarted, "105.00", "100.00", "card"),
@@ -69,6 +71,7 @@ func TestCompute(t *testing.T) {
 }
 
 func TestDaysLeft(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		deadline time.Time
