@@ -178,14 +178,19 @@ func (v *env) do(method, u, tok string, body any, hdr map[string]string) resp {
 		req.Header.Set(k, val)
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Concurrency tests call do from their own goroutines, where t.Fatal is
+	// not allowed: a failed exchange is an error and an empty answer (status
+	// 0), which every caller's status check then reports too.
 	res, err := c.Do(req)
 	if err != nil {
-		v.t.Fatal(err)
+		v.t.Errorf("%s %s: %v", method, u, err)
+		return resp{}
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		v.t.Fatal(err)
+		v.t.Errorf("%s %s: reading the answer: %v", method, u, err)
+		return resp{}
 	}
 	return resp{res.StatusCode, res.Header, b}
 }
