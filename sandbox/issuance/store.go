@@ -118,6 +118,12 @@ func Open(ctx context.Context, d *sql.DB, opts Options) (*Emulator, error) {
 			if err != nil {
 				return nil, fmt.Errorf("fixture %s: %w", opts.Fixture, err)
 			}
+			for _, w := range f.Warnings {
+				e.log.Warn("issuance sandbox: fixture data breaks a relation the API does not document; loaded as it is", "fixture", opts.Fixture, "record", w)
+			}
+			if f.MoreWarnings > 0 {
+				e.log.Warn("issuance sandbox: more fixture records break undocumented relations", "fixture", opts.Fixture, "count", f.MoreWarnings)
+			}
 			return f, nil
 		}
 	} else {
