@@ -254,20 +254,29 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", SandboxCashlinkClientID}, {"Client secret", handlers.Mask(SandboxCashlinkSecret)}}}
 		return conns, nil
 	}
+	var transport http.RoundTripper // the default: system roots, or SSL_CERT_FILE
 	if cfg.IssuanceBaseURL != "" {
 		var err error
-		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKey: cfg.IssuanceAPIKey,
-			FirebaseToken: cfg.IssuanceFirebaseToken, Audit: a.Audit})
+		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKeys: cfg.IssuanceAPIKeys,
+			FirebaseToken: cfg.IssuanceFirebaseToken, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
+		var creds [][2]string
+		for i, k := range cfg.IssuanceAPIKeys {
+			label := "API key"
+			if len(cfg.IssuanceAPIKeys) > 1 {
+				label = fmt.Sprintf("API key %d of %d", i+1, len(cfg.IssuanceAPIKeys))
+			}
+			creds = append(creds, [2]string{label, handlers.Mask(k)})
+		}
 		conns[0] = views.Connection{API: "issuance", Title: conns[0].Title, Mode: "live", BaseURL: a.Issuance.BaseURL().String(),
-			Credentials: [][2]string{{"API key", handlers.Mask(cfg.IssuanceAPIKey)}, {"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)}}}
+			Credentials: append(creds, [2]string{"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)})}
 	}
 	if cfg.CashlinkBaseURL != "" {
 		var err error
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
-			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit})
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,8 @@ type Config struct {
 	SandboxTokenTTL    time.Duration
 
 	IssuanceBaseURL       string
-	IssuanceAPIKey        string
+	IssuanceAPIKey        string   // ISSUANCE_API_KEY, kept for one-key setups
+	IssuanceAPIKeys       []string // every key: ISSUANCE_API_KEYS (comma-separated) and ISSUANCE_API_KEY
 	IssuanceFirebaseToken string // for the endpoints documented with a Firebase ID token (investors, users)
 	CashlinkBaseURL       string
 	CashlinkClientID      string
@@ -70,7 +72,7 @@ type Config struct {
 // none of them ends up in a log line, a page or the database.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.CashlinkClientSecret, c.AdminPassword} {
+	for _, s := range append([]string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.CashlinkClientSecret, c.AdminPassword}, c.IssuanceAPIKeys...) {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -166,7 +168,8 @@ Flags:
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), `
 Environment only (never put secrets on the command line):
-  ISSUANCE_BASE_URL, ISSUANCE_API_KEY                          live Issuance issuer API
+  ISSUANCE_BASE_URL, ISSUANCE_API_KEYS                         live Issuance issuer API; one key per offering, comma-separated
+                                                               (ISSUANCE_API_KEY, one key, is still accepted)
   ISSUANCE_FIREBASE_TOKEN                                      optional: Firebase ID token for Issuance investors and users
   CASHLINK_BASE_URL, CASHLINK_CLIENT_ID, CASHLINK_CLIENT_SECRET live Cashlink API (base ends in /api/external)
   ADMIN_EMAIL, ADMIN_PASSWORD                                  create the first admin when no user exists
@@ -181,7 +184,12 @@ Environment only (never put secrets on the command line):
 	c.SandboxInvestments = int(*investments)
 
 	c.IssuanceBaseURL = strings.TrimSpace(getenv("ISSUANCE_BASE_URL"))
-	c.IssuanceAPIKey = getenv("ISSUANCE_API_KEY")
+	c.IssuanceAPIKey = strings.TrimSpace(getenv("ISSUANCE_API_KEY"))
+	for _, k := range append([]string{c.IssuanceAPIKey}, strings.Split(getenv("ISSUANCE_API_KEYS"), ",")...) {
+		if k = strings.TrimSpace(k); k != "" && !slices.Contains(c.IssuanceAPIKeys, k) {
+			c.IssuanceAPIKeys = append(c.IssuanceAPIKeys, k)
+		}
+	}
 	c.IssuanceFirebaseToken = getenv("ISSUANCE_FIREBASE_TOKEN")
 	c.CashlinkBaseURL = strings.TrimSpace(getenv("CASHLINK_BASE_URL"))
 	c.CashlinkClientID = getenv("CASHLINK_CLIENT_ID")
@@ -229,7 +237,7 @@ func (c *Config) resolve() []error {
 		}
 	}
 
-	issuanceAny := c.IssuanceBaseURL != "" || c.IssuanceAPIKey != ""
+	issuanceAny := c.IssuanceBaseURL != "" || len(c.IssuanceAPIKeys) > 0
 	cashlinkAny := c.CashlinkBaseURL != "" || c.CashlinkClientID != "" || c.CashlinkClientSecret != ""
 	switch strings.ToLower(c.SandboxSetting) {
 	case "auto", "":
@@ -249,11 +257,11 @@ func (c *Config) resolve() []error {
 
 	if c.Mode == ModeLive {
 		if !issuanceAny && !cashlinkAny {
-			add("live mode (-sandbox=false) needs ISSUANCE_BASE_URL + ISSUANCE_API_KEY and/or CASHLINK_BASE_URL + CASHLINK_CLIENT_ID + CASHLINK_CLIENT_SECRET")
+			add("live mode (-sandbox=false) needs ISSUANCE_BASE_URL + ISSUANCE_API_KEYS and/or CASHLINK_BASE_URL + CASHLINK_CLIENT_ID + CASHLINK_CLIENT_SECRET")
 		}
 		if issuanceAny {
-			if c.IssuanceAPIKey == "" {
-				add("ISSUANCE_BASE_URL is set but ISSUANCE_API_KEY is empty")
+			if len(c.IssuanceAPIKeys) == 0 {
+				add("ISSUANCE_BASE_URL is set but ISSUANCE_API_KEYS (or ISSUANCE_API_KEY) is empty")
 			}
 			problems = append(problems, checkLiveURL("ISSUANCE_BASE_URL", c.IssuanceBaseURL)...)
 		}

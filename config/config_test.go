@@ -132,7 +132,7 @@ func TestLiveCredentialProblems(t *testing.T) {
 		want string
 	}{
 		{"plain http refused", map[string]string{"ISSUANCE_BASE_URL": "http://api.issuance.com/", "ISSUANCE_API_KEY": "k"}, "must use https"},
-		{"key missing", map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/"}, "ISSUANCE_API_KEY is empty"},
+		{"key missing", map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/"}, "ISSUANCE_API_KEYS (or ISSUANCE_API_KEY) is empty"},
 		{"cashlink secret missing", map[string]string{"CASHLINK_BASE_URL": "https://demo.cashlink.de/api/external", "CASHLINK_CLIENT_ID": "id"}, "CASHLINK_CLIENT_SECRET"},
 		{"relative url", map[string]string{"CASHLINK_BASE_URL": "/api", "CASHLINK_CLIENT_ID": "id", "CASHLINK_CLIENT_SECRET": "s"}, "not an absolute URL"},
 	}
@@ -213,5 +213,22 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help does not mention %s", want)
 		}
+	}
+}
+
+// ISSUANCE_API_KEYS takes one key per offering; ISSUANCE_API_KEY is still
+// accepted and comes first; blanks and repeats are dropped; every key is a
+// secret.
+func TestIssuanceAPIKeys(t *testing.T) {
+	c, err := Parse(nil, env(map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/",
+		"ISSUANCE_API_KEY": "k0", "ISSUANCE_API_KEYS": " k1, ,k2,k0"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.IssuanceAPIKeys, "|"); got != "k0|k1|k2" || c.Mode != ModeLive {
+		t.Fatalf("keys %q, mode %s", got, c.Mode)
+	}
+	if s := strings.Join(c.Secrets(), "|"); !strings.Contains(s, "k1") || !strings.Contains(s, "k2") {
+		t.Fatalf("secrets %q", s)
 	}
 }

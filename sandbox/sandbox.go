@@ -4,6 +4,7 @@
 //
 //	/sandbox/issuance/api/...           the Issuance issuer API (Api-Key sandbox-issuance-key)
 //	/sandbox/cashlink/api/external/...  Cashlink RaaS (client sandbox-client / sandbox-secret)
+//	/sandbox/issuance/_info             the per-offering API keys (and the Firebase test credentials)
 //	/sandbox/cashlink/_info             the seeded campaigns, products, investors and wallets
 //	/sandbox/_control/...               fault injection and knobs, only with -sandbox-control
 package sandbox
@@ -11,6 +12,7 @@ package sandbox
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Sandbox, error) {
 
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/sandbox/issuance/", http.StripPrefix("/sandbox/issuance", s.Faults.Wrap("issuance", s.Issuance.Handler())))
+	s.mux.Handle("GET /sandbox/issuance/_info", http.HandlerFunc(s.issuanceInfo))
 	s.mux.Handle("/sandbox/cashlink/_info", s.Cashlink.InfoHandler())
 	s.mux.Handle("/sandbox/cashlink/", http.StripPrefix("/sandbox/cashlink", s.Faults.Wrap("cashlink", s.Cashlink.Handler())))
 	if cfg.Control {
@@ -113,4 +116,17 @@ func (s *Sandbox) ReleaseHangs() { s.Faults.Close() }
 func (s *Sandbox) Close() error {
 	s.Faults.Close()
 	return errors.Join(s.DB.Close())
+}
+
+// IssuanceInfo is GET /sandbox/issuance/_info: the credentials a client
+// needs to talk to the Issuance emulator as a real issuer would.
+type IssuanceInfo struct {
+	APIKey  string              `json:"api_key"` // sees every offering
+	APIKeys []issuance.KeyScope `json:"api_keys"`
+}
+
+func (s *Sandbox) issuanceInfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(IssuanceInfo{APIKey: issuance.DefaultAPIKey, APIKeys: s.Issuance.APIKeys()})
 }

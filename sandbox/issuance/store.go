@@ -61,6 +61,9 @@ type Emulator struct {
 	investments, summary, offerings, users, investors *resource
 
 	cache *resultCache
+	// offeringKeys are the per-offering API keys (key → offering id); the
+	// data set's offerings never change after the load.
+	offeringKeys map[string]int64
 	// noCache makes every count and aggregate hit the database (benchmarks).
 	noCache bool
 }
@@ -137,14 +140,14 @@ func Open(ctx context.Context, d *sql.DB, opts Options) (*Emulator, error) {
 	}
 	if current == src.id {
 		e.log.Info("issuance sandbox: keeping data set", "source", src.id)
-		return e, nil
+		return e, e.loadOfferingKeys(ctx)
 	}
 	start := time.Now()
 	if err := e.load(ctx, src); err != nil {
 		return nil, fmt.Errorf("issuance: load %s: %w", src.id, err)
 	}
 	e.log.Info("issuance sandbox: loaded data set", "source", src.id, "took", time.Since(start).Round(time.Millisecond))
-	return e, nil
+	return e, e.loadOfferingKeys(ctx)
 }
 
 // dataSource is a fixture or a generator run.
