@@ -49,7 +49,7 @@ type Config struct {
 	IssuanceBaseURL       string
 	IssuanceAPIKey        string   // ISSUANCE_API_KEY, kept for one-key setups
 	IssuanceAPIKeys       []string // every key: ISSUANCE_API_KEYS (comma-separated) and ISSUANCE_API_KEY
-	IssuanceFirebaseToken string // for the endpoints documented with a Firebase ID token (investors, users)
+	IssuanceFirebaseToken string   // for the endpoints documented with a Firebase ID token (investors, users)
 	CashlinkBaseURL       string
 	CashlinkClientID      string
 	CashlinkClientSecret  string

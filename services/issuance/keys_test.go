@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"issuerconsole/db"
+	emu "issuerconsole/sandbox/issuance"
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
-	emu "issuerconsole/sandbox/issuance"
 )
 
 // keyedClients serves an Issuance emulator and returns a client with the
