@@ -258,7 +258,9 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 	if cfg.IssuanceBaseURL != "" {
 		var err error
 		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKeys: cfg.IssuanceAPIKeys,
-			FirebaseToken: cfg.IssuanceFirebaseToken, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
+			FirebaseToken: cfg.IssuanceFirebaseToken, FirebaseAPIKey: cfg.IssuanceFirebaseAPIKey,
+			FirebaseRefreshToken: cfg.IssuanceFirebaseRefreshToken, FirebaseTokenURL: cfg.IssuanceFirebaseTokenURL,
+			Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +273,7 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			creds = append(creds, [2]string{label, handlers.Mask(k)})
 		}
 		conns[0] = views.Connection{API: "issuance", Title: conns[0].Title, Mode: "live", BaseURL: a.Issuance.BaseURL().String(),
-			Credentials: append(creds, [2]string{"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)})}
+			Credentials: append(creds, firebaseCredentials(cfg)...)}
 	}
 	if cfg.CashlinkBaseURL != "" {
 		var err error
@@ -284,6 +286,15 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
 	}
 	return conns, nil
+}
+
+// firebaseCredentials describes (masked) how Firebase ID tokens are had.
+func firebaseCredentials(cfg config.Config) [][2]string {
+	if cfg.IssuanceFirebaseRefreshToken != "" {
+		return [][2]string{{"Firebase refresh token", handlers.Mask(cfg.IssuanceFirebaseRefreshToken)},
+			{"Firebase token URL", cfg.IssuanceFirebaseTokenURL}}
+	}
+	return [][2]string{{"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)}}
 }
 
 // loopbackURL is how the console reaches its own listener: an unspecified

@@ -50,9 +50,14 @@ type Config struct {
 	IssuanceAPIKey        string   // ISSUANCE_API_KEY, kept for one-key setups
 	IssuanceAPIKeys       []string // every key: ISSUANCE_API_KEYS (comma-separated) and ISSUANCE_API_KEY
 	IssuanceFirebaseToken string   // for the endpoints documented with a Firebase ID token (investors, users)
-	CashlinkBaseURL       string
-	CashlinkClientID      string
-	CashlinkClientSecret  string
+	// A Firebase refresh token and web API key: ID tokens are obtained and
+	// renewed at IssuanceFirebaseTokenURL (replaces the fixed token).
+	IssuanceFirebaseAPIKey       string
+	IssuanceFirebaseRefreshToken string
+	IssuanceFirebaseTokenURL     string
+	CashlinkBaseURL              string
+	CashlinkClientID             string
+	CashlinkClientSecret         string
 
 	AdminEmail    string
 	AdminPassword string
@@ -72,7 +77,7 @@ type Config struct {
 // none of them ends up in a log line, a page or the database.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range append([]string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.CashlinkClientSecret, c.AdminPassword}, c.IssuanceAPIKeys...) {
+	for _, s := range append([]string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.IssuanceFirebaseAPIKey, c.IssuanceFirebaseRefreshToken, c.CashlinkClientSecret, c.AdminPassword}, c.IssuanceAPIKeys...) {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -170,7 +175,10 @@ Flags:
 Environment only (never put secrets on the command line):
   ISSUANCE_BASE_URL, ISSUANCE_API_KEYS                         live Issuance issuer API; one key per offering, comma-separated
                                                                (ISSUANCE_API_KEY, one key, is still accepted)
-  ISSUANCE_FIREBASE_TOKEN                                      optional: Firebase ID token for Issuance investors and users
+  ISSUANCE_FIREBASE_API_KEY, ISSUANCE_FIREBASE_REFRESH_TOKEN   optional: Firebase web API key and refresh token; ID tokens for
+                                                               Issuance investors, users and summary are obtained and renewed
+  ISSUANCE_FIREBASE_TOKEN_URL                                  Secure Token endpoint (default https://securetoken.googleapis.com/v1/token)
+  ISSUANCE_FIREBASE_TOKEN                                      optional: a fixed Firebase ID token instead (expires after an hour)
   CASHLINK_BASE_URL, CASHLINK_CLIENT_ID, CASHLINK_CLIENT_SECRET live Cashlink API (base ends in /api/external)
   ADMIN_EMAIL, ADMIN_PASSWORD                                  create the first admin when no user exists
 `)
@@ -191,6 +199,12 @@ Environment only (never put secrets on the command line):
 		}
 	}
 	c.IssuanceFirebaseToken = getenv("ISSUANCE_FIREBASE_TOKEN")
+	c.IssuanceFirebaseAPIKey = strings.TrimSpace(getenv("ISSUANCE_FIREBASE_API_KEY"))
+	c.IssuanceFirebaseRefreshToken = strings.TrimSpace(getenv("ISSUANCE_FIREBASE_REFRESH_TOKEN"))
+	c.IssuanceFirebaseTokenURL = strings.TrimSpace(getenv("ISSUANCE_FIREBASE_TOKEN_URL"))
+	if c.IssuanceFirebaseTokenURL == "" {
+		c.IssuanceFirebaseTokenURL = "https://securetoken.googleapis.com/v1/token"
+	}
 	c.CashlinkBaseURL = strings.TrimSpace(getenv("CASHLINK_BASE_URL"))
 	c.CashlinkClientID = getenv("CASHLINK_CLIENT_ID")
 	c.CashlinkClientSecret = getenv("CASHLINK_CLIENT_SECRET")
@@ -264,6 +278,12 @@ func (c *Config) resolve() []error {
 				add("ISSUANCE_BASE_URL is set but ISSUANCE_API_KEYS (or ISSUANCE_API_KEY) is empty")
 			}
 			problems = append(problems, checkLiveURL("ISSUANCE_BASE_URL", c.IssuanceBaseURL)...)
+			if (c.IssuanceFirebaseAPIKey == "") != (c.IssuanceFirebaseRefreshToken == "") {
+				add("ISSUANCE_FIREBASE_API_KEY and ISSUANCE_FIREBASE_REFRESH_TOKEN must be set together")
+			}
+			if c.IssuanceFirebaseRefreshToken != "" {
+				problems = append(problems, checkLiveURL("ISSUANCE_FIREBASE_TOKEN_URL", c.IssuanceFirebaseTokenURL)...)
+			}
 		}
 		if cashlinkAny {
 			if c.CashlinkClientID == "" || c.CashlinkClientSecret == "" {

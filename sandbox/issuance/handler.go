@@ -235,6 +235,14 @@ func (e *Emulator) authorize(rq *request, kind authKind) bool {
 	}
 	isBearer := strings.EqualFold(keyword, "Bearer")
 	tokenOK := isBearer && secretEqual(cred, e.token)
+	if isBearer && !tokenOK && e.verify != nil {
+		known, valid := e.verify(cred)
+		if known && !valid {
+			e.unauthorized(rq.w, "Token has expired.")
+			return false
+		}
+		tokenOK = valid
+	}
 	if isBearer && !tokenOK {
 		e.unauthorized(rq.w, "Invalid token.")
 		return false

@@ -42,6 +42,10 @@ type Options struct {
 	Investments           int    // generator size (flag -sandbox-investments); 0 means DefaultInvestments
 	Fixture               string // path of a fixture file; when set it replaces the generator
 	APIKey, FirebaseToken string // "" = DefaultAPIKey, DefaultFirebaseToken
+	// VerifyToken checks a Bearer token other than FirebaseToken: an ID
+	// token of the Firebase emulator (known: it issued it; valid: not
+	// expired). nil = only FirebaseToken is accepted.
+	VerifyToken func(tok string) (known, valid bool)
 	BrokenBoolIn          bool   // reproduce the upstream 500 of the boolean __in filters
 	// Now is the clock (nil = time.Now). Nothing reads it today: the data
 	// set's timeline is fixed, so that a seed always gives the same data,
@@ -56,6 +60,7 @@ type Emulator struct {
 	log        *slog.Logger
 	apiKey     string
 	token      string
+	verify     func(string) (bool, bool)
 	filterOpts filterOptions
 
 	investments, summary, offerings, users, investors *resource
@@ -83,7 +88,7 @@ func Open(ctx context.Context, d *sql.DB, opts Options) (*Emulator, error) {
 	if opts.Investments < 0 || opts.Investments > MaxInvestments {
 		return nil, fmt.Errorf("issuance: %d investments is outside 1 to %d", opts.Investments, MaxInvestments)
 	}
-	e := &Emulator{db: d, log: opts.Logger, apiKey: opts.APIKey, token: opts.FirebaseToken,
+	e := &Emulator{db: d, log: opts.Logger, apiKey: opts.APIKey, token: opts.FirebaseToken, verify: opts.VerifyToken,
 		filterOpts:  filterOptions{brokenBoolIn: opts.BrokenBoolIn},
 		investments: newInvestmentResource(), summary: newSummaryResource(), offerings: newOfferingResource(),
 		users: newUserResource(), investors: newInvestorResource(), cache: newResultCache(4096)}

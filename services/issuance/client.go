@@ -26,7 +26,13 @@ type Options struct {
 	// endpoints documented with a Firebase ID token (investors, users,
 	// summary). Empty: those endpoints answer 401/403.
 	FirebaseToken string
-	AllowHTTP     bool // the embedded sandbox only
+	// FirebaseAPIKey and FirebaseRefreshToken, when both set, replace the
+	// fixed FirebaseToken: ID tokens are obtained and renewed at
+	// FirebaseTokenURL ("" = DefaultFirebaseTokenURL). See firebase.go.
+	FirebaseAPIKey       string
+	FirebaseRefreshToken string
+	FirebaseTokenURL     string
+	AllowHTTP            bool // the embedded sandbox only
 	Audit         *audit.Store
 	Transport     http.RoundTripper
 	Timeout       time.Duration
@@ -39,6 +45,7 @@ type Client struct {
 	api      *apiclient.Client
 	ring     keyring
 	firebase string
+	tokens   *firebaseTokens // nil: the fixed firebase token (or none)
 }
 
 // New returns a client. Live base URLs must be HTTPS.
@@ -49,10 +56,16 @@ func New(o Options) (*Client, error) {
 			c.ring.keys = append(c.ring.keys, k)
 		}
 	}
+	if o.FirebaseAPIKey != "" && o.FirebaseRefreshToken != "" {
+		var err error
+		if c.tokens, err = newFirebaseTokens(o); err != nil {
+			return nil, err
+		}
+	}
 	api, err := apiclient.New(apiclient.Config{
 		API: "issuance", BaseURL: o.BaseURL, AllowHTTP: o.AllowHTTP, LinkMarker: "api/",
 		Audit: o.Audit, Policy: audit.SummaryOnly, Transport: o.Transport, Timeout: o.Timeout,
-		Retry: o.Retry, Sleep: o.Sleep, Authorize: c.authorize,
+		Retry: o.Retry, Sleep: o.Sleep, Authorize: c.authorize, Reauthorize: c.reauthorize,
 	})
 	if err != nil {
 		return nil, err
@@ -72,6 +85,12 @@ func usesFirebase(path string) bool {
 
 func (c *Client) authorize(ctx context.Context, req *http.Request) error {
 	switch {
+	case usesFirebase(req.URL.Path) && c.tokens != nil:
+		tok, err := c.tokens.Token(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	case usesFirebase(req.URL.Path):
 		if c.firebase != "" {
 			req.Header.Set("Authorization", "Bearer "+c.firebase)
@@ -82,6 +101,16 @@ func (c *Client) authorize(ctx context.Context, req *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// reauthorize answers a 401 of a Firebase endpoint by dropping the refused
+// ID token, so the retry exchanges the refresh token again (once).
+func (c *Client) reauthorize(_ context.Context, refused *http.Request) bool {
+	if c.tokens == nil || !usesFirebase(refused.URL.Path) {
+		return false
+	}
+	c.tokens.Invalidate(strings.TrimPrefix(refused.Header.Get("Authorization"), "Bearer "))
+	return true
 }
 
 func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
