@@ -45,8 +45,8 @@ type Options struct {
 	// VerifyToken checks a Bearer token other than FirebaseToken: an ID
 	// token of the Firebase emulator (known: it issued it; valid: not
 	// expired). nil = only FirebaseToken is accepted.
-	VerifyToken func(tok string) (known, valid bool)
-	BrokenBoolIn          bool   // reproduce the upstream 500 of the boolean __in filters
+	VerifyToken  func(tok string) (known, valid bool)
+	BrokenBoolIn bool // reproduce the upstream 500 of the boolean __in filters
 	// Now is the clock (nil = time.Now). Nothing reads it today: the data
 	// set's timeline is fixed, so that a seed always gives the same data,
 	// and users carry no timestamps.

@@ -33,11 +33,11 @@ type Options struct {
 	FirebaseRefreshToken string
 	FirebaseTokenURL     string
 	AllowHTTP            bool // the embedded sandbox only
-	Audit         *audit.Store
-	Transport     http.RoundTripper
-	Timeout       time.Duration
-	Retry         apiclient.RetryPolicy
-	Sleep         func(context.Context, time.Duration) error
+	Audit                *audit.Store
+	Transport            http.RoundTripper
+	Timeout              time.Duration
+	Retry                apiclient.RetryPolicy
+	Sleep                func(context.Context, time.Duration) error
 }
 
 // Client calls the Issuance issuer API.
