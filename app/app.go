@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"issuerconsole/config"
 	"issuerconsole/db"
 	"issuerconsole/handlers"
@@ -154,10 +156,13 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		st := importer.NewStore(a.DB, opts.Now)
 		iopt := opts.Import
 		iopt.Logger = log.With("component", "importer")
-		if iopt.Rate == 0 && a.Sandbox != nil {
-			// Live Cashlink publishes no rate limit: the engine's default is a
-			// polite 20 calls/s. The embedded emulator takes more.
-			iopt.Rate, iopt.Burst = 200, 20
+		if iopt.Workers == 0 {
+			iopt.Workers = cfg.ImportWorkers
+		}
+		if iopt.Rate == 0 {
+			// Cashlink publishes no rate limit; the engine slows down when it
+			// answers 429 or 503 with Retry-After.
+			iopt.Rate = rate.Limit(cfg.ImportRate)
 		}
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
@@ -244,7 +249,8 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			return nil, err
 		}
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: self + "/sandbox/cashlink/api/external",
-			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout, Retry: retry})
+			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout, Retry: retry,
+			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
 		}
@@ -278,7 +284,8 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 	if cfg.CashlinkBaseURL != "" {
 		var err error
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
-			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry,
+			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
 		}
@@ -286,6 +293,14 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
 	}
 	return conns, nil
+}
+
+// slowImports tells the import engine that Cashlink asked any caller to
+// slow down (a.Importer is set before the server takes requests).
+func (a *App) slowImports(retryAfter time.Duration) {
+	if a.Importer != nil {
+		a.Importer.SlowDown(retryAfter)
+	}
 }
 
 // firebaseCredentials describes (masked) how Firebase ID tokens are had.

@@ -69,6 +69,11 @@ type Config struct {
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
 
+	// The import engine's throughput (importer.DefaultWorkers/DefaultRate
+	// are the same numbers).
+	ImportWorkers int
+	ImportRate    float64 // Cashlink calls per second across workers
+
 	LogFormat string // "text" or "json"
 	LogLevel  string
 }
@@ -84,6 +89,12 @@ func (c Config) Secrets() []string {
 	}
 	return out
 }
+
+// Import throughput defaults (measured: README, BenchmarkImport).
+const (
+	DefaultImportWorkers = 8
+	DefaultImportRate    = 200.0
+)
 
 // Getenv is os.Getenv's signature, injected so tests control the environment.
 type Getenv func(string) string
@@ -129,6 +140,18 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 		}
 		return b
 	}
+	envFloat := func(name string, def float64) float64 {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s=%q is not a number", name, v))
+			return def
+		}
+		return f
+	}
 	envInt := func(name string, def int64) int64 {
 		v := getenv(name)
 		if v == "" {
@@ -158,6 +181,8 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SECURE_COOKIES", false), "mark cookies Secure even without -tls-cert, e.g. behind a TLS proxy (env SECURE_COOKIES)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDuration("SESSION_IDLE_TIMEOUT", 30*time.Minute), "sign out after this long without a request (env SESSION_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", envDuration("SESSION_LIFETIME", 12*time.Hour), "sign out this long after sign-in, whatever the activity (env SESSION_LIFETIME)")
+	fs.IntVar(&c.ImportWorkers, "import-workers", int(envInt("IMPORT_WORKERS", DefaultImportWorkers)), "import rows processed at once, 1 to 64 (env IMPORT_WORKERS)")
+	fs.Float64Var(&c.ImportRate, "import-rate", envFloat("IMPORT_RATE", DefaultImportRate), "Cashlink calls per second an import makes across its workers; halved while Cashlink answers 429/503 with Retry-After (env IMPORT_RATE)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 
@@ -332,6 +357,12 @@ func (c *Config) resolve() []error {
 	}
 	if c.SessionLifetime < c.SessionIdle {
 		add("-session-lifetime %s must not be shorter than -session-idle %s", c.SessionLifetime, c.SessionIdle)
+	}
+	if c.ImportWorkers < 1 || c.ImportWorkers > 64 {
+		add("-import-workers %d must be between 1 and 64", c.ImportWorkers)
+	}
+	if !(c.ImportRate >= 0.1 && c.ImportRate <= 10000) {
+		add("-import-rate %g must be between 0.1 and 10000 calls per second", c.ImportRate)
 	}
 	switch c.LogFormat {
 	case "text", "json":
