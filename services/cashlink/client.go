@@ -53,7 +53,7 @@ type Options struct {
 	Sleep        func(context.Context, time.Duration) error
 	// OnThrottle is told of 429s, and 503s with Retry-After (apiclient.Config).
 	OnThrottle func(retryAfter time.Duration)
-	Now          func() time.Time
+	Now        func() time.Time
 }
 
 // Client calls the Cashlink API.
