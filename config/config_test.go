@@ -232,3 +232,23 @@ func TestIssuanceAPIKeys(t *testing.T) {
 		t.Fatalf("secrets %q", s)
 	}
 }
+
+// -import-workers and -import-rate: flags with environment variables,
+// documented defaults, checked ranges.
+func TestImportThroughput(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ImportWorkers != DefaultImportWorkers || c.ImportRate != DefaultImportRate {
+		t.Fatalf("defaults %d, %v", c.ImportWorkers, c.ImportRate)
+	}
+	c, err = Parse([]string{"-import-workers", "3"}, env(map[string]string{"IMPORT_WORKERS": "9", "IMPORT_RATE": "12.5"}), &bytes.Buffer{})
+	if err != nil || c.ImportWorkers != 3 || c.ImportRate != 12.5 {
+		t.Fatalf("flag over env: %d %v %v", c.ImportWorkers, c.ImportRate, err)
+	}
+	_, err = Parse([]string{"-import-workers", "0"}, env(map[string]string{"IMPORT_RATE": "fast"}), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "-import-workers 0") || !strings.Contains(err.Error(), `IMPORT_RATE="fast"`) {
+		t.Fatalf("bad values: %v", err)
+	}
+}
