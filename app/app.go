@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"issuerconsole/config"
 	"issuerconsole/db"
 	"issuerconsole/handlers"
@@ -154,10 +156,13 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		st := importer.NewStore(a.DB, opts.Now)
 		iopt := opts.Import
 		iopt.Logger = log.With("component", "importer")
-		if iopt.Rate == 0 && a.Sandbox != nil {
-			// Live Cashlink publishes no rate limit: the engine's default is a
-			// polite 20 calls/s. The embedded emulator takes more.
-			iopt.Rate, iopt.Burst = 200, 20
+		if iopt.Workers == 0 {
+			iopt.Workers = cfg.ImportWorkers
+		}
+		if iopt.Rate == 0 {
+			// Cashlink publishes no rate limit; the engine slows down when it
+			// answers 429 or 503 with Retry-After.
+			iopt.Rate = rate.Limit(cfg.ImportRate)
 		}
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
@@ -244,7 +249,8 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			return nil, err
 		}
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: self + "/sandbox/cashlink/api/external",
-			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout, Retry: retry})
+			ClientID: SandboxCashlinkClientID, ClientSecret: SandboxCashlinkSecret, AllowHTTP: true, Audit: a.Audit, Transport: tr, Timeout: timeout, Retry: retry,
+			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
 		}
@@ -254,20 +260,32 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", SandboxCashlinkClientID}, {"Client secret", handlers.Mask(SandboxCashlinkSecret)}}}
 		return conns, nil
 	}
+	var transport http.RoundTripper // the default: system roots, or SSL_CERT_FILE
 	if cfg.IssuanceBaseURL != "" {
 		var err error
-		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKey: cfg.IssuanceAPIKey,
-			FirebaseToken: cfg.IssuanceFirebaseToken, Audit: a.Audit})
+		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKeys: cfg.IssuanceAPIKeys,
+			FirebaseToken: cfg.IssuanceFirebaseToken, FirebaseAPIKey: cfg.IssuanceFirebaseAPIKey,
+			FirebaseRefreshToken: cfg.IssuanceFirebaseRefreshToken, FirebaseTokenURL: cfg.IssuanceFirebaseTokenURL,
+			Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
+		var creds [][2]string
+		for i, k := range cfg.IssuanceAPIKeys {
+			label := "API key"
+			if len(cfg.IssuanceAPIKeys) > 1 {
+				label = fmt.Sprintf("API key %d of %d", i+1, len(cfg.IssuanceAPIKeys))
+			}
+			creds = append(creds, [2]string{label, handlers.Mask(k)})
+		}
 		conns[0] = views.Connection{API: "issuance", Title: conns[0].Title, Mode: "live", BaseURL: a.Issuance.BaseURL().String(),
-			Credentials: [][2]string{{"API key", handlers.Mask(cfg.IssuanceAPIKey)}, {"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)}}}
+			Credentials: append(creds, firebaseCredentials(cfg)...)}
 	}
 	if cfg.CashlinkBaseURL != "" {
 		var err error
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
-			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit})
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry,
+			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
 		}
@@ -275,6 +293,23 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
 	}
 	return conns, nil
+}
+
+// slowImports tells the import engine that Cashlink asked any caller to
+// slow down (a.Importer is set before the server takes requests).
+func (a *App) slowImports(retryAfter time.Duration) {
+	if a.Importer != nil {
+		a.Importer.SlowDown(retryAfter)
+	}
+}
+
+// firebaseCredentials describes (masked) how Firebase ID tokens are had.
+func firebaseCredentials(cfg config.Config) [][2]string {
+	if cfg.IssuanceFirebaseRefreshToken != "" {
+		return [][2]string{{"Firebase refresh token", handlers.Mask(cfg.IssuanceFirebaseRefreshToken)},
+			{"Firebase token URL", cfg.IssuanceFirebaseTokenURL}}
+	}
+	return [][2]string{{"Firebase token", handlers.Mask(cfg.IssuanceFirebaseToken)}}
 }
 
 // loopbackURL is how the console reaches its own listener: an unspecified

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,11 +47,17 @@ type Config struct {
 	SandboxTokenTTL    time.Duration
 
 	IssuanceBaseURL       string
-	IssuanceAPIKey        string
-	IssuanceFirebaseToken string // for the endpoints documented with a Firebase ID token (investors, users)
-	CashlinkBaseURL       string
-	CashlinkClientID      string
-	CashlinkClientSecret  string
+	IssuanceAPIKey        string   // ISSUANCE_API_KEY, kept for one-key setups
+	IssuanceAPIKeys       []string // every key: ISSUANCE_API_KEYS (comma-separated) and ISSUANCE_API_KEY
+	IssuanceFirebaseToken string   // for the endpoints documented with a Firebase ID token (investors, users)
+	// A Firebase refresh token and web API key: ID tokens are obtained and
+	// renewed at IssuanceFirebaseTokenURL (replaces the fixed token).
+	IssuanceFirebaseAPIKey       string
+	IssuanceFirebaseRefreshToken string
+	IssuanceFirebaseTokenURL     string
+	CashlinkBaseURL              string
+	CashlinkClientID             string
+	CashlinkClientSecret         string
 
 	AdminEmail    string
 	AdminPassword string
@@ -62,6 +69,11 @@ type Config struct {
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
 
+	// The import engine's throughput (importer.DefaultWorkers/DefaultRate
+	// are the same numbers).
+	ImportWorkers int
+	ImportRate    float64 // Cashlink calls per second across workers
+
 	LogFormat string // "text" or "json"
 	LogLevel  string
 }
@@ -70,13 +82,19 @@ type Config struct {
 // none of them ends up in a log line, a page or the database.
 func (c Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.CashlinkClientSecret, c.AdminPassword} {
+	for _, s := range append([]string{c.IssuanceAPIKey, c.IssuanceFirebaseToken, c.IssuanceFirebaseAPIKey, c.IssuanceFirebaseRefreshToken, c.CashlinkClientSecret, c.AdminPassword}, c.IssuanceAPIKeys...) {
 		if s != "" {
 			out = append(out, s)
 		}
 	}
 	return out
 }
+
+// Import throughput defaults (measured: README, BenchmarkImport).
+const (
+	DefaultImportWorkers = 8
+	DefaultImportRate    = 200.0
+)
 
 // Getenv is os.Getenv's signature, injected so tests control the environment.
 type Getenv func(string) string
@@ -122,6 +140,18 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 		}
 		return b
 	}
+	envFloat := func(name string, def float64) float64 {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s=%q is not a number", name, v))
+			return def
+		}
+		return f
+	}
 	envInt := func(name string, def int64) int64 {
 		v := getenv(name)
 		if v == "" {
@@ -151,6 +181,8 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SECURE_COOKIES", false), "mark cookies Secure even without -tls-cert, e.g. behind a TLS proxy (env SECURE_COOKIES)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDuration("SESSION_IDLE_TIMEOUT", 30*time.Minute), "sign out after this long without a request (env SESSION_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", envDuration("SESSION_LIFETIME", 12*time.Hour), "sign out this long after sign-in, whatever the activity (env SESSION_LIFETIME)")
+	fs.IntVar(&c.ImportWorkers, "import-workers", int(envInt("IMPORT_WORKERS", DefaultImportWorkers)), "import rows processed at once, 1 to 64 (env IMPORT_WORKERS)")
+	fs.Float64Var(&c.ImportRate, "import-rate", envFloat("IMPORT_RATE", DefaultImportRate), "Cashlink calls per second an import makes across its workers; halved while Cashlink answers 429/503 with Retry-After (env IMPORT_RATE)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 
@@ -166,8 +198,12 @@ Flags:
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), `
 Environment only (never put secrets on the command line):
-  ISSUANCE_BASE_URL, ISSUANCE_API_KEY                          live Issuance issuer API
-  ISSUANCE_FIREBASE_TOKEN                                      optional: Firebase ID token for Issuance investors and users
+  ISSUANCE_BASE_URL, ISSUANCE_API_KEYS                         live Issuance issuer API; one key per offering, comma-separated
+                                                               (ISSUANCE_API_KEY, one key, is still accepted)
+  ISSUANCE_FIREBASE_API_KEY, ISSUANCE_FIREBASE_REFRESH_TOKEN   optional: Firebase web API key and refresh token; ID tokens for
+                                                               Issuance investors, users and summary are obtained and renewed
+  ISSUANCE_FIREBASE_TOKEN_URL                                  Secure Token endpoint (default https://securetoken.googleapis.com/v1/token)
+  ISSUANCE_FIREBASE_TOKEN                                      optional: a fixed Firebase ID token instead (expires after an hour)
   CASHLINK_BASE_URL, CASHLINK_CLIENT_ID, CASHLINK_CLIENT_SECRET live Cashlink API (base ends in /api/external)
   ADMIN_EMAIL, ADMIN_PASSWORD                                  create the first admin when no user exists
 `)
@@ -181,8 +217,19 @@ Environment only (never put secrets on the command line):
 	c.SandboxInvestments = int(*investments)
 
 	c.IssuanceBaseURL = strings.TrimSpace(getenv("ISSUANCE_BASE_URL"))
-	c.IssuanceAPIKey = getenv("ISSUANCE_API_KEY")
+	c.IssuanceAPIKey = strings.TrimSpace(getenv("ISSUANCE_API_KEY"))
+	for _, k := range append([]string{c.IssuanceAPIKey}, strings.Split(getenv("ISSUANCE_API_KEYS"), ",")...) {
+		if k = strings.TrimSpace(k); k != "" && !slices.Contains(c.IssuanceAPIKeys, k) {
+			c.IssuanceAPIKeys = append(c.IssuanceAPIKeys, k)
+		}
+	}
 	c.IssuanceFirebaseToken = getenv("ISSUANCE_FIREBASE_TOKEN")
+	c.IssuanceFirebaseAPIKey = strings.TrimSpace(getenv("ISSUANCE_FIREBASE_API_KEY"))
+	c.IssuanceFirebaseRefreshToken = strings.TrimSpace(getenv("ISSUANCE_FIREBASE_REFRESH_TOKEN"))
+	c.IssuanceFirebaseTokenURL = strings.TrimSpace(getenv("ISSUANCE_FIREBASE_TOKEN_URL"))
+	if c.IssuanceFirebaseTokenURL == "" {
+		c.IssuanceFirebaseTokenURL = "https://securetoken.googleapis.com/v1/token"
+	}
 	c.CashlinkBaseURL = strings.TrimSpace(getenv("CASHLINK_BASE_URL"))
 	c.CashlinkClientID = getenv("CASHLINK_CLIENT_ID")
 	c.CashlinkClientSecret = getenv("CASHLINK_CLIENT_SECRET")
@@ -229,7 +276,7 @@ func (c *Config) resolve() []error {
 		}
 	}
 
-	issuanceAny := c.IssuanceBaseURL != "" || c.IssuanceAPIKey != ""
+	issuanceAny := c.IssuanceBaseURL != "" || len(c.IssuanceAPIKeys) > 0
 	cashlinkAny := c.CashlinkBaseURL != "" || c.CashlinkClientID != "" || c.CashlinkClientSecret != ""
 	switch strings.ToLower(c.SandboxSetting) {
 	case "auto", "":
@@ -249,13 +296,19 @@ func (c *Config) resolve() []error {
 
 	if c.Mode == ModeLive {
 		if !issuanceAny && !cashlinkAny {
-			add("live mode (-sandbox=false) needs ISSUANCE_BASE_URL + ISSUANCE_API_KEY and/or CASHLINK_BASE_URL + CASHLINK_CLIENT_ID + CASHLINK_CLIENT_SECRET")
+			add("live mode (-sandbox=false) needs ISSUANCE_BASE_URL + ISSUANCE_API_KEYS and/or CASHLINK_BASE_URL + CASHLINK_CLIENT_ID + CASHLINK_CLIENT_SECRET")
 		}
 		if issuanceAny {
-			if c.IssuanceAPIKey == "" {
-				add("ISSUANCE_BASE_URL is set but ISSUANCE_API_KEY is empty")
+			if len(c.IssuanceAPIKeys) == 0 {
+				add("ISSUANCE_BASE_URL is set but ISSUANCE_API_KEYS (or ISSUANCE_API_KEY) is empty")
 			}
 			problems = append(problems, checkLiveURL("ISSUANCE_BASE_URL", c.IssuanceBaseURL)...)
+			if (c.IssuanceFirebaseAPIKey == "") != (c.IssuanceFirebaseRefreshToken == "") {
+				add("ISSUANCE_FIREBASE_API_KEY and ISSUANCE_FIREBASE_REFRESH_TOKEN must be set together")
+			}
+			if c.IssuanceFirebaseRefreshToken != "" {
+				problems = append(problems, checkLiveURL("ISSUANCE_FIREBASE_TOKEN_URL", c.IssuanceFirebaseTokenURL)...)
+			}
 		}
 		if cashlinkAny {
 			if c.CashlinkClientID == "" || c.CashlinkClientSecret == "" {
@@ -304,6 +357,12 @@ func (c *Config) resolve() []error {
 	}
 	if c.SessionLifetime < c.SessionIdle {
 		add("-session-lifetime %s must not be shorter than -session-idle %s", c.SessionLifetime, c.SessionIdle)
+	}
+	if c.ImportWorkers < 1 || c.ImportWorkers > 64 {
+		add("-import-workers %d must be between 1 and 64", c.ImportWorkers)
+	}
+	if !(c.ImportRate >= 0.1 && c.ImportRate <= 10000) {
+		add("-import-rate %g must be between 0.1 and 10000 calls per second", c.ImportRate)
 	}
 	switch c.LogFormat {
 	case "text", "json":

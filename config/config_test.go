@@ -135,7 +135,7 @@ func TestLiveCredentialProblems(t *testing.T) {
 		want string
 	}{
 		{"plain http refused", map[string]string{"ISSUANCE_BASE_URL": "http://api.issuance.com/", "ISSUANCE_API_KEY": "k"}, "must use https"},
-		{"key missing", map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/"}, "ISSUANCE_API_KEY is empty"},
+		{"key missing", map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/"}, "ISSUANCE_API_KEYS (or ISSUANCE_API_KEY) is empty"},
 		{"cashlink secret missing", map[string]string{"CASHLINK_BASE_URL": "https://demo.cashlink.de/api/external", "CASHLINK_CLIENT_ID": "id"}, "CASHLINK_CLIENT_SECRET"},
 		{"relative url", map[string]string{"CASHLINK_BASE_URL": "/api", "CASHLINK_CLIENT_ID": "id", "CASHLINK_CLIENT_SECRET": "s"}, "not an absolute URL"},
 	}
@@ -218,5 +218,42 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help does not mention %s", want)
 		}
+	}
+}
+
+// ISSUANCE_API_KEYS takes one key per offering; ISSUANCE_API_KEY is still
+// accepted and comes first; blanks and repeats are dropped; every key is a
+// secret.
+func TestIssuanceAPIKeys(t *testing.T) {
+	c, err := Parse(nil, env(map[string]string{"ISSUANCE_BASE_URL": "https://api.issuance.com/",
+		"ISSUANCE_API_KEY": "k0", "ISSUANCE_API_KEYS": " k1, ,k2,k0"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.IssuanceAPIKeys, "|"); got != "k0|k1|k2" || c.Mode != ModeLive {
+		t.Fatalf("keys %q, mode %s", got, c.Mode)
+	}
+	if s := strings.Join(c.Secrets(), "|"); !strings.Contains(s, "k1") || !strings.Contains(s, "k2") {
+		t.Fatalf("secrets %q", s)
+	}
+}
+
+// -import-workers and -import-rate: flags with environment variables,
+// documented defaults, checked ranges.
+func TestImportThroughput(t *testing.T) {
+	c, err := Parse(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ImportWorkers != DefaultImportWorkers || c.ImportRate != DefaultImportRate {
+		t.Fatalf("defaults %d, %v", c.ImportWorkers, c.ImportRate)
+	}
+	c, err = Parse([]string{"-import-workers", "3"}, env(map[string]string{"IMPORT_WORKERS": "9", "IMPORT_RATE": "12.5"}), &bytes.Buffer{})
+	if err != nil || c.ImportWorkers != 3 || c.ImportRate != 12.5 {
+		t.Fatalf("flag over env: %d %v %v", c.ImportWorkers, c.ImportRate, err)
+	}
+	_, err = Parse([]string{"-import-workers", "0"}, env(map[string]string{"IMPORT_RATE": "fast"}), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "-import-workers 0") || !strings.Contains(err.Error(), `IMPORT_RATE="fast"`) {
+		t.Fatalf("bad values: %v", err)
 	}
 }

@@ -299,7 +299,7 @@ func TestImportUnderFaults(t *testing.T) {
 		t.Fatalf("review: %q %s", phrase, text(r.doc.Find(`[data-testid="row-problem"]`)))
 	}
 
-	rules, err := faults.ParseRules("cashlink POST 5xx=0.05 5xx-after=0.05 429=0.05 retry-after=1s hang=0.01 hang-after=0.01; cashlink GET 5xx=0.05")
+	rules, err := faults.ParseRules("cashlink POST 5xx=0.05 5xx-after=0.05 429=0.05 retry-after=1s hang=0.01 hang-after=0.01; cashlink GET 5xx=0.05 ratelimit=400/s retry-after=1s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,5 +322,9 @@ func TestImportUnderFaults(t *testing.T) {
 	}
 	if stats := s.app.Sandbox.Faults.Stats(); len(stats) == 0 {
 		t.Fatal("no fault was injected: the test proved nothing")
+	}
+	// The 429s slowed the whole engine down (and it sped up again after).
+	if r, n := s.app.Importer.Throttle().State(); n == 0 {
+		t.Fatalf("the engine never slowed down (rate %v)", r)
 	}
 }

@@ -232,7 +232,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		case err != nil:
 			sv.Problem = upstreamProblem(err)
 		default:
-			sv.Count = page.Count
+			sv.Count, sv.Note = page.Count, page.Note
 			for _, inv := range page.Results {
 				row := views.InvestmentRow{ID: inv.ID}
 				for _, col := range cols {

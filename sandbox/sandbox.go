@@ -4,6 +4,8 @@
 //
 //	/sandbox/issuance/api/...           the Issuance issuer API (Api-Key sandbox-issuance-key)
 //	/sandbox/cashlink/api/external/...  Cashlink RaaS (client sandbox-client / sandbox-secret)
+//	/sandbox/issuance/_info             the per-offering API keys and the Firebase test credentials
+//	/sandbox/firebase/v1/token          Firebase Secure Token refresh-token exchange (ID tokens live TokenTTL)
 //	/sandbox/cashlink/_info             the seeded campaigns, products, investors and wallets
 //	/sandbox/_control/...               fault injection and knobs, only with -sandbox-control
 package sandbox
@@ -11,6 +13,7 @@ package sandbox
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +24,7 @@ import (
 	"issuerconsole/db"
 	"issuerconsole/sandbox/cashlink"
 	"issuerconsole/sandbox/faults"
+	"issuerconsole/sandbox/firebase"
 	"issuerconsole/sandbox/issuance"
 )
 
@@ -44,6 +48,7 @@ type Sandbox struct {
 	DB       *sql.DB
 	Issuance *issuance.Emulator
 	Cashlink *cashlink.Emulator
+	Firebase *firebase.Emulator
 	Faults   *faults.Injector
 	mux      *http.ServeMux
 }
@@ -62,10 +67,10 @@ func Open(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{DB: d}
+	s := &Sandbox{DB: d, Firebase: firebase.New(cfg.TokenTTL, cfg.Now)}
 	fail := func(err error) (*Sandbox, error) { d.Close(); return nil, err }
 	s.Issuance, err = issuance.Open(ctx, d, issuance.Options{
-		Seed: cfg.Seed, Investments: cfg.Investments, Fixture: cfg.Fixture, BrokenBoolIn: true,
+		Seed: cfg.Seed, Investments: cfg.Investments, Fixture: cfg.Fixture, BrokenBoolIn: true, VerifyToken: s.Firebase.Verify,
 		Now: cfg.Now, Logger: cfg.Logger.With("emulator", "issuance"),
 	})
 	if err != nil {
@@ -94,6 +99,8 @@ func Open(ctx context.Context, cfg Config) (*Sandbox, error) {
 
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/sandbox/issuance/", http.StripPrefix("/sandbox/issuance", s.Faults.Wrap("issuance", s.Issuance.Handler())))
+	s.mux.Handle("GET /sandbox/issuance/_info", http.HandlerFunc(s.issuanceInfo))
+	s.mux.Handle("/sandbox/firebase/", http.StripPrefix("/sandbox/firebase", s.Firebase.Handler()))
 	s.mux.Handle("/sandbox/cashlink/_info", s.Cashlink.InfoHandler())
 	s.mux.Handle("/sandbox/cashlink/", http.StripPrefix("/sandbox/cashlink", s.Faults.Wrap("cashlink", s.Cashlink.Handler())))
 	if cfg.Control {
@@ -113,4 +120,27 @@ func (s *Sandbox) ReleaseHangs() { s.Faults.Close() }
 func (s *Sandbox) Close() error {
 	s.Faults.Close()
 	return errors.Join(s.DB.Close())
+}
+
+// IssuanceInfo is GET /sandbox/issuance/_info: the credentials a client
+// needs to talk to the Issuance emulator as a real issuer would.
+type IssuanceInfo struct {
+	APIKey   string              `json:"api_key"` // sees every offering
+	APIKeys  []issuance.KeyScope `json:"api_keys"`
+	Firebase FirebaseInfo        `json:"firebase"`
+}
+
+// FirebaseInfo is what a client exchanges at /sandbox/firebase/v1/token
+// for ID tokens (which live -sandbox-token-ttl).
+type FirebaseInfo struct {
+	APIKey       string `json:"api_key"`
+	RefreshToken string `json:"refresh_token"`
+	TokenURL     string `json:"token_url"` // relative to the console's root
+}
+
+func (s *Sandbox) issuanceInfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(IssuanceInfo{APIKey: issuance.DefaultAPIKey, APIKeys: s.Issuance.APIKeys(),
+		Firebase: FirebaseInfo{APIKey: firebase.DefaultAPIKey, RefreshToken: firebase.DefaultRefreshToken, TokenURL: "/sandbox/firebase/v1/token"}})
 }

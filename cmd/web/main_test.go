@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -148,5 +149,43 @@ func TestSandboxExportRoundTrip(t *testing.T) {
 	err = run(ctx, []string{"-data", t.TempDir(), "-sandbox-fixture", bad, "-sandbox-export", file2}, noEnv, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "investments[0]") {
 		t.Fatalf("an inconsistent fixture: %v", err)
+	}
+}
+
+// TestMain lets a test run the real main in a child process (the test
+// binary re-executed with WEB_TEST_RUN_MAIN=1), to see its exit status and
+// what it prints, panics included.
+func TestMain(m *testing.M) {
+	if os.Getenv("WEB_TEST_RUN_MAIN") == "1" {
+		os.Args = append([]string{"web"}, strings.Fields(os.Getenv("WEB_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// A start with a broken fixture fails as an error: non-zero exit, the
+// fixture's problem on stderr, and no panic (New's cleanup once called
+// Close on a nil *App and hid the error behind a panic).
+func TestStartWithBrokenFixtureExitsWithItsError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"issuers":[],"offerings":[],"users":[],"investors":[],"investments":[{"id":1,"offering":9}]}`), 0o600)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "WEB_TEST_RUN_MAIN=1",
+		"WEB_TEST_ARGS=-addr 127.0.0.1:0 -data "+filepath.Join(dir, "data")+" -sandbox-fixture "+bad)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "error: sandbox:") || !strings.Contains(stderr.String(), "investments[0]") {
+		t.Fatalf("stderr lacks the fixture's error:\n%s", stderr.String())
+	}
+	if all := stdout.String() + stderr.String(); strings.Contains(all, "panic") || strings.Contains(all, "goroutine ") {
+		t.Fatalf("a panic:\n%s", all)
 	}
 }

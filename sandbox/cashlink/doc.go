@@ -116,11 +116,12 @@
 //     (client, method, path, X-Idempotency-Key), at most 255 characters.
 //     The first answer (status, Content-Type, Location, body) is stored in
 //     the same transaction as the work and replayed byte-for-byte with
-//     Idempotent-Replayed: true. The fingerprint is the SHA-256 of the raw
-//     body, for multipart too, so a client must resend identical bytes (the
-//     console derives its multipart boundary from the key; a client that
-//     draws a new boundary per attempt gets 422). Another body → 422; same
-//     body while the first is in flight → 409; 4xx are stored, 5xx are not
+//     Idempotent-Replayed: true. The fingerprint is the request's content,
+//     not its framing: for multipart, each part's name, file name, content
+//     type and bytes in order (a client such as Python requests that draws a
+//     new boundary per attempt gets the replay); for JSON, the parsed value
+//     (spacing and key order do not matter); anything else, the raw bytes.
+//     Other content → 422; the same while the first is in flight → 409; 4xx are stored, 5xx are not
 //     (the work rolls back and the key is freed); no key → processed
 //     without idempotency, as the real API presumably does; 401/403/405/413
 //     come before the idempotency layer and are never stored. Keys persist

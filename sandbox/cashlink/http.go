@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -325,8 +327,68 @@ func jsonObject(rq *request) (map[string]any, error) {
 	return obj, nil
 }
 
-// bodyFingerprint is the SHA-256 of the raw body.
-func bodyFingerprint(b []byte) []byte {
-	s := sha256.Sum256(b)
+// requestFingerprint identifies a request's content, not its framing, so a
+// client that resends the same upload with a new multipart boundary, or the
+// same JSON with other spacing or key order, is recognised as the same
+// request: for multipart/form-data, each part's field name, file name,
+// content type and bytes, in order; for JSON, the parsed value re-encoded
+// canonically (object keys sorted, numbers as written). A body that does not
+// parse as its declared type is fingerprinted by its raw bytes.
+func requestFingerprint(contentType string, body []byte) []byte {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err == nil {
+		switch {
+		case mt == "multipart/form-data" && params["boundary"] != "":
+			if fp, ok := multipartFingerprint(params["boundary"], body); ok {
+				return fp
+			}
+		case mt == "application/json" && len(bytes.TrimSpace(body)) > 0:
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			var v any
+			if dec.Decode(&v) == nil {
+				if _, err := dec.Token(); err == io.EOF {
+					c, err := json.Marshal(v)
+					if err == nil {
+						return tagged("json", c)
+					}
+				}
+			}
+		}
+	}
+	s := sha256.Sum256(body)
 	return s[:]
+}
+
+func multipartFingerprint(boundary string, body []byte) ([]byte, bool) {
+	h := sha256.New()
+	h.Write([]byte("multipart\x00"))
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return h.Sum(nil), true
+		}
+		if err != nil {
+			return nil, false
+		}
+		content, err := io.ReadAll(p)
+		if err != nil {
+			return nil, false
+		}
+		// Length-prefixed fields: no two different part lists hash alike.
+		for _, f := range [][]byte{[]byte(p.FormName()), []byte(p.FileName()), []byte(p.Header.Get("Content-Type")), content} {
+			var n [8]byte
+			binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+			h.Write(n[:])
+			h.Write(f)
+		}
+	}
+}
+
+func tagged(kind string, b []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(kind + "\x00"))
+	h.Write(b)
+	return h.Sum(nil)
 }

@@ -25,7 +25,8 @@ const maxKeyLen = 255
 //     stored answer commit in one transaction (so a crash can never leave
 //     work done without its answer); a 5xx rolls both back and drops the
 //     marker, so a retry can succeed;
-//   - a known key with another body: 422; with the same body while the
+//   - a known key with another request content (requestFingerprint: the
+//     parts of an upload, the parsed JSON value; not the framing): 422; with the same body while the
 //     first request is still in flight: 409; once done: the stored answer,
 //     byte-for-byte, with Idempotent-Replayed: true.
 func (e *Emulator) serveIdempotent(w http.ResponseWriter, rq *request, m method) {
@@ -41,7 +42,7 @@ func (e *Emulator) serveIdempotent(w http.ResponseWriter, rq *request, m method)
 	}
 	ctx := rq.ctx
 	id := idemID{client: rq.clientID, method: r.Method, path: r.URL.Path, key: key}
-	fp := bodyFingerprint(rq.body)
+	fp := requestFingerprint(r.Header.Get("Content-Type"), rq.body)
 	stored, claimed, err := e.claimKey(ctx, id, fp)
 	if err != nil {
 		write(w, e.failure(r, err))

@@ -2,8 +2,11 @@ package cashlink
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"mime/multipart"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -212,7 +215,7 @@ func TestIdempotencyRules(t *testing.T) {
 		v := newEnv(t, Options{})
 		body, ct := multipartBody(t, "file", "a.pdf", "application/pdf", []byte("a"))
 		if _, err := v.d.Exec(`INSERT INTO cl_idempotency (client_id, method, path, key, fingerprint, state, created_at)
-			VALUES (?, 'POST', '/api/external/v2/documents/', 'crashed', ?, 'inflight', 0)`, DefaultClientID, bodyFingerprint(body)); err != nil {
+			VALUES (?, 'POST', '/api/external/v2/documents/', 'crashed', ?, 'inflight', 0)`, DefaultClientID, requestFingerprint(ct, body)); err != nil {
 			t.Fatal(err)
 		}
 		wantErrBody(t, v.send("/v2/documents/", body, ct, "crashed"), 409)
@@ -291,4 +294,70 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	if statuses[201] < 1 {
 		t.Fatalf("no 201 at all: %v", fmt.Sprint(statuses))
 	}
+}
+
+// The fingerprint is the content, not the framing: the same upload under a
+// new multipart boundary (as Python requests draws one per attempt) and the
+// same JSON with other spacing and key order are replays; another file, file
+// name, field or content type under the key is a 422.
+func TestIdempotencyComparesContentNotFraming(t *testing.T) {
+	upload := func(boundary, field, filename, ctype string, content []byte) ([]byte, string) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		if err := mw.SetBoundary(boundary); err != nil {
+			t.Fatal(err)
+		}
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, field, filename))
+		h.Set("Content-Type", ctype)
+		w, _ := mw.CreatePart(h)
+		w.Write(content)
+		mw.Close()
+		return b.Bytes(), mw.FormDataContentType()
+	}
+	v := newEnv(t, Options{})
+	body, ct := upload("first-boundary-1111", "file", "a.pdf", "application/pdf", []byte("%PDF-1.4 a"))
+	first := v.send("/v2/documents/", body, ct, "doc-1")
+	if first.status != 201 {
+		t.Fatalf("first: %s", first)
+	}
+	body2, ct2 := upload("another-boundary-2222", "file", "a.pdf", "application/pdf", []byte("%PDF-1.4 a"))
+	if bytes.Equal(body, body2) {
+		t.Fatal("the bodies should differ in framing")
+	}
+	again := v.send("/v2/documents/", body2, ct2, "doc-1")
+	if again.status != 201 || !bytes.Equal(again.body, first.body) || again.header.Get(ReplayedHeader) != "true" {
+		t.Fatalf("same upload, new boundary: %s", again)
+	}
+	for name, other := range map[string][3]string{
+		"another file":         {"file", "a.pdf", "%PDF-1.4 b"},
+		"another file name":    {"file", "b.pdf", "%PDF-1.4 a"},
+		"another field":        {"upload", "a.pdf", "%PDF-1.4 a"},
+		"another content type": {"file", "a.pdf", "%PDF-1.4 a"},
+	} {
+		ctype := "application/pdf"
+		if name == "another content type" {
+			ctype = "application/octet-stream"
+		}
+		b, c := upload("third-boundary-3333", other[0], other[1], ctype, []byte(other[2]))
+		wantErrBody(t, v.send("/v2/documents/", b, c, "doc-1"), 422, "different request body")
+	}
+	if c := v.counts(); c.Documents != 1 {
+		t.Fatalf("documents = %d, want 1", c.Documents)
+	}
+
+	inv := v.investmentBody(300, v.upload("", []byte("x")))
+	compact := marshal(inv)
+	var spaced bytes.Buffer
+	json.Indent(&spaced, compact, "", "   ")
+	created := v.send("/v2/investments/", compact, "application/json", "inv-1")
+	if created.status != 201 {
+		t.Fatalf("investment: %s", created)
+	}
+	replay := v.send("/v2/investments/", spaced.Bytes(), "application/json; charset=utf-8", "inv-1")
+	if !bytes.Equal(replay.body, created.body) || replay.header.Get(ReplayedHeader) != "true" {
+		t.Fatalf("same JSON, other spacing: %s", replay)
+	}
+	inv["units"] = 301
+	wantErrBody(t, v.send("/v2/investments/", marshal(inv), "application/json", "inv-1"), 422, "different request body")
 }

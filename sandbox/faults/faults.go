@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/time/rate"
 	"time"
 )
 
@@ -55,6 +57,10 @@ type Rule struct {
 	// RateLimit is the share answered 429 with Retry-After (not processed).
 	RateLimit  float64       `json:"rate_limit,omitempty"`
 	RetryAfter time.Duration `json:"-"` // the Retry-After value, whole seconds, at least 1 (JSON: "retry_after": "2s")
+	// MaxRate answers 429 with Retry-After (not processed) to matching
+	// requests above this many per second (a token bucket with a burst of
+	// one second's worth), like a server's rate limit; 0 = none.
+	MaxRate float64 `json:"max_rate,omitempty"`
 	// Hang is the share that hangs before the handler until the client
 	// gives up (request context done) or the injector closes (not processed).
 	Hang float64 `json:"hang,omitempty"`
@@ -84,6 +90,9 @@ func (r Rule) Validate() error {
 	}
 	if r.Latency < 0 {
 		return fmt.Errorf("latency %s: must not be negative", r.Latency)
+	}
+	if !(r.MaxRate >= 0 && r.MaxRate <= 1e6) {
+		return fmt.Errorf("ratelimit %v/s: want 0 to 1000000 requests per second", r.MaxRate)
 	}
 	if r.RetryAfter < 0 {
 		return fmt.Errorf("retry-after %s: must not be negative", r.RetryAfter)
@@ -138,6 +147,7 @@ type Injector struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	rules    []Rule
+	limiters []*rate.Limiter // per rule, for MaxRate (nil: none)
 	expirers map[string]func(context.Context) error
 	stats    map[string]int
 	events   []Event
@@ -165,6 +175,12 @@ func (i *Injector) Seed() int64 { return i.seed }
 func (i *Injector) Set(rules []Rule) {
 	i.mu.Lock()
 	i.rules = append([]Rule(nil), rules...)
+	i.limiters = make([]*rate.Limiter, len(rules))
+	for n, r := range rules {
+		if r.MaxRate > 0 {
+			i.limiters[n] = rate.NewLimiter(rate.Limit(r.MaxRate), max(1, int(r.MaxRate)))
+		}
+	}
 	i.mu.Unlock()
 }
 
@@ -218,9 +234,10 @@ func (i *Injector) decide(api string, r *http.Request) decision {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	var d decision
-	for _, rule := range i.rules {
+	var lim *rate.Limiter
+	for n, rule := range i.rules {
 		if rule.matches(api, r) {
-			d.rule, d.matchedRule = rule, true
+			d.rule, d.matchedRule, lim = rule, true, i.limiters[n]
 			break
 		}
 	}
@@ -242,6 +259,9 @@ func (i *Injector) decide(api string, r *http.Request) decision {
 	case u1 < expire:
 		d.before = KindExpireTokens
 		d.expire = i.expirers[api]
+	}
+	if d.before == "" && lim != nil && !lim.Allow() {
+		d.before = KindRateLimit
 	}
 	if d.before == "" {
 		switch {

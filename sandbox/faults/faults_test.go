@@ -282,3 +282,45 @@ func TestDeterminism(t *testing.T) {
 		}
 	})
 }
+
+// ratelimit=N/s answers 429 with Retry-After above N requests per second
+// (a burst of one second's worth passes), like a server's rate limit.
+func TestRateLimitFault(t *testing.T) {
+	rules, err := ParseRules("cashlink POST ratelimit=5/s retry-after=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := FormatRules(rules); got != "cashlink POST ratelimit=5/s retry-after=2s" {
+		t.Fatalf("round trip: %q", got)
+	}
+	if _, err := ParseRules("cashlink ratelimit=fast"); err == nil || !strings.Contains(err.Error(), "20/s") {
+		t.Fatalf("a bad rate: %v", err)
+	}
+	in := New(1)
+	in.Set(rules)
+	h := in.Wrap("cashlink", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) }))
+	var ok, limited int
+	for range 20 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/external/v2/investments/", nil))
+		switch rec.Code {
+		case 201:
+			ok++
+		case 429:
+			limited++
+			if rec.Header().Get("Retry-After") != "2" {
+				t.Fatalf("Retry-After %q", rec.Header().Get("Retry-After"))
+			}
+		}
+	}
+	// 20 requests within far less than a second: the burst of 5 (and at
+	// most a token or two more on a slow machine) passes.
+	if ok < 5 || ok > 7 || ok+limited != 20 {
+		t.Fatalf("%d passed, %d limited", ok, limited)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/external/v2/investments/", nil))
+	if rec.Code != 201 {
+		t.Fatalf("a GET the rule does not match: %d", rec.Code)
+	}
+}

@@ -16,8 +16,9 @@ var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 //	API [METHOD] [/path-prefix] key=value ...
 //
 // with keys latency (a duration), 5xx, 5xx-after, 429, hang, hang-after,
-// expire (shares between 0 and 1), status (500-599) and retry-after (a
-// duration), e.g.
+// expire (shares between 0 and 1), status (500-599), retry-after (a
+// duration) and ratelimit (requests per second above which the answer is
+// 429 with Retry-After, like "20/s"), e.g.
 //
 //	cashlink POST /api/external/v2/investments/ 5xx=0.1 latency=50ms; issuance 429=0.05 retry-after=2s
 //
@@ -106,6 +107,13 @@ func setKey(r *Rule, k, v string) error {
 		return share(&r.HangAfter)
 	case "expire":
 		return share(&r.ExpireTokens)
+	case "ratelimit":
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "/s"), 64)
+		if err != nil || !(f > 0 && f <= 1e6) {
+			return fmt.Errorf("ratelimit wants requests per second, like 20/s")
+		}
+		r.MaxRate = f
+		return nil
 	case "status":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 500 || n > 599 {
@@ -114,7 +122,7 @@ func setKey(r *Rule, k, v string) error {
 		r.Status = n
 		return nil
 	}
-	return fmt.Errorf("unknown key %q (want latency, 5xx, 5xx-after, status, 429, retry-after, hang, hang-after or expire)", k)
+	return fmt.Errorf("unknown key %q (want latency, 5xx, 5xx-after, status, 429, ratelimit, retry-after, hang, hang-after or expire)", k)
 }
 
 // String writes the rule in the flag syntax (ParseRules reads it back).
@@ -140,6 +148,9 @@ func (r Rule) String() string {
 		parts = append(parts, "status="+strconv.Itoa(r.Status))
 	}
 	f("429", r.RateLimit)
+	if r.MaxRate != 0 {
+		parts = append(parts, "ratelimit="+strconv.FormatFloat(r.MaxRate, 'g', -1, 64)+"/s")
+	}
 	if r.RetryAfter != 0 {
 		parts = append(parts, "retry-after="+r.RetryAfter.String())
 	}

@@ -40,6 +40,9 @@ type request struct {
 	base     string // scheme://host/path as the client sent it, for links
 	rawQuery string
 	full     bool // the caller has credentials that see everything (summary)
+	// scope is the offerings an offering's API key sees; nil for the
+	// all-seeing key and for Firebase tokens (user-level, not per offering).
+	scope []int64
 }
 
 var (
@@ -225,8 +228,21 @@ func acceptsJSON(headers []string) bool {
 func (e *Emulator) authorize(rq *request, kind authKind) bool {
 	keyword, cred, _ := strings.Cut(rq.r.Header.Get("Authorization"), " ")
 	isKey := strings.EqualFold(keyword, "Api-Key") && secretEqual(cred, e.apiKey)
+	if !isKey && strings.EqualFold(keyword, "Api-Key") {
+		if id, ok := e.offeringKey(cred); ok {
+			isKey, rq.scope = true, []int64{id}
+		}
+	}
 	isBearer := strings.EqualFold(keyword, "Bearer")
 	tokenOK := isBearer && secretEqual(cred, e.token)
+	if isBearer && !tokenOK && e.verify != nil {
+		known, valid := e.verify(cred)
+		if known && !valid {
+			e.unauthorized(rq.w, "Token has expired.")
+			return false
+		}
+		tokenOK = valid
+	}
 	if isBearer && !tokenOK {
 		e.unauthorized(rq.w, "Invalid token.")
 		return false
@@ -328,6 +344,17 @@ func (e *Emulator) compile(rq *request, res *resource) (*compiled, bool, error) 
 	if verrs != nil {
 		writeJSON(rq.w, http.StatusBadRequest, verrs.body())
 		return nil, false, nil
+	}
+	if rq.scope != nil {
+		// An offering's key sees its offering and that offering's
+		// investments; filters still validate against every record (a
+		// ModelChoiceFilter's queryset is the model's), so a filter on
+		// another offering is an empty answer, not a 400.
+		if col, ok := scopeColumn[res.table]; ok {
+			cq.filters.parts = append(cq.filters.parts, col+" IN (SELECT value FROM json_each(?))")
+			cq.filters.args = append(cq.filters.args, jsonArray(rq.scope))
+			cq.use(false)
+		}
 	}
 	return cq, true, nil
 }

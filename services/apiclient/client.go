@@ -45,6 +45,10 @@ type Config struct {
 	// Reauthorize is called once after a 401 with the refused request;
 	// returning true resends it with fresh credentials (token refresh).
 	Reauthorize func(ctx context.Context, refused *http.Request) bool
+	// OnThrottle, if set, is told of every 429, and of every 503 with
+	// Retry-After, before the client waits to retry (the import engine
+	// slows all its workers down).
+	OnThrottle func(retryAfter time.Duration)
 	// Sleep waits between attempts; tests replace it. It must return early
 	// with ctx's error when ctx ends.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -197,6 +201,10 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (*http.Response, 
 			switch res.StatusCode {
 			case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 				retry, wait = true, apiErr.RetryAfter
+				if c.cfg.OnThrottle != nil && (res.StatusCode == http.StatusTooManyRequests ||
+					(res.StatusCode == http.StatusServiceUnavailable && res.Header.Get("Retry-After") != "")) {
+					c.cfg.OnThrottle(apiErr.RetryAfter)
+				}
 			case http.StatusConflict:
 				retry = c.cfg.Retry.RetryConflict
 			}

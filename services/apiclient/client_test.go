@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +303,36 @@ func TestDecodeError(t *testing.T) {
 		if e.Detail != tt.detail || e.FieldSummary() != tt.fields {
 			t.Errorf("%s: detail %q fields %q", tt.body, e.Detail, e.FieldSummary())
 		}
+	}
+}
+
+// OnThrottle hears of every 429 and of 503s with Retry-After (the import
+// engine slows all its workers down); a bare 503 or a 502 is no such signal.
+func TestOnThrottle(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		statuses []int
+		headers  map[string]string
+		want     []time.Duration
+	}{
+		{"429 with Retry-After", []int{429}, map[string]string{"Retry-After": "2"}, []time.Duration{2 * time.Second}},
+		{"429 without", []int{429, 429}, nil, []time.Duration{0, 0}},
+		{"503 with Retry-After", []int{503}, map[string]string{"Retry-After": "1"}, []time.Duration{time.Second}},
+		{"bare 503 and 502", []int{503, 502}, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := scripted(t, tt.statuses, tt.headers)
+			var mu sync.Mutex
+			var got []time.Duration
+			c := newClient(t, srv.URL, newAudit(t), &sleeps{}, func(cfg *Config) {
+				cfg.OnThrottle = func(d time.Duration) { mu.Lock(); got = append(got, d); mu.Unlock() }
+			})
+			if _, err := c.Do(context.Background(), post(c, "k1"), nil); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("OnThrottle heard %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -51,7 +51,9 @@ type Options struct {
 	Timeout      time.Duration
 	Retry        apiclient.RetryPolicy
 	Sleep        func(context.Context, time.Duration) error
-	Now          func() time.Time
+	// OnThrottle is told of 429s, and 503s with Retry-After (apiclient.Config).
+	OnThrottle func(retryAfter time.Duration)
+	Now        func() time.Time
 }
 
 // Client calls the Cashlink API.
@@ -98,7 +100,7 @@ func New(o Options) (*Client, error) {
 	c.api, err = apiclient.New(apiclient.Config{
 		API: "cashlink", BaseURL: o.BaseURL, AllowHTTP: o.AllowHTTP, LinkMarker: "v2/",
 		Audit: o.Audit, Policy: audit.WritesInFull, Transport: o.Transport, Timeout: o.Timeout,
-		Retry: o.Retry, Sleep: o.Sleep,
+		Retry: o.Retry, Sleep: o.Sleep, OnThrottle: o.OnThrottle,
 		Authorize: func(ctx context.Context, req *http.Request) error {
 			tok, err := ts.Token(ctx)
 			if err != nil {

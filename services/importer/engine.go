@@ -28,9 +28,9 @@ type Registry interface {
 
 // Options tune the engine.
 type Options struct {
-	Workers     int           // rows processed at once (default 4)
-	Rate        rate.Limit    // calls per second across workers (default 20)
-	Burst       int           // default 5
+	Workers     int           // rows processed at once (default DefaultWorkers)
+	Rate        rate.Limit    // calls per second across workers (default DefaultRate)
+	Burst       int           // default Rate/10, at least 5
 	MaxPasses   int           // passes over rows with unknown outcomes before giving up on them (default 8)
 	PassBackoff time.Duration // first wait between passes (default 1s, doubling, at most 30s)
 	Now         func() time.Time
@@ -43,7 +43,7 @@ type Engine struct {
 	reg     Registry
 	audit   *audit.Store
 	opt     Options
-	limiter *rate.Limiter
+	limiter *Throttle
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -56,13 +56,13 @@ type Engine struct {
 // NewEngine returns an engine; base ends every run (the console's lifetime).
 func NewEngine(base context.Context, st *Store, reg Registry, au *audit.Store, opt Options) *Engine {
 	if opt.Workers <= 0 {
-		opt.Workers = 4
+		opt.Workers = DefaultWorkers
 	}
 	if opt.Rate == 0 {
-		opt.Rate = 20
+		opt.Rate = DefaultRate
 	}
 	if opt.Burst == 0 {
-		opt.Burst = 5
+		opt.Burst = max(5, int(opt.Rate/10))
 	}
 	if opt.MaxPasses == 0 {
 		opt.MaxPasses = 8
@@ -76,7 +76,7 @@ func NewEngine(base context.Context, st *Store, reg Registry, au *audit.Store, o
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Engine{st: st, reg: reg, audit: au, opt: opt, limiter: rate.NewLimiter(opt.Rate, opt.Burst), log: opt.Logger,
+	return &Engine{st: st, reg: reg, audit: au, opt: opt, limiter: NewThrottle(opt.Rate, opt.Burst, nil, opt.Logger), log: opt.Logger,
 		running: map[int64]bool{}, again: map[int64]string{}, base: base}
 }
 
@@ -544,6 +544,13 @@ func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64,
 	}
 	return id, err
 }
+
+// SlowDown lowers the engine's rate: Cashlink answered 429 or 503 with
+// Retry-After (see Throttle). The Cashlink client calls it for every caller.
+func (e *Engine) SlowDown(retryAfter time.Duration) { e.limiter.SlowDown(retryAfter) }
+
+// Throttle is the engine's shared rate limit.
+func (e *Engine) Throttle() *Throttle { return e.limiter }
 
 // Store is the engine's store.
 func (e *Engine) Store() *Store { return e.st }

@@ -19,32 +19,53 @@ import (
 type Options struct {
 	BaseURL string // e.g. https://api.issuance.com/ or the sandbox's http://127.0.0.1:8080/sandbox/issuance/
 	APIKey  string // "Authorization: Api-Key <key>" for investments and offerings
+	// APIKeys are several keys, one per offering as the seed hands them out
+	// (APIKey, if set, is used as the first). See keys.go.
+	APIKeys []string
 	// FirebaseToken is sent as "Authorization: Bearer <token>" to the
 	// endpoints documented with a Firebase ID token (investors, users,
 	// summary). Empty: those endpoints answer 401/403.
 	FirebaseToken string
-	AllowHTTP     bool // the embedded sandbox only
-	Audit         *audit.Store
-	Transport     http.RoundTripper
-	Timeout       time.Duration
-	Retry         apiclient.RetryPolicy
-	Sleep         func(context.Context, time.Duration) error
+	// FirebaseAPIKey and FirebaseRefreshToken, when both set, replace the
+	// fixed FirebaseToken: ID tokens are obtained and renewed at
+	// FirebaseTokenURL ("" = DefaultFirebaseTokenURL). See firebase.go.
+	FirebaseAPIKey       string
+	FirebaseRefreshToken string
+	FirebaseTokenURL     string
+	AllowHTTP            bool // the embedded sandbox only
+	Audit                *audit.Store
+	Transport            http.RoundTripper
+	Timeout              time.Duration
+	Retry                apiclient.RetryPolicy
+	Sleep                func(context.Context, time.Duration) error
 }
 
 // Client calls the Issuance issuer API.
 type Client struct {
 	api      *apiclient.Client
-	apiKey   string
+	ring     keyring
 	firebase string
+	tokens   *firebaseTokens // nil: the fixed firebase token (or none)
 }
 
 // New returns a client. Live base URLs must be HTTPS.
 func New(o Options) (*Client, error) {
-	c := &Client{apiKey: o.APIKey, firebase: o.FirebaseToken}
+	c := &Client{firebase: o.FirebaseToken, ring: keyring{invKey: map[int64]int{}}}
+	for _, k := range append([]string{o.APIKey}, o.APIKeys...) {
+		if k != "" && !contains(c.ring.keys, k) {
+			c.ring.keys = append(c.ring.keys, k)
+		}
+	}
+	if o.FirebaseAPIKey != "" && o.FirebaseRefreshToken != "" {
+		var err error
+		if c.tokens, err = newFirebaseTokens(o); err != nil {
+			return nil, err
+		}
+	}
 	api, err := apiclient.New(apiclient.Config{
 		API: "issuance", BaseURL: o.BaseURL, AllowHTTP: o.AllowHTTP, LinkMarker: "api/",
 		Audit: o.Audit, Policy: audit.SummaryOnly, Transport: o.Transport, Timeout: o.Timeout,
-		Retry: o.Retry, Sleep: o.Sleep, Authorize: c.authorize,
+		Retry: o.Retry, Sleep: o.Sleep, Authorize: c.authorize, Reauthorize: c.reauthorize,
 	})
 	if err != nil {
 		return nil, err
@@ -62,16 +83,34 @@ func usesFirebase(path string) bool {
 	return strings.Contains(path, "/api/investors/") || strings.Contains(path, "/api/users/") || strings.HasSuffix(path, "/api/investments/summary/")
 }
 
-func (c *Client) authorize(_ context.Context, req *http.Request) error {
+func (c *Client) authorize(ctx context.Context, req *http.Request) error {
 	switch {
+	case usesFirebase(req.URL.Path) && c.tokens != nil:
+		tok, err := c.tokens.Token(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	case usesFirebase(req.URL.Path):
 		if c.firebase != "" {
 			req.Header.Set("Authorization", "Bearer "+c.firebase)
 		}
-	case c.apiKey != "":
-		req.Header.Set("Authorization", "Api-Key "+c.apiKey)
+	default:
+		if k := c.keyFor(ctx); k != "" {
+			req.Header.Set("Authorization", "Api-Key "+k)
+		}
 	}
 	return nil
+}
+
+// reauthorize answers a 401 of a Firebase endpoint by dropping the refused
+// ID token, so the retry exchanges the refresh token again (once).
+func (c *Client) reauthorize(_ context.Context, refused *http.Request) bool {
+	if c.tokens == nil || !usesFirebase(refused.URL.Path) {
+		return false
+	}
+	c.tokens.Invalidate(strings.TrimPrefix(refused.Header.Get("Authorization"), "Bearer "))
+	return true
 }
 
 func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
@@ -126,6 +165,9 @@ func withPage(q url.Values, po PageOpts) url.Values {
 
 // ListInvestments is GET /api/investments/ with a typed filter.
 func (c *Client) ListInvestments(ctx context.Context, f InvestmentFilter, po PageOpts) (Page[Investment], error) {
+	if c.multi() {
+		return mergedList(ctx, c, investmentMerge, withPage(f.Values(), po), false)
+	}
 	return list[Investment](ctx, c, c.api.Resolve("api/investments/", withPage(f.Values(), po)))
 }
 
@@ -133,6 +175,9 @@ func (c *Client) ListInvestments(ctx context.Context, f InvestmentFilter, po Pag
 // given (the search page's URL is the API query), minus the broken boolean
 // __in filters (see RewriteBroken).
 func (c *Client) ListInvestmentsQuery(ctx context.Context, q url.Values) (Page[Investment], error) {
+	if c.multi() {
+		return mergedList(ctx, c, investmentMerge, RewriteBroken(InvestmentParams, q), false)
+	}
 	return list[Investment](ctx, c, c.api.Resolve("api/investments/", RewriteBroken(InvestmentParams, q)))
 }
 
@@ -143,16 +188,25 @@ func (c *Client) AllInvestments(ctx context.Context, q url.Values, pageSize int)
 	if pageSize > 0 {
 		q.Set("page_size", strconv.Itoa(pageSize))
 	}
+	if c.multi() {
+		return allMerged(ctx, c, investmentMerge, q)
+	}
 	return all[Investment](ctx, c, c.api.Resolve("api/investments/", q))
 }
 
 // InvestmentsPage fetches a page by its (re-based) link, e.g. Page.Next.
 func (c *Client) InvestmentsPage(ctx context.Context, u *url.URL) (Page[Investment], error) {
+	if c.multi() {
+		return mergedList(ctx, c, investmentMerge, u.Query(), true)
+	}
 	return list[Investment](ctx, c, u)
 }
 
 // GetInvestment is GET /api/investments/{id}/.
 func (c *Client) GetInvestment(ctx context.Context, id int64) (Investment, error) {
+	if c.multi() {
+		return getAcrossKeys[Investment](ctx, c, id, fmt.Sprintf("api/investments/%d/", id))
+	}
 	var inv Investment
 	err := c.get(ctx, fmt.Sprintf("api/investments/%d/", id), nil, &inv)
 	return inv, err
@@ -160,16 +214,31 @@ func (c *Client) GetInvestment(ctx context.Context, id int64) (Investment, error
 
 // ListOfferings is GET /api/offerings/ with a typed filter.
 func (c *Client) ListOfferings(ctx context.Context, f OfferingFilter, po PageOpts) (Page[Offering], error) {
+	if c.multi() {
+		return mergedList(ctx, c, offeringMerge, withPage(f.Values(), po), false)
+	}
 	return list[Offering](ctx, c, c.api.Resolve("api/offerings/", withPage(f.Values(), po)))
 }
 
 // ListOfferingsQuery is GET /api/offerings/ with parameters as given.
 func (c *Client) ListOfferingsQuery(ctx context.Context, q url.Values) (Page[Offering], error) {
+	if c.multi() {
+		return mergedList(ctx, c, offeringMerge, RewriteBroken(OfferingParams, q), false)
+	}
 	return list[Offering](ctx, c, c.api.Resolve("api/offerings/", RewriteBroken(OfferingParams, q)))
 }
 
 // GetOffering is GET /api/offerings/{id}/.
 func (c *Client) GetOffering(ctx context.Context, id int64) (Offering, error) {
+	if c.multi() {
+		i, ok, err := c.keyOfOffering(ctx, id)
+		if err != nil {
+			return Offering{}, err
+		}
+		if ok {
+			ctx = withKey(ctx, i)
+		}
+	}
 	var o Offering
 	err := c.get(ctx, fmt.Sprintf("api/offerings/%d/", id), nil, &o)
 	return o, err

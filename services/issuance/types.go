@@ -297,6 +297,9 @@ type Page[T any] struct {
 	Next     *url.URL
 	Previous *url.URL
 	Results  []T
+	// Note explains a merged list's order where it differs from the one
+	// asked for (see MergedOrderNote); "" otherwise.
+	Note string
 }
 
 type rawPage[T any] struct {
