@@ -60,11 +60,23 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir()}, noEnv, stdout, stderr)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-sandbox-investments", "600"}, noEnv, stdout, stderr)
 	}()
+	// However the test ends, run is stopped and waited for (done is
+	// buffered, and read here only when the test did not read it).
+	returned := false
+	t.Cleanup(func() {
+		cancel()
+		if !returned {
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+			}
+		}
+	})
 	re := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 	var base string
-	for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := re.FindStringSubmatch(stdout.String()); m != nil {
 			base = m[1]
 		}
@@ -83,10 +95,11 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
+		returned = true
 		if err != nil {
 			t.Fatalf("run returned %v after cancel", err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute): // bounds a failure on a loaded machine
 		t.Fatal("run did not return after cancel")
 	}
 	if !strings.Contains(stdout.String(), "shutting down") {
