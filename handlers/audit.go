@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/audit"
+	"issuerconsole/services/csvsafe"
 	"issuerconsole/views"
 )
 
@@ -171,6 +171,19 @@ func (s *Server) auditVerify(c echo.Context) error {
 var exportColumns = []string{"id", "at", "kind", "api", "method", "path", "status", "duration_ms", "attempt", "idempotency_key",
 	"replayed", "upstream_request_id", "error", "actor", "job", "row", "event", "detail", "request_body", "response_body", "prev_hash", "hash"}
 
+// exportSheet is the CSV export's columns: the numeric ones keep their
+// numbers, every other cell is guarded against formulas.
+func exportSheet() []csvsafe.Column {
+	cols := csvsafe.Names(exportColumns...)
+	for i, name := range exportColumns {
+		switch name {
+		case "id", "status", "duration_ms", "attempt":
+			cols[i].Numeric = true
+		}
+	}
+	return cols
+}
+
 func exportRecord(e audit.Entry) []string {
 	return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Kind, e.API, e.Method, e.Path,
 		strconv.Itoa(e.Status), strconv.FormatInt(e.Duration.Milliseconds(), 10), strconv.Itoa(e.Attempt), e.IdempotencyKey,
@@ -235,8 +248,8 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 		// The file stays rectangular (one header row, same columns on every
 		// row) so spreadsheet and pandas imports work; the chain head comes
 		// in a last row whose id is "#chain_head". A file cut short lacks it.
-		cw := csv.NewWriter(w)
-		cw.Write(exportColumns)
+		cw := csvsafe.NewWriter(w, exportSheet())
+		cw.WriteHeader()
 		n := 0
 		err = upTo(func(e audit.Entry) error {
 			if n++; n%500 == 0 {

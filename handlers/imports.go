@@ -21,6 +21,7 @@ import (
 
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
+	"issuerconsole/services/csvsafe"
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
 	"issuerconsole/views"
@@ -145,7 +146,15 @@ func (s *Server) importJob(c echo.Context) error {
 
 func (s *Server) importTemplate(c echo.Context) error {
 	c.Response().Header().Set("Content-Disposition", `attachment; filename="import-template.csv"`)
-	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", []byte(importer.CSVTemplate))
+	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	cols := csvsafe.Names(importer.CSVColumns...)
+	cols[0].Numeric, cols[2].Numeric = true, true
+	w := csvsafe.NewWriter(c.Response(), cols)
+	w.WriteHeader()
+	w.Write(importer.TemplateExample)
+	w.Flush()
+	return w.Error()
 }
 
 // --- 1. Source
@@ -1012,20 +1021,15 @@ func (s *Server) importReport(c echo.Context) error {
 	c.Response().Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-report.csv"`, j.ID))
 	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
-	w.Write([]string{"row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
-		"cashlink_investment", "wallet", "cashlink_status", "message"})
+	cols := csvsafe.Names("row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
+		"cashlink_investment", "wallet", "cashlink_status", "message")
+	cols[0].Numeric, cols[1].Numeric, cols[5].Numeric = true, true, true
+	w := csvsafe.NewWriter(c.Response(), cols)
+	w.WriteHeader()
 	for _, r := range rows {
-		w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), guard(r.Reference), guard(r.InvestorName),
-			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), r.State, r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, guard(r.Error)})
+		w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), r.Reference, r.InvestorName,
+			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), r.State, r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, r.Error})
 	}
 	w.Flush()
 	return w.Error()
-}
-
-func guard(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }

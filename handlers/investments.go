@@ -27,7 +27,6 @@ type invColumn struct {
 	sort       string // ordering field ("" = not sortable)
 	num        bool
 	personal   bool // personal data: exported for admins only
-	text       bool // free text (formula guard in exports)
 	deprecated bool
 	def        bool // shown by default
 	value      func(issuance.Investment) string
@@ -72,8 +71,8 @@ func optTS(t *time.Time) string {
 // investmentColumns covers every field of the investment object (B.5).
 var investmentColumns = []invColumn{
 	{key: "id", label: "#", sort: "id", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.ID, 10) }},
-	{key: "reference_id", label: "Reference", sort: "reference_id", text: true, def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
-	{key: "investor_individual_name", label: "Investor", personal: true, text: true, def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
+	{key: "reference_id", label: "Reference", sort: "reference_id", def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
+	{key: "investor_individual_name", label: "Investor", personal: true, def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
 	{key: "offering", label: "Offering", sort: "offering", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
 	{key: "status", label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
 	{key: "quantity", label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
@@ -83,9 +82,9 @@ var investmentColumns = []invColumn{
 	{key: "amount", label: "Amount", sort: "amount", num: true, def: true, value: func(i issuance.Investment) string { return string(i.Amount) }},
 	{key: "shares_amount", label: "Shares amount", sort: "shares_amount", num: true, value: func(i issuance.Investment) string { return string(i.SharesAmount) }},
 	{key: "payment_method", label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
-	{key: "payment_intent_id", label: "Payment intent", personal: true, text: true, value: func(i issuance.Investment) string { return i.PaymentIntentID }},
+	{key: "payment_intent_id", label: "Payment intent", personal: true, value: func(i issuance.Investment) string { return i.PaymentIntentID }},
 	{key: "has_investor_signed", label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
-	{key: "processing_issue_statuses", label: "Processing issues", text: true, def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
+	{key: "processing_issue_statuses", label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
 	{key: "processed_at", time: true, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
 	{key: "received_at", time: true, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
 	{key: "invested_at", time: true, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
@@ -98,9 +97,9 @@ var investmentColumns = []invColumn{
 	{key: "us_person", label: "US person", personal: true, value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
 	{key: "exempt_from_backup_withholding", label: "Backup withholding exempt", personal: true, value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
 	{key: "amount_invested_in_reg_cf_offering_this_year", label: "Reg CF invested this year", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
-	{key: "user_browser_type", label: "Browser", personal: true, text: true, value: func(i issuance.Investment) string { return i.UserBrowserType }},
+	{key: "user_browser_type", label: "Browser", personal: true, value: func(i issuance.Investment) string { return i.UserBrowserType }},
 	{key: "bonus_shares", label: "Bonus shares", num: true, value: func(i issuance.Investment) string { return optI64(i.BonusShares) }},
-	{key: "bonus_shares_code", label: "Bonus code", text: true, value: func(i issuance.Investment) string { return optStr(i.BonusSharesCode) }},
+	{key: "bonus_shares_code", label: "Bonus code", value: func(i issuance.Investment) string { return optStr(i.BonusSharesCode) }},
 	{key: "bonus_shares_percentage_tier", label: "Bonus % tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesPercentageTier) }},
 	{key: "bonus_shares_quantity_tier", label: "Bonus quantity tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesQuantityTier) }},
 	{key: "quantity_qualified_shares", label: "Qualified shares", num: true, value: func(i issuance.Investment) string { return optI64(i.QuantityQualifiedShares) }},
@@ -112,7 +111,7 @@ var investmentColumns = []invColumn{
 func ExportColumns() []export.Column {
 	out := make([]export.Column, len(investmentColumns))
 	for i, c := range investmentColumns {
-		out[i] = export.Column{Name: c.key, Personal: c.personal, Text: c.text, Value: c.value}
+		out[i] = export.Column{Name: c.key, Personal: c.personal, Num: c.num, Value: c.value}
 	}
 	return out
 }
