@@ -61,6 +61,9 @@ type Config struct {
 
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// AuditCheckpoint is how often the audit chain's head is signed into
+	// the checkpoint file (when it moved); one more is written at shutdown.
+	AuditCheckpoint time.Duration
 
 	LogFormat string // "text" or "json"
 	LogLevel  string
@@ -151,6 +154,7 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SECURE_COOKIES", false), "mark cookies Secure even without -tls-cert, e.g. behind a TLS proxy (env SECURE_COOKIES)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDuration("SESSION_IDLE_TIMEOUT", 30*time.Minute), "sign out after this long without a request (env SESSION_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", envDuration("SESSION_LIFETIME", 12*time.Hour), "sign out this long after sign-in, whatever the activity (env SESSION_LIFETIME)")
+	fs.DurationVar(&c.AuditCheckpoint, "audit-checkpoint", envDuration("AUDIT_CHECKPOINT_INTERVAL", 5*time.Minute), "sign the audit chain's head into DATA_DIR/audit-checkpoints.jsonl this often when it moved, and at shutdown (env AUDIT_CHECKPOINT_INTERVAL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 
@@ -159,7 +163,7 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 
 Usage:
   web [flags]                  start the console
-  web audit verify -data DIR   recompute the audit log's hash chain
+  web audit verify -data DIR   recompute the audit log's hash chain and check it against the signed checkpoints
 
 Flags:
 `)
@@ -301,6 +305,9 @@ func (c *Config) resolve() []error {
 	}
 	if c.SessionIdle < time.Minute {
 		add("-session-idle %s must be at least 1m", c.SessionIdle)
+	}
+	if c.AuditCheckpoint < time.Second {
+		add("-audit-checkpoint %s must be at least 1s", c.AuditCheckpoint)
 	}
 	if c.SessionLifetime < c.SessionIdle {
 		add("-session-lifetime %s must not be shorter than -session-idle %s", c.SessionLifetime, c.SessionIdle)

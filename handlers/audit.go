@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,9 @@ func (s *Server) auditList(c echo.Context) error {
 		Statuses:  append([]string{""}, audit.StatusClasses...),
 		ExportCSV: "/audit/export.csv?" + fq.Encode(),
 		ExportND:  "/audit/export.ndjson?" + fq.Encode(),
+	}
+	if s.Anchor != nil {
+		a.SigningKey = hex.EncodeToString(s.Anchor.PublicKey())
 	}
 	for _, e := range page.Entries {
 		a.Rows = append(a.Rows, auditRow(e))
@@ -145,18 +149,48 @@ func (s *Server) auditEntry(c echo.Context) error {
 }
 
 func verifyView(r audit.VerifyResult) views.VerifyView {
-	return views.VerifyView{Intact: r.Intact, Rows: r.Rows, BrokenID: r.BrokenID, Reason: r.Reason, HeadID: r.HeadID, Head: hex.EncodeToString(r.Head)}
+	return views.VerifyView{Intact: r.Intact, Rows: r.Rows, BrokenID: r.BrokenID, Reason: r.Reason, HeadID: r.HeadID, Head: hex.EncodeToString(r.Head),
+		Anchor: anchorNote(r)}
+}
+
+// anchorNote says what the signed checkpoints showed.
+func anchorNote(r audit.VerifyResult) string {
+	if !r.Anchored {
+		return ""
+	}
+	note := fmt.Sprintf("It matches all %d signed checkpoints", r.Checkpoints)
+	if !r.AnchorAt.IsZero() {
+		note += fmt.Sprintf(", the last of row #%d at %s", r.AnchorRow, r.AnchorAt.Format("2006-01-02 15:04:05 UTC"))
+	}
+	note += "."
+	if r.BadSigs > 0 {
+		note += fmt.Sprintf(" %d checkpoints not signed with this console's key were ignored.", r.BadSigs)
+	}
+	return note
+}
+
+// verifyChain recomputes the chain and checks it against the signed
+// checkpoints.
+func (s *Server) verifyChain(ctx context.Context) (audit.VerifyResult, error) {
+	if s.Anchor == nil {
+		return s.Audit.Verify(ctx)
+	}
+	cps, err := s.Anchor.Checkpoints()
+	if err != nil {
+		return audit.VerifyResult{}, err
+	}
+	return s.Audit.VerifyAnchored(ctx, cps, s.Anchor.PublicKey())
 }
 
 // auditVerify is POST /audit/verify: recompute the chain (auditors may).
 func (s *Server) auditVerify(c echo.Context) error {
-	res, err := s.Audit.Verify(c.Request().Context())
+	res, err := s.verifyChain(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	v := verifyView(res)
 	if !isFragment(c) {
-		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified.", res.Rows)
+		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified. %s", res.Rows, v.Anchor)
 		if !res.Intact {
 			kind, msg = "error", fmt.Sprintf("Chain broken at row #%d: %s.", res.BrokenID, res.Reason)
 		}
@@ -214,6 +248,15 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 		h.Set("Cache-Control", "no-store")
 		meta := map[string]any{"chain_head": map[string]any{"id": headID, "hash": hex.EncodeToString(head)},
 			"exported_at": now.Format(time.RFC3339), "filter": f.Query().Encode()}
+		// Every signed checkpoint travels with the export, so a copy kept
+		// elsewhere can anchor the log (web audit verify -checkpoints FILE).
+		var cps []audit.Checkpoint
+		if s.Anchor != nil {
+			if cps, err = s.Anchor.Checkpoints(); err != nil {
+				return err
+			}
+			meta["checkpoint_key"] = hex.EncodeToString(s.Anchor.PublicKey())
+		}
 		upTo := func(fn func(audit.Entry) error) error {
 			return s.Audit.Each(ctx, f, func(e audit.Entry) error {
 				if e.ID > headID {
@@ -231,7 +274,7 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 				return nil
 			}
 			n := 0
-			return upTo(func(e audit.Entry) error {
+			err := upTo(func(e audit.Entry) error {
 				rec := map[string]any{}
 				vals := exportRecord(e)
 				for i, col := range exportColumns {
@@ -242,6 +285,15 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 				}
 				return enc.Encode(rec)
 			})
+			if err != nil {
+				return err
+			}
+			for _, cp := range cps {
+				if err := enc.Encode(map[string]any{"checkpoint": cp}); err != nil {
+					return nil
+				}
+			}
+			return nil
 		}
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
@@ -260,6 +312,13 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 		})
 		if err != nil {
 			return err
+		}
+		for _, cp := range cps {
+			line, _ := json.Marshal(cp)
+			rec := make([]string, len(exportColumns))
+			rec[0], rec[1], rec[17] = "#checkpoint", cp.At.Format(time.RFC3339Nano), string(line)
+			rec[20], rec[21] = strconv.FormatInt(cp.Row, 10), cp.Hash
+			cw.Write(rec)
 		}
 		trailer := make([]string, len(exportColumns))
 		trailer[0], trailer[1] = "#chain_head", now.Format(time.RFC3339)
