@@ -16,13 +16,16 @@ import (
 
 	"issuerconsole/services/audit"
 	"issuerconsole/services/csvsafe"
+	"issuerconsole/services/personal"
 	"issuerconsole/views"
 )
 
-func auditRow(e audit.Entry) views.AuditRow {
+// auditRow is one row of the log as pv may see it: personal query values
+// in the path masked for auditors.
+func auditRow(e audit.Entry, pv personal.Viewer) views.AuditRow {
 	return views.AuditRow{
 		ID: e.ID, At: e.At.Format("2006-01-02 15:04:05.000"), Kind: e.Kind, API: e.API, Method: e.Method,
-		Path: e.Path, Status: e.FormatStatus(), Failed: e.Failed(), Duration: strconv.FormatInt(e.Duration.Milliseconds(), 10),
+		Path: pv.Path(e.Path), Status: e.FormatStatus(), Failed: e.Failed(), Duration: strconv.FormatInt(e.Duration.Milliseconds(), 10),
 		Attempt: e.Attempt, Key: e.IdempotencyKey, Replayed: e.Replayed, Actor: e.Actor, Job: e.Job, Row: e.Row,
 		Event: e.Event, Error: e.Error,
 	}
@@ -64,8 +67,9 @@ func (s *Server) auditList(c echo.Context) error {
 	if s.Anchor != nil {
 		a.SigningKey = hex.EncodeToString(s.Anchor.PublicKey())
 	}
+	pv := viewer(c)
 	for _, e := range page.Entries {
-		a.Rows = append(a.Rows, auditRow(e))
+		a.Rows = append(a.Rows, auditRow(e, pv))
 	}
 	if page.Next != 0 {
 		older := f.Query()
@@ -105,8 +109,10 @@ func (s *Server) auditEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Bodies keep their JSON structure; auditors see personal values masked.
+	pv := viewer(c)
 	d := views.AuditDetail{
-		Entry: auditRow(e), Request: prettyJSON(e.RequestBody), Response: prettyJSON(e.ResponseBody),
+		Entry: auditRow(e, pv), Request: prettyJSON(pv.JSON(e.RequestBody)), Response: prettyJSON(pv.JSON(e.ResponseBody)),
 		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash),
 	}
 	add := func(label, v string) {
@@ -120,7 +126,7 @@ func (s *Server) auditEntry(c echo.Context) error {
 	add("Event", e.Event)
 	add("Detail", e.Detail)
 	add("Method", e.Method)
-	add("Path", e.Path)
+	add("Path", pv.Path(e.Path))
 	if e.Kind == audit.KindCall {
 		add("Status", e.FormatStatus())
 		add("Duration", e.Duration.String())
@@ -141,7 +147,7 @@ func (s *Server) auditEntry(c echo.Context) error {
 			return err
 		}
 		for _, a := range atts {
-			d.Attempts = append(d.Attempts, auditRow(a))
+			d.Attempts = append(d.Attempts, auditRow(a, pv))
 		}
 	}
 	title := fmt.Sprintf("Audit entry #%d", e.ID)
@@ -218,11 +224,13 @@ func exportSheet() []csvsafe.Column {
 	return cols
 }
 
-func exportRecord(e audit.Entry) []string {
-	return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Kind, e.API, e.Method, e.Path,
+// exportRecord is one exported row as pv may see it: personal values in
+// the path and the bodies masked for auditors (the JSON structure stays).
+func exportRecord(e audit.Entry, pv personal.Viewer) []string {
+	return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Kind, e.API, e.Method, pv.Path(e.Path),
 		strconv.Itoa(e.Status), strconv.FormatInt(e.Duration.Milliseconds(), 10), strconv.Itoa(e.Attempt), e.IdempotencyKey,
 		strconv.FormatBool(e.Replayed), e.UpstreamRequestID, e.Error, e.Actor, e.Job, e.Row, e.Event, e.Detail,
-		e.RequestBody, e.ResponseBody, hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)}
+		pv.JSON(e.RequestBody), pv.JSON(e.ResponseBody), hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)}
 }
 
 // auditExport streams the filtered log as CSV or NDJSON in constant memory.
@@ -257,6 +265,7 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 			}
 			meta["checkpoint_key"] = hex.EncodeToString(s.Anchor.PublicKey())
 		}
+		pv := viewer(c)
 		upTo := func(fn func(audit.Entry) error) error {
 			return s.Audit.Each(ctx, f, func(e audit.Entry) error {
 				if e.ID > headID {
@@ -276,7 +285,7 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 			n := 0
 			err := upTo(func(e audit.Entry) error {
 				rec := map[string]any{}
-				vals := exportRecord(e)
+				vals := exportRecord(e, pv)
 				for i, col := range exportColumns {
 					rec[col] = vals[i]
 				}
@@ -308,7 +317,7 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 				cw.Flush()
 				w.Flush()
 			}
-			return cw.Write(exportRecord(e))
+			return cw.Write(exportRecord(e, pv))
 		})
 		if err != nil {
 			return err
