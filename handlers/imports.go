@@ -161,14 +161,15 @@ func (s *Server) importTemplate(c echo.Context) error {
 
 func (s *Server) sourceView(c echo.Context, j importer.Job) views.SourceView {
 	ctx := c.Request().Context()
-	v := views.SourceView{H: s.jobHeader(c, j, "source"), Query: j.SourceQuery, Kind: j.SourceKind, Count: s.jobHeaderRows(ctx, j.ID)}
+	pv := viewer(c)
+	v := views.SourceView{H: s.jobHeader(c, j, "source"), Query: pv.Query(j.SourceQuery), Kind: j.SourceKind, Count: s.jobHeaderRows(ctx, j.ID)}
 	opts := s.offeringOptions(c)
 	if len(opts) > 1 {
 		v.Offerings = opts[1:]
 	}
 	saved, _ := s.Searches.List(ctx)
 	for _, ss := range saved {
-		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: ss.Query})
+		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: pv.Query(ss.Query)})
 	}
 	return v
 }

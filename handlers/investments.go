@@ -285,7 +285,8 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	}
 	me, _ := currentUser(c)
 	for _, ss := range saved {
-		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + ss.Query,
+		// A search an admin saved may filter by a person's name or e-mail.
+		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + viewer(c).Query(ss.Query),
 			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
 	}
 	sv.IsAdmin = me.IsAdmin()

@@ -122,6 +122,18 @@ func NewAnchor(store *Store, key ed25519.PrivateKey, path string) (*Anchor, erro
 	if n := len(cps); n > 0 {
 		a.last, _ = hex.DecodeString(cps[n-1].Hash)
 	}
+	// A crash mid-write can leave a last line without its newline: end it,
+	// so the next checkpoint is a line of its own.
+	if b, err := os.ReadFile(path); err == nil && len(b) > 0 && b[len(b)-1] != '\n' {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		_, werr := f.Write([]byte{'\n'})
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	return a, nil
 }
 

@@ -130,3 +130,34 @@ func TestReadCheckpointsFromExport(t *testing.T) {
 		t.Fatalf("%d checkpoints %+v, err %v", len(got), got, err)
 	}
 }
+
+// A checkpoint line torn by a crash is skipped, and the next checkpoint is
+// a line of its own.
+func TestCheckpointAfterTornLine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	file := filepath.Join(t.TempDir(), CheckpointFile)
+	a, _ := NewAnchor(s, key, file)
+	s.Append(ctx, Entry{API: "cashlink", Method: "GET", Path: "/v2/x", Status: 200})
+	if err := a.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0o600)
+	f.WriteString(`{"row":2,"hash":"ab`)
+	f.Close()
+	s.Append(ctx, Entry{API: "cashlink", Method: "GET", Path: "/v2/y", Status: 200})
+	a, err := NewAnchor(s, key, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cps, _ := a.Checkpoints()
+	res, err := s.VerifyAnchored(ctx, cps, a.PublicKey())
+	if err != nil || len(cps) != 2 || !res.Intact || res.AnchorRow != 2 {
+		t.Fatalf("%d checkpoints, %+v, %v", len(cps), res, err)
+	}
+}

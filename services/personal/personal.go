@@ -86,9 +86,18 @@ func (v Viewer) Path(p string) string {
 	if v.full || !ok {
 		return p
 	}
+	return path + "?" + v.Query(raw)
+}
+
+// Query shows a query string (a saved search, an import's source) with the
+// values of personal parameters and of the free-text search masked.
+func (v Viewer) Query(raw string) string {
+	if v.full || raw == "" {
+		return raw
+	}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return path + "?" + Masked
+		return Masked
 	}
 	for k, vals := range q {
 		if IsField(k) || strings.EqualFold(k, "search") {
@@ -97,7 +106,7 @@ func (v Viewer) Path(p string) string {
 			}
 		}
 	}
-	return path + "?" + q.Encode()
+	return q.Encode()
 }
 
 // JSON shows a request or response body: a JSON body keeps its structure
