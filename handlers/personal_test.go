@@ -50,9 +50,19 @@ func TestAuditorSeesNoPersonalData(t *testing.T) {
 	for _, k := range []string{"forename", "surname", "birth_date", "birth_place", "street", "city", "phone", "email"} {
 		secrets = append(secrets, planted[k], url.QueryEscape(planted[k]))
 	}
+	// A second import, run to its end: its run and result pages list the
+	// investors too.
+	inf := sandboxInfo(t, s)
+	run := newImportJob(t, s, admin, "run")
+	run.fromCSV(investmentsFor(t, s, 0, 2), func(int) string { return inf.Investors[0].ID })
+	run.campaign(inf)
+	run.sharedDocument()
+	run.start()
+	run.stopped()
+
 	var investments []int64
 	offerings := map[int64]bool{}
-	for _, row := range j.rows() {
+	for _, row := range append(j.rows(), run.rows()...) {
 		investments = append(investments, row.IssuanceID)
 		offerings[row.OfferingID] = true
 		for _, v := range []string{row.InvestorName, row.InvestorEmail} {
@@ -119,7 +129,7 @@ func TestAuditorSeesNoPersonalData(t *testing.T) {
 		}
 		switch {
 		case strings.HasPrefix(rt.Path, "/imports/:id"):
-			urls = append(urls, strings.Replace(rt.Path, ":id", j.id, 1))
+			urls = append(urls, strings.Replace(rt.Path, ":id", j.id, 1), strings.Replace(rt.Path, ":id", run.id, 1))
 		case rt.Path == "/audit/:id":
 			for _, id := range values[":audit"] {
 				urls = append(urls, "/audit/"+id)
