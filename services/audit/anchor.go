@@ -182,7 +182,7 @@ func (a *Anchor) Run(ctx context.Context, interval time.Duration, onErr func(err
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.Checkpoint(ctx); err != nil {
+			if err := a.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 				onErr(err)
 			}
 		}

@@ -161,3 +161,38 @@ func TestCheckpointAfterTornLine(t *testing.T) {
 		t.Fatalf("%d checkpoints, %+v, %v", len(cps), res, err)
 	}
 }
+
+// Run signs the head every interval once it moved, and stops with its
+// context.
+func TestAnchorRunWritesWhenTheHeadMoves(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, _ := newStore(t)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	a, _ := NewAnchor(s, key, filepath.Join(t.TempDir(), CheckpointFile))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx, time.Millisecond, func(err error) { t.Error(err) })
+	}()
+	e, err := s.Append(ctx, Entry{API: "cashlink", Method: "GET", Path: "/v2/x", Status: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		cps, _ := a.Checkpoints()
+		if len(cps) > 0 && cps[len(cps)-1].Row == e.ID {
+			for i := 1; i < len(cps); i++ {
+				if cps[i].Hash == cps[i-1].Hash {
+					t.Fatalf("checkpoint %d repeats a head that did not move", i)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint of the new head")
+		}
+	}
+	cancel()
+	<-done
+}
