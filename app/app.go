@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -51,6 +52,7 @@ type App struct {
 	DB       *sql.DB
 	Accounts *accounts.Service
 	Audit    *audit.Store
+	Anchor   *audit.Anchor    // signs the audit chain's head into the checkpoint file
 	Issuance *issuance.Client // nil when not configured
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
@@ -60,6 +62,7 @@ type App struct {
 	stop     context.CancelFunc
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
+	anchorWG sync.WaitGroup
 }
 
 // Options adjust New for tests.
@@ -115,6 +118,19 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		return nil, err
 	}
 	a.Audit = audit.NewStore(a.DB, opts.Now)
+	akey, err := LoadOrCreateAuditKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.Anchor, err = audit.NewAnchor(a.Audit, akey, filepath.Join(cfg.DataDir, audit.CheckpointFile))
+	if err != nil {
+		return nil, err
+	}
+	// Anchor the log as found at start: rows written before a crash, or by
+	// an older version, are covered from now on.
+	if err := a.Anchor.Checkpoint(ctx); err != nil {
+		return nil, err
+	}
 	setup, err := a.bootstrapAdmin(ctx, console)
 	if err != nil {
 		return nil, err
@@ -145,6 +161,13 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	// cancels it and waits for it before closing the databases it writes.
 	base, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
+	if cfg.AuditCheckpoint > 0 {
+		a.anchorWG.Add(1)
+		go func() {
+			defer a.anchorWG.Done()
+			a.Anchor.Run(base, cfg.AuditCheckpoint, func(err error) { log.Error("audit checkpoint failed", "err", err) })
+		}()
+	}
 	if a.Issuance != nil {
 		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
 		if err != nil {
@@ -204,6 +227,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		TLS:           cfg.TLSCert != "",
 		Logger:        log,
 		Audit:         a.Audit,
+		Anchor:        a.Anchor,
 		Issuance:      a.Issuance,
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
@@ -377,6 +401,11 @@ func (a *App) Close() error {
 		}
 		if a.exports != nil {
 			a.exports.Wait()
+		}
+		a.anchorWG.Wait()
+		// The last rows of the session are anchored before the database closes.
+		if err := a.Anchor.Checkpoint(context.Background()); err != nil {
+			a.log.Error("audit checkpoint at shutdown failed", "err", err)
 		}
 	}
 	var errs []error

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -66,4 +67,51 @@ func createKeys(path string) (Keys, error) {
 		return Keys{}, fmt.Errorf("write %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// AuditKeyFile holds the Ed25519 key that signs the audit log's
+// checkpoints (mode 0600, beside keys.json). Its public half is shown on the
+// audit page and printed by `web audit verify`.
+const AuditKeyFile = "audit-key.json"
+
+type auditKeyJSON struct {
+	Seed []byte `json:"ed25519_seed"`
+}
+
+// LoadOrCreateAuditKey reads the checkpoint signing key, creating it on
+// first start.
+func LoadOrCreateAuditKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, AuditKeyFile)
+	key, err := ReadAuditKey(dir)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, fmt.Errorf("generate audit key: %w", err)
+	}
+	b, _ := json.MarshalIndent(auditKeyJSON{Seed: seed}, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// ReadAuditKey reads the checkpoint signing key of a data folder (an error
+// wrapping fs.ErrNotExist when there is none).
+func ReadAuditKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, AuditKeyFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var k auditKeyJSON
+	if err := json.Unmarshal(b, &k); err != nil || len(k.Seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s is damaged: checkpoints cannot be signed or checked without it", path)
+	}
+	return ed25519.NewKeyFromSeed(k.Seed), nil
 }

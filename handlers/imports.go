@@ -21,6 +21,7 @@ import (
 
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
+	"issuerconsole/services/csvsafe"
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
 	"issuerconsole/views"
@@ -145,21 +146,30 @@ func (s *Server) importJob(c echo.Context) error {
 
 func (s *Server) importTemplate(c echo.Context) error {
 	c.Response().Header().Set("Content-Disposition", `attachment; filename="import-template.csv"`)
-	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", []byte(importer.CSVTemplate))
+	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	cols := csvsafe.Names(importer.CSVColumns...)
+	cols[0].Numeric, cols[2].Numeric = true, true
+	w := csvsafe.NewWriter(c.Response(), cols)
+	w.WriteHeader()
+	w.Write(importer.TemplateExample)
+	w.Flush()
+	return w.Error()
 }
 
 // --- 1. Source
 
 func (s *Server) sourceView(c echo.Context, j importer.Job) views.SourceView {
 	ctx := c.Request().Context()
-	v := views.SourceView{H: s.jobHeader(c, j, "source"), Query: j.SourceQuery, Kind: j.SourceKind, Count: s.jobHeaderRows(ctx, j.ID)}
+	pv := viewer(c)
+	v := views.SourceView{H: s.jobHeader(c, j, "source"), Query: pv.Query(j.SourceQuery), Kind: j.SourceKind, Count: s.jobHeaderRows(ctx, j.ID)}
 	opts := s.offeringOptions(c)
 	if len(opts) > 1 {
 		v.Offerings = opts[1:]
 	}
 	saved, _ := s.Searches.List(ctx)
 	for _, ss := range saved {
-		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: ss.Query})
+		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: pv.Query(ss.Query)})
 	}
 	return v
 }
@@ -285,6 +295,7 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 	ctx := c.Request().Context()
 	v := views.MappingView{H: s.jobHeader(c, j, "mapping"), CampaignID: j.CampaignID, ProductID: j.ProductID,
 		Live: s.Imports.Catalog == nil, TimestampRule: importer.TimestampRule}
+	pv := viewer(c)
 	if s.Imports.Catalog != nil {
 		cat, err := s.Imports.Catalog(ctx)
 		if err != nil {
@@ -299,7 +310,7 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: pr.Name + " (" + pr.ID + ")"})
 		}
 		for _, inv := range cat.Investors {
-			v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: inv.Name + " <" + inv.Email + ">"})
+			v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: pv.Value(inv.Name) + " <" + pv.Value(inv.Email) + ">"})
 		}
 	}
 	rows, err := s.Imports.Store.Rows(ctx, j.ID)
@@ -314,13 +325,13 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 	var order []int64
 	for _, r := range rows {
 		if r.IssuanceInvestor == 0 {
-			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Cashlink: r.CashlinkInvestor})
+			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), Cashlink: r.CashlinkInvestor})
 			continue
 		}
 		m, ok := byInv[r.IssuanceInvestor]
 		if !ok {
-			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: r.InvestorName,
-				Email: r.InvestorEmail, Cashlink: r.CashlinkInvestor, NaturalPerson: true}
+			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: pv.Value(r.InvestorName),
+				Email: pv.Value(r.InvestorEmail), Cashlink: r.CashlinkInvestor, NaturalPerson: true}
 			if mp, ok := maps[r.IssuanceInvestor]; ok && mp.CashlinkInvestor == r.CashlinkInvestor {
 				m.Source = mp.Source
 			}
@@ -623,7 +634,7 @@ func (s *Server) documentsView(c echo.Context, j importer.Job) (views.DocumentsV
 		return v, err
 	}
 	for _, r := range rows {
-		v.Rows = append(v.Rows, views.RowDocs{RowID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Docs: byRow[r.ID]})
+		v.Rows = append(v.Rows, views.RowDocs{RowID: r.ID, Ref: r.Reference, Investor: viewer(c).Value(r.InvestorName), Docs: byRow[r.ID]})
 	}
 	return v, nil
 }
@@ -760,7 +771,7 @@ func (s *Server) reviewView(c echo.Context, j importer.Job) (views.ReviewView, i
 		return v, rv, err
 	}
 	for _, r := range rows {
-		rr := views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Cashlink: r.CashlinkInvestor, Units: r.Units,
+		rr := views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: viewer(c).Value(r.InvestorName), Cashlink: r.CashlinkInvestor, Units: r.Units,
 			Signed: fmtTS(r.SignedAt), Accepted: fmtTS(r.AcceptedAt), Paid: fmtTS(r.PaidAt), Skip: r.Skip, SkipReason: r.SkipReason,
 			Editable: j.State == importer.JobDraft, Amount: r.Amount}
 		for _, p := range rv.Problems[r.ID] {
@@ -930,7 +941,7 @@ func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.Run
 		return v, err
 	}
 	for _, r := range rows {
-		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, State: r.State, Step: r.Step,
+		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: viewer(c).Value(r.InvestorName), State: r.State, Step: r.Step,
 			Error: r.Error, Investment: r.CashlinkInvestment, Wallet: r.Wallet, Final: r.FinalStatus,
 			AuditHref: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}, "row": {"row-" + strconv.FormatInt(r.ID, 10)}}.Encode()})
 	}
@@ -1012,20 +1023,16 @@ func (s *Server) importReport(c echo.Context) error {
 	c.Response().Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-report.csv"`, j.ID))
 	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
-	w.Write([]string{"row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
-		"cashlink_investment", "wallet", "cashlink_status", "message"})
+	cols := csvsafe.Names("row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
+		"cashlink_investment", "wallet", "cashlink_status", "message")
+	cols[0].Numeric, cols[1].Numeric, cols[5].Numeric = true, true, true
+	w := csvsafe.NewWriter(c.Response(), cols)
+	w.WriteHeader()
+	pv := viewer(c)
 	for _, r := range rows {
-		w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), guard(r.Reference), guard(r.InvestorName),
-			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), r.State, r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, guard(r.Error)})
+		w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), r.Reference, pv.Value(r.InvestorName),
+			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), r.State, r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, r.Error})
 	}
 	w.Flush()
 	return w.Error()
-}
-
-func guard(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }

@@ -17,6 +17,7 @@ import (
 
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
+	"issuerconsole/services/personal"
 )
 
 const (
@@ -214,6 +215,13 @@ func (s *Server) auditActor(next echo.HandlerFunc) echo.HandlerFunc {
 func currentUser(c echo.Context) (accounts.User, bool) {
 	u, ok := c.Get(ctxUser).(accounts.User)
 	return u, ok
+}
+
+// viewer is what the signed-in user may see of personal data: admins all
+// of it, everyone else masked (package personal holds the rule).
+func viewer(c echo.Context) personal.Viewer {
+	u, _ := currentUser(c)
+	return personal.For(u.IsAdmin())
 }
 
 func currentSession(c echo.Context) *sessions.Session {

@@ -47,6 +47,7 @@ type Deps struct {
 	Sandbox http.Handler
 
 	Audit       *audit.Store
+	Anchor      *audit.Anchor    // signed checkpoints of the audit chain
 	Issuance    *issuance.Client // nil when not configured
 	Cashlink    *cashlink.Client // nil when not configured
 	Connections []views.Connection

@@ -161,9 +161,9 @@ type CSVRow struct {
 // CSVColumns are the import CSV's columns; only the first is required.
 var CSVColumns = []string{"issuance_investment_id", "cashlink_investor_id", "units", "signed_at", "accepted_at", "paid_at"}
 
-// CSVTemplate is the downloadable template.
-const CSVTemplate = "issuance_investment_id,cashlink_investor_id,units,signed_at,accepted_at,paid_at\n" +
-	"1042,3fa85f64-5717-4562-b3fc-2c963f66afa6,300,2026-03-12T07:14:13Z,2026-03-12T07:14:13Z,2026-03-13T09:00:00Z\n"
+// TemplateExample is the example line of the downloadable template (whose
+// header is CSVColumns).
+var TemplateExample = []string{"1042", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "300", "2026-03-12T07:14:13Z", "2026-03-12T07:14:13Z", "2026-03-13T09:00:00Z"}
 
 // MaxCSVSize caps an import CSV.
 const MaxCSVSize = 10 << 20
