@@ -87,7 +87,7 @@ func TestImportDocumentsSizeAndMeta(t *testing.T) {
 
 	// Each investment carries its document with that category and subject.
 	j.start()
-	waitJob(t, c, j.id, time.Minute)
+	waitJob(t, c, j.id, 3*time.Minute)
 	for i, row := range j.rows() {
 		inv, err := s.app.Cashlink.GetInvestment(ctx, row.CashlinkInvestment)
 		if err != nil {

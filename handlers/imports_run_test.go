@@ -97,7 +97,7 @@ func TestImportRunControls(t *testing.T) {
 	wantStatus(t, c.post(a.path("pause"), nil), http.StatusConflict)
 
 	wantStatus(t, c.post(a.path("resume"), nil), http.StatusSeeOther)
-	waitJob(t, c, a.id, time.Minute)
+	waitJob(t, c, a.id, 3*time.Minute)
 	if rows := a.rows(); countState(rows, importer.RowDone) != 5 {
 		t.Fatalf("after resuming: %d of 5 rows done", countState(rows, importer.RowDone))
 	}
@@ -121,7 +121,7 @@ func TestImportRunControls(t *testing.T) {
 	}
 	wantStatus(t, c.post(b.path("resume"), nil), http.StatusConflict)
 	wantStatus(t, c.post(b.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, b.id, time.Minute)
+	waitJob(t, c, b.id, 3*time.Minute)
 	for _, r := range b.rows() {
 		if r.State != importer.RowDone && (r.State != importer.RowSkipped || !strings.Contains(r.Error, "cancelled")) {
 			t.Errorf("row %d after the re-run of a cancelled job: %s %q", r.ID, r.State, r.Error)
@@ -171,7 +171,7 @@ func TestImportRerunFailedRows(t *testing.T) {
 	j.campaign(inf)
 	j.sharedDocument()
 	j.start()
-	r := waitJob(t, c, j.id, time.Minute)
+	r := waitJob(t, c, j.id, 3*time.Minute)
 	failed := r.doc.Find(`tr[data-testid="run-row"][data-state="failed"]`)
 	if failed.Length() != 1 || !strings.Contains(text(failed), "Cashlink refused the credit (HTTP 400)") || !strings.Contains(text(failed), "KYC_PENDING") {
 		t.Fatalf("failed rows: %s", text(failed))
@@ -181,14 +181,14 @@ func TestImportRerunFailedRows(t *testing.T) {
 	}
 	// Re-run before the fix: refused again, nothing more created.
 	wantStatus(t, c.post(j.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, j.id, time.Minute)
+	waitJob(t, c, j.id, 3*time.Minute)
 	if got := j.rows()[0]; got.State != importer.RowFailed || got.Step != importer.StepCredit {
 		t.Fatalf("row before the fix: %s at %s", got.State, got.Step)
 	}
 	// The fix: x is identified. The re-run credits the same investment.
 	control(http.MethodPut, "/cashlink/investors/"+x+"/kyc", `{"kyc_status": "SUCCESS"}`)
 	wantStatus(t, c.post(j.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, j.id, time.Minute)
+	waitJob(t, c, j.id, 3*time.Minute)
 	row := j.rows()[0]
 	if row.State != importer.RowDone || row.FinalStatus != "DELIVERED" {
 		t.Fatalf("row after the fix: %s at %s: %s", row.State, row.Step, row.Error)
@@ -219,7 +219,7 @@ func TestImportRerunFailedRows(t *testing.T) {
 	j2.campaign(inf)
 	j2.sharedDocument()
 	j2.start()
-	waitJob(t, c, j2.id, time.Minute)
+	waitJob(t, c, j2.id, 3*time.Minute)
 	row = j2.rows()[0]
 	if row.State != importer.RowFailed || !strings.Contains(row.Error, "Outcome still unknown") || row.CashlinkInvestment != "" {
 		t.Fatalf("row under faults: %+v", row)
@@ -227,7 +227,7 @@ func TestImportRerunFailedRows(t *testing.T) {
 	beforeY := counts(t, s).PerInvestor[y].Investments
 	s.app.Sandbox.Faults.Set(nil)
 	wantStatus(t, c.post(j2.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, j2.id, time.Minute)
+	waitJob(t, c, j2.id, 3*time.Minute)
 	if row = j2.rows()[0]; row.State != importer.RowDone {
 		t.Fatalf("row after the faults: %s: %s", row.State, row.Error)
 	}
