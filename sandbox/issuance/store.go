@@ -559,6 +559,11 @@ func cacheKey(kind, query string, args []any) string {
 	for _, a := range args {
 		fmt.Fprintf(&b, "\x00%T:%v", a, a)
 	}
+	if b.Len() > 512 {
+		// Narrowed searches carry long id lists: keep the key small.
+		sum := sha256.Sum256([]byte(b.String()))
+		return kind + "\x00sha256:" + hex.EncodeToString(sum[:])
+	}
 	return b.String()
 }
 
