@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"issuerconsole/db"
 	"issuerconsole/handlers"
 	"issuerconsole/sandbox"
+	"issuerconsole/sandbox/faults"
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
@@ -63,6 +66,14 @@ type App struct {
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
 	anchorWG sync.WaitGroup
+
+	// Start-up work that may run after New returns (Options.Background):
+	// ready is closed when it has ended, failed too when it went wrong
+	// (readyErr says why). Fields it sets (Sandbox, closers) are read after
+	// ready.
+	ready, failed chan struct{}
+	readyErr      error
+	readyWait     time.Duration
 }
 
 // Options adjust New for tests.
@@ -73,6 +84,14 @@ type Options struct {
 	ClientTimeout time.Duration         // per-request timeout of the API clients; 0 = 30 s
 	ClientRetry   apiclient.RetryPolicy // zero = each client's default
 	Import        importer.Options
+	// Background prepares the sandbox (its data set) and the first admin
+	// from ADMIN_EMAIL after New returns, so the listener answers at once;
+	// pages wait for it (see Handler). cmd/web sets it; tests leave it off
+	// to use App.Sandbox as soon as New returns.
+	Background bool
+
+	holdStart <-chan struct{} // tests: background start-up work waits for it
+	readyWait time.Duration   // tests: 0 = defaultReadyWait
 }
 
 // New builds the console for a listener at addr (the resolved address, so
@@ -131,7 +150,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err := a.Anchor.Checkpoint(ctx); err != nil {
 		return nil, err
 	}
-	setup, err := a.bootstrapAdmin(ctx, console)
+	setup, createAdmin, err := a.bootstrapAdmin(ctx, console)
 	if err != nil {
 		return nil, err
 	}
@@ -146,16 +165,11 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 	var sandboxHandler http.Handler
 	if cfg.Mode == config.ModeSandbox {
-		start := time.Now()
-		a.Sandbox, err = sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
-			Fixture: cfg.SandboxFixture, Faults: cfg.SandboxFaults, FaultSeed: cfg.SandboxFaultSeed, Control: cfg.SandboxControl,
-			TokenTTL: cfg.SandboxTokenTTL, Logger: log}) // real time: tests' fake clocks are for sessions
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+		if _, err := faults.ParseRules(cfg.SandboxFaults); err != nil {
+			return nil, fmt.Errorf("sandbox: -sandbox-faults: %w", err) // a typo fails at once, not after the data set
 		}
-		a.closers = append(a.closers, a.Sandbox.Close)
-		sandboxHandler = a.Sandbox.Handler()
-		log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
+		// Served only once start-up has ended (Handler), so a.Sandbox is set.
+		sandboxHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.Sandbox.Handler().ServeHTTP(w, r) })
 	}
 	// Background work (exports, imports) lives as long as the App: Close
 	// cancels it and waits for it before closing the databases it writes.
@@ -189,10 +203,10 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		}
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
-		if a.Sandbox != nil {
-			cl, root := a.Sandbox.Cashlink, a.Cashlink.BaseURL().String()
+		if cfg.Mode == config.ModeSandbox {
+			root := a.Cashlink.BaseURL().String()
 			imports.Catalog = func(ctx context.Context) (importer.Catalog, error) {
-				inf, err := cl.Info(ctx, root)
+				inf, err := a.Sandbox.Cashlink.Info(ctx, root) // called from requests, after start-up
 				if err != nil {
 					return importer.Catalog{}, err
 				}
@@ -232,6 +246,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
 		Sandbox:       sandboxHandler,
+		Starting:      a.starting,
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       a.exports,
 		Imports:       imports,
@@ -239,13 +254,73 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	a.ready = make(chan struct{})
+	if !opts.Background {
+		defer close(a.ready)
+		if err := a.prepare(ctx, createAdmin); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	a.failed = make(chan struct{})
+	a.readyWait = cmp.Or(opts.readyWait, defaultReadyWait)
+	go func() {
+		defer close(a.ready)
+		if opts.holdStart != nil {
+			select {
+			case <-opts.holdStart:
+			case <-base.Done():
+			}
+		}
+		if err := a.prepare(base, createAdmin); err != nil && base.Err() == nil {
+			a.readyErr = err
+			log.Error("start-up failed", "err", err)
+			close(a.failed)
+		}
+	}()
+	return a, nil
+}
+
+// prepare is the start-up work that may take a while: the first admin
+// from ADMIN_EMAIL (bcrypt), the sandbox (generating its data set on a
+// fresh data folder), then the import jobs that were running.
+func (a *App) prepare(ctx context.Context, createAdmin func(context.Context) error) error {
+	if createAdmin != nil {
+		if err := createAdmin(ctx); err != nil {
+			return err
+		}
+	}
+	cfg := a.cfg
+	if cfg.Mode == config.ModeSandbox {
+		start := time.Now()
+		sb, err := sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
+			Fixture: cfg.SandboxFixture, Faults: cfg.SandboxFaults, FaultSeed: cfg.SandboxFaultSeed, Control: cfg.SandboxControl,
+			TokenTTL: cfg.SandboxTokenTTL, Logger: a.log}) // real time: tests' fake clocks are for sessions
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		a.Sandbox = sb
+		a.closers = append(a.closers, sb.Close)
+		a.log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
+	}
 	if a.Importer != nil {
 		// Jobs that were running when the console stopped continue now.
 		if err := a.Importer.Resume(ctx); err != nil {
-			return nil, fmt.Errorf("resuming imports: %w", err)
+			return fmt.Errorf("resuming imports: %w", err)
 		}
 	}
-	return a, nil
+	return nil
+}
+
+// starting reports whether start-up work is still running, and its error
+// once it failed (the health check shows both).
+func (a *App) starting() (bool, error) {
+	select {
+	case <-a.ready:
+		return false, a.readyErr
+	default:
+		return true, nil
+	}
 }
 
 // connect builds the API clients: at the embedded emulators in sandbox mode,
@@ -353,49 +428,108 @@ func loopbackURL(addr net.Addr, tls bool) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-// bootstrapAdmin creates the first admin from ADMIN_EMAIL/ADMIN_PASSWORD, or,
+// bootstrapAdmin prepares the first admin from ADMIN_EMAIL/ADMIN_PASSWORD
+// (checked now, created by createAdmin, which hashes the password), or,
 // with no user and no such variables, prints a one-time setup link.
-func (a *App) bootstrapAdmin(ctx context.Context, console io.Writer) (*handlers.SetupToken, error) {
+func (a *App) bootstrapAdmin(ctx context.Context, console io.Writer) (_ *handlers.SetupToken, createAdmin func(context.Context) error, _ error) {
 	n, err := a.Accounts.Count(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if n > 0 {
 		if a.cfg.AdminEmail != "" {
 			a.log.Info("ADMIN_EMAIL ignored: users exist already")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if a.cfg.AdminEmail != "" {
-		u, created, err := a.Accounts.CreateFirstAdmin(ctx, accounts.NewUser{Email: a.cfg.AdminEmail, Password: a.cfg.AdminPassword})
-		var verr *accounts.ValidationError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %s", verr.Error())
+		nu := accounts.NewUser{Email: a.cfg.AdminEmail, Password: a.cfg.AdminPassword, Role: accounts.RoleAdmin}
+		if verr := nu.Validate(); verr != nil {
+			return nil, nil, fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %s", verr.Error())
 		}
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			a.log.Info("first admin created from ADMIN_EMAIL", "user_id", u.ID)
-		}
-		return nil, nil
+		return nil, func(ctx context.Context) error {
+			u, created, err := a.Accounts.CreateFirstAdmin(ctx, nu)
+			if err != nil {
+				return fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %w", err)
+			}
+			if created {
+				a.log.Info("first admin created from ADMIN_EMAIL", "user_id", u.ID)
+			}
+			return nil
+		}, nil
 	}
 	tok, raw, err := handlers.NewSetupToken()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fmt.Fprintf(console, "\nNo user exists yet. Create the first admin here (the link works once, until restart):\n\n    %s/setup?token=%s\n\n", a.BaseURL, raw)
-	return tok, nil
+	return tok, nil, nil
 }
 
-// Handler serves the whole console.
-func (a *App) Handler() http.Handler { return a.Server.Handler() }
+// defaultReadyWait is how long a request waits for start-up work before
+// it gets the "preparing" page instead.
+const defaultReadyWait = 3 * time.Second
+
+// Handler serves the whole console. While start-up work runs
+// (Options.Background), /healthz and static files answer at once; other
+// requests wait for it, up to defaultReadyWait, then get a 503 page that reloads
+// itself (Retry-After for API clients).
+func (a *App) Handler() http.Handler {
+	h := a.Server.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/healthz" && !strings.HasPrefix(p, "/static/") {
+			if !a.waitReady(r.Context()) {
+				if r.Context().Err() == nil {
+					_, err := a.starting()
+					preparing(w, err)
+				}
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// waitReady waits for start-up work up to a.readyWait; false: not ready (or
+// failed, or the request ended).
+func (a *App) waitReady(ctx context.Context) bool {
+	select {
+	case <-a.ready:
+		return a.readyErr == nil
+	default:
+	}
+	t := time.NewTimer(a.readyWait)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+		return a.readyErr == nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+func preparing(w http.ResponseWriter, failed error) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if failed != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `<!doctype html><title>Issuer Console</title><p>The console could not start; see its log.</p>`)
+		return
+	}
+	w.Header().Set("Retry-After", "2")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprint(w, `<!doctype html><meta http-equiv="refresh" content="2"><title>Issuer Console: preparing</title><p>Preparing the sandbox data set… this page reloads by itself.</p>`)
+}
 
 // Close stops background work and releases the databases.
 func (a *App) Close() error {
 	if a.stop != nil {
 		a.stop()
 		a.stop = nil
+		if a.ready != nil {
+			<-a.ready // start-up work stops with the cancelled context
+		}
 		if a.Importer != nil {
 			a.Importer.Wait()
 		}
@@ -443,10 +577,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case <-a.failed: // nil (never) unless start-up work in the background failed
+		srv.Close()
+		<-errc
+		return fmt.Errorf("start-up: %w", a.readyErr)
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down: finishing running requests")
-	if a.Sandbox != nil {
+	if busy, _ := a.starting(); !busy && a.Sandbox != nil {
 		a.Sandbox.ReleaseHangs()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -45,6 +45,10 @@ type Deps struct {
 	// Sandbox serves /sandbox/... in sandbox mode (nil otherwise). It does its
 	// own authentication, as the real APIs do.
 	Sandbox http.Handler
+	// Starting reports start-up work still running after the listener
+	// opened (the sandbox's data set, the first admin), and its error once
+	// it failed; nil when there is none. See healthz.
+	Starting func() (bool, error)
 
 	Audit       *audit.Store
 	Anchor      *audit.Anchor    // signed checkpoints of the audit chain
@@ -257,6 +261,18 @@ func (s *Server) healthz(c echo.Context) error {
 	if err := s.DB.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		s.Logger.Error("health check: database unusable", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "mode": s.Mode, "error": "database unusable"})
+	}
+	// While the sandbox's data set is generated the console is up (pages
+	// wait for it): 200 with "state": "preparing"; if that work failed the
+	// process is stopping: 503.
+	if s.Starting != nil {
+		busy, err := s.Starting()
+		if err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "mode": s.Mode, "error": "start-up failed"})
+		}
+		if busy {
+			return c.JSON(http.StatusOK, map[string]string{"status": "ok", "mode": s.Mode, "state": "preparing"})
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "mode": s.Mode})
 }

@@ -61,7 +61,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	}
 	defer ln.Close()
 
-	a, err := app.New(ctx, cfg, ln.Addr(), log, stderr, app.Options{})
+	// The sandbox's data set and the first admin are prepared while the
+	// listener already answers (see app.Options.Background).
+	a, err := app.New(ctx, cfg, ln.Addr(), log, stderr, app.Options{Background: true})
 	if err != nil {
 		return err
 	}

@@ -96,5 +96,10 @@
 // are read from the end in reverse order, and a page's ids are selected
 // before its rows (often from an index alone); the investments' search
 // fields are denormalised into one upper-cased column (search_u), rebuilt
-// when a user's e-mail changes.
+// when a user's e-mail changes. A search term of three or more characters
+// is narrowed by a trigram index kept in Go-built posting lists
+// (searchindex.go; SQLite's FTS5 would need a build tag) and becomes the
+// exact set of matching references, offerings and investors; shorter terms
+// scan search_u. The investor's type is copied onto each investment
+// (investor_type) so investor__type + status is one index range.
 package issuance

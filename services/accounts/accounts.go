@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -96,8 +97,16 @@ type Service struct {
 	lifetime  time.Duration
 	cost      int
 	now       func() time.Time
-	dummyHash []byte // compared against for unknown e-mails, so timing does not reveal accounts
+	dummyHash func() []byte // compared against for unknown e-mails, so timing does not reveal accounts
 }
+
+// dummyPassword and defaultDummyHash: a bcrypt hash at the production cost
+// of a password nobody has, computed once ahead of time so that starting
+// the console costs no bcrypt work. Other costs (tests) hash on first use.
+const (
+	dummyPassword    = "not a real password, timing only"
+	defaultDummyHash = "$2a$12$K3ORvWvpIRklLbfq4RRyDO14UTIOp/y/s1k.QyFu6yVjjcZPCV/li"
+)
 
 // New returns a Service over the console database.
 func New(db *sql.DB, opts Options) (*Service, error) {
@@ -114,11 +123,17 @@ func New(db *sql.DB, opts Options) (*Service, error) {
 	if s.lifetime <= 0 {
 		s.lifetime = 12 * time.Hour
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte("not a real password, timing only"), s.cost)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: %w", err)
+	if s.cost < bcrypt.MinCost || s.cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("accounts: bcrypt cost %d is outside %d to %d", s.cost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s.dummyHash = h
+	if c, _ := bcrypt.Cost([]byte(defaultDummyHash)); c == s.cost {
+		s.dummyHash = func() []byte { return []byte(defaultDummyHash) }
+	} else {
+		s.dummyHash = sync.OnceValue(func() []byte {
+			h, _ := bcrypt.GenerateFromPassword([]byte(dummyPassword), s.cost) // the cost was checked above
+			return h
+		})
+	}
 	return s, nil
 }
 
@@ -307,7 +322,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	var disabled sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT id, password_hash, disabled_at FROM users WHERE email = ?`, email).Scan(&id, &hash, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {

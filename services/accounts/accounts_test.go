@@ -256,3 +256,31 @@ func TestThrottle(t *testing.T) {
 		t.Fatal("success must clear only past failures, not disable the throttle")
 	}
 }
+
+// TestDummyHash: the precomputed hash an unknown e-mail is checked against
+// costs what a real password at the production cost does, so starting
+// needs no bcrypt work and a sign-in of an unknown user is not faster than
+// a known one; other costs get a hash of their own.
+func TestDummyHash(t *testing.T) {
+	t.Parallel()
+	if c, err := bcrypt.Cost([]byte(defaultDummyHash)); err != nil || c != bcrypt.DefaultCost+2 {
+		t.Fatalf("default dummy hash cost %d (%v), want the production cost %d", c, err, bcrypt.DefaultCost+2)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(defaultDummyHash), []byte(dummyPassword)); err != nil {
+		t.Fatalf("default dummy hash is not of the dummy password: %v", err)
+	}
+	prod, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(prod.dummyHash()) != defaultDummyHash {
+		t.Fatal("the production cost does not use the precomputed hash")
+	}
+	s, _ := newService(t)
+	if c, err := bcrypt.Cost(s.dummyHash()); err != nil || c != bcrypt.MinCost {
+		t.Fatalf("dummy hash at cost %d (%v), want %d", c, err, bcrypt.MinCost)
+	}
+	if _, err := New(nil, Options{BcryptCost: 99}); err == nil {
+		t.Fatal("cost 99 accepted")
+	}
+}
