@@ -195,7 +195,7 @@ func TestStartWithBrokenFixtureExitsWithItsError(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("exit: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "error: sandbox:") || !strings.Contains(stderr.String(), "investments[0]") {
+	if !strings.Contains(stderr.String(), "error: ") || !strings.Contains(stderr.String(), "sandbox: issuance emulator") || !strings.Contains(stderr.String(), "investments[0]") {
 		t.Fatalf("stderr lacks the fixture's error:\n%s", stderr.String())
 	}
 	if all := stdout.String() + stderr.String(); strings.Contains(all, "panic") || strings.Contains(all, "goroutine ") {
