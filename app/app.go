@@ -167,23 +167,11 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
 		if a.Sandbox != nil {
-			cl, root := a.Sandbox.Cashlink, a.Cashlink.BaseURL().String()
-			imports.Catalog = func(ctx context.Context) (importer.Catalog, error) {
-				inf, err := cl.Info(ctx, root)
-				if err != nil {
-					return importer.Catalog{}, err
-				}
-				var cat importer.Catalog
-				for _, p := range inf.Products {
-					cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name})
-				}
-				for _, c := range inf.Campaigns {
-					cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID})
-				}
-				for _, i := range inf.Investors {
-					cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
-				}
-				return cat, nil
+			// The Cashlink API lists no campaigns, products or investors; the
+			// console keeps its own. A sandbox console starts with the
+			// emulator's seed (once: what an admin changes afterwards stays).
+			if err := st.PrefillCatalog(ctx, sandboxCatalog(ctx, a.Sandbox, a.Cashlink.BaseURL().String())); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -293,6 +281,37 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
 	}
 	return conns, nil
+}
+
+// sandboxCatalog is the Cashlink emulator's seed as a catalog (amounts in
+// minor units become decimals).
+func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) importer.Catalog {
+	var cat importer.Catalog
+	inf, err := sb.Cashlink.Info(ctx, root)
+	if err != nil {
+		return cat
+	}
+	for _, p := range inf.Products {
+		cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name, Currency: p.Currency})
+	}
+	for _, c := range inf.Campaigns {
+		cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID,
+			Currency: c.PricePerToken.Currency, PricePerUnit: minorToDecimal(c.PricePerToken.Amount, c.PricePerToken.Decimals)})
+	}
+	for _, i := range inf.Investors {
+		cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
+	}
+	return cat
+}
+
+func minorToDecimal(minor string, decimals int) string {
+	if decimals <= 0 || len(minor) == 0 || minor[0] == '-' {
+		return minor
+	}
+	for len(minor) <= decimals {
+		minor = "0" + minor
+	}
+	return minor[:len(minor)-decimals] + "." + minor[len(minor)-decimals:]
 }
 
 // slowImports tells the import engine that Cashlink asked any caller to
