@@ -106,7 +106,7 @@ func TestBrowserLiveMode(t *testing.T) {
 			ID, Name string
 			Active   bool `json:"is_campaign_active"`
 		} `json:"campaigns"`
-		Products []struct{ ID, Name string } `json:"products"`
+		Products  []struct{ ID, Name string } `json:"products"`
 		Investors []struct {
 			ID      string `json:"id"`
 			Wallets []any  `json:"wallets"`
