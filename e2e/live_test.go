@@ -137,6 +137,12 @@ func TestBrowserLiveMode(t *testing.T) {
 	}
 	signIn(t, ctx, live.URL, adminEmail, adminPass)
 
+	// The connection test names the offerings each key sees.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(live.URL+"/settings")), "settings")
+	waitJS(t, ctx, `document.querySelector('[data-testid="test-issuance"]')`)
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="test-issuance"]`))), "test connection")
+	waitJS(t, ctx, `(document.getElementById("test-issuance") || {textContent: ""}).textContent.includes("Offerings per API key: key 1: #")`)
+
 	// The offerings: exactly the three the keys see.
 	must(t, chromedp.Do(ctx, chromedp.Navigate(live.URL+"/offerings")), "offerings")
 	waitJS(t, ctx, `document.querySelector('[data-testid="result-count"]')`)

@@ -74,6 +74,9 @@ type KeyScope struct {
 // KeyScopes learns (or returns what was learned of) the offerings each key
 // sees.
 func (c *Client) KeyScopes(ctx context.Context) ([]KeyScope, error) {
+	if !c.multi() {
+		return nil, nil // one key: nothing to route, nothing to learn
+	}
 	if err := c.learn(ctx, false); err != nil {
 		return nil, err
 	}
