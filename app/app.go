@@ -170,7 +170,9 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 			// The Cashlink API lists no campaigns, products or investors; the
 			// console keeps its own. A sandbox console starts with the
 			// emulator's seed (once: what an admin changes afterwards stays).
-			if err := st.PrefillCatalog(ctx, sandboxCatalog(ctx, a.Sandbox, a.Cashlink.BaseURL().String())); err != nil {
+			if cat, err := sandboxCatalog(ctx, a.Sandbox, a.Cashlink.BaseURL().String()); err != nil {
+				log.Warn("the Cashlink emulator's seed could not be read; enter campaigns and products in Settings", "err", err)
+			} else if err := st.PrefillCatalog(ctx, cat); err != nil {
 				return nil, err
 			}
 		}
@@ -248,13 +250,14 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", SandboxCashlinkClientID}, {"Client secret", handlers.Mask(SandboxCashlinkSecret)}}}
 		return conns, nil
 	}
-	var transport http.RoundTripper // the default: system roots, or SSL_CERT_FILE
+	// Live clients use the default transport: the system's roots (a company
+	// CA can be added with SSL_CERT_FILE).
 	if cfg.IssuanceBaseURL != "" {
 		var err error
 		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKeys: cfg.IssuanceAPIKeys,
 			FirebaseToken: cfg.IssuanceFirebaseToken, FirebaseAPIKey: cfg.IssuanceFirebaseAPIKey,
 			FirebaseRefreshToken: cfg.IssuanceFirebaseRefreshToken, FirebaseTokenURL: cfg.IssuanceFirebaseTokenURL,
-			Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
+			Audit: a.Audit, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +275,7 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 	if cfg.CashlinkBaseURL != "" {
 		var err error
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
-			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry,
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Timeout: timeout, Retry: retry,
 			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
@@ -285,11 +288,11 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 
 // sandboxCatalog is the Cashlink emulator's seed as a catalog (amounts in
 // minor units become decimals).
-func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) importer.Catalog {
+func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) (importer.Catalog, error) {
 	var cat importer.Catalog
 	inf, err := sb.Cashlink.Info(ctx, root)
 	if err != nil {
-		return cat
+		return cat, err
 	}
 	for _, p := range inf.Products {
 		cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name, Currency: p.Currency})
@@ -301,7 +304,7 @@ func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) impor
 	for _, i := range inf.Investors {
 		cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
 	}
-	return cat
+	return cat, nil
 }
 
 func minorToDecimal(minor string, decimals int) string {
