@@ -88,11 +88,11 @@ func (s *Store) SaveCatalogItem(ctx context.Context, kind string, it CatalogItem
 	case it.Parent != "" && !uuidRe.MatchString(it.Parent):
 		return &CatalogError{"product_id", "must be a Cashlink id (a UUID)"}
 	}
-	return s.putCatalogItem(ctx, kind, it, "manual")
+	return s.putCatalogItem(ctx, s.db, kind, it, "manual")
 }
 
-func (s *Store) putCatalogItem(ctx context.Context, kind string, it CatalogItem, source string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO cashlink_catalog (kind, id, label, currency, price_per_unit, product_id, source, created_at)
+func (s *Store) putCatalogItem(ctx context.Context, x execer, kind string, it CatalogItem, source string) error {
+	_, err := x.ExecContext(ctx, `INSERT INTO cashlink_catalog (kind, id, label, currency, price_per_unit, product_id, source, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET label = excluded.label, currency = excluded.currency,
 		price_per_unit = excluded.price_per_unit, product_id = excluded.product_id, source = excluded.source`,
 		kind, it.ID, it.Name, it.Currency, it.PricePerUnit, it.Parent, source, s.now().UnixMilli())
@@ -120,7 +120,11 @@ func (s *Store) DeleteCatalogItem(ctx context.Context, kind, id string) error {
 // RememberInvestor records a Cashlink investor the console created (so
 // later imports match it by e-mail).
 func (s *Store) RememberInvestor(ctx context.Context, inv CatalogInvestor, source string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO cashlink_investors (id, email, name, wallets, source, created_at)
+	return s.rememberInvestor(ctx, s.db, inv, source)
+}
+
+func (s *Store) rememberInvestor(ctx context.Context, x execer, inv CatalogInvestor, source string) error {
+	_, err := x.ExecContext(ctx, `INSERT INTO cashlink_investors (id, email, name, wallets, source, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET email = excluded.email, name = excluded.name, wallets = excluded.wallets`,
 		inv.ID, strings.TrimSpace(inv.Email), inv.Name, inv.Wallets, source, s.now().UnixMilli())
 	if err != nil {
@@ -129,30 +133,39 @@ func (s *Store) RememberInvestor(ctx context.Context, inv CatalogInvestor, sourc
 	return nil
 }
 
-// PrefillCatalog stores a catalog once (the sandbox's seeded campaigns,
-// products and investors); a console that has any entry keeps its own.
+// PrefillCatalog stores a catalog once, in one transaction (the sandbox's
+// seeded campaigns, products and investors); a console that has any entry
+// keeps its own.
 func (s *Store) PrefillCatalog(ctx context.Context, cat Catalog) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	defer tx.Rollback()
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM cashlink_catalog) + (SELECT count(*) FROM cashlink_investors)`).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM cashlink_catalog) + (SELECT count(*) FROM cashlink_investors)`).Scan(&n); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
 	if n > 0 {
 		return nil
 	}
 	for _, p := range cat.Products {
-		if err := s.putCatalogItem(ctx, "product", p, "sandbox"); err != nil {
+		if err := s.putCatalogItem(ctx, tx, "product", p, "sandbox"); err != nil {
 			return err
 		}
 	}
 	for _, c := range cat.Campaigns {
-		if err := s.putCatalogItem(ctx, "campaign", c, "sandbox"); err != nil {
+		if err := s.putCatalogItem(ctx, tx, "campaign", c, "sandbox"); err != nil {
 			return err
 		}
 	}
 	for _, i := range cat.Investors {
-		if err := s.RememberInvestor(ctx, i, "sandbox"); err != nil {
+		if err := s.rememberInvestor(ctx, tx, i, "sandbox"); err != nil {
 			return err
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catalog: %w", err)
 	}
 	return nil
 }
