@@ -203,26 +203,6 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		}
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
-		if cfg.Mode == config.ModeSandbox {
-			root := a.Cashlink.BaseURL().String()
-			imports.Catalog = func(ctx context.Context) (importer.Catalog, error) {
-				inf, err := a.Sandbox.Cashlink.Info(ctx, root) // called from requests, after start-up
-				if err != nil {
-					return importer.Catalog{}, err
-				}
-				var cat importer.Catalog
-				for _, p := range inf.Products {
-					cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name})
-				}
-				for _, c := range inf.Campaigns {
-					cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID})
-				}
-				for _, i := range inf.Investors {
-					cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
-				}
-				return cat, nil
-			}
-		}
 	}
 	assets, err := static.New("/static/")
 	if err != nil {
@@ -302,6 +282,16 @@ func (a *App) prepare(ctx context.Context, createAdmin func(context.Context) err
 		a.Sandbox = sb
 		a.closers = append(a.closers, sb.Close)
 		a.log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
+		if a.Importer != nil {
+			// The Cashlink API lists no campaigns, products or investors; the
+			// console keeps its own. A sandbox console starts with the
+			// emulator's seed (once: what an admin changes afterwards stays).
+			if cat, err := sandboxCatalog(ctx, a.Sandbox, a.Cashlink.BaseURL().String()); err != nil {
+				a.log.Warn("the Cashlink emulator's seed could not be read; enter campaigns and products in Settings", "err", err)
+			} else if err := a.Importer.Store().PrefillCatalog(ctx, cat); err != nil {
+				return err
+			}
+		}
 	}
 	if a.Importer != nil {
 		// Jobs that were running when the console stopped continue now.
@@ -359,13 +349,14 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", SandboxCashlinkClientID}, {"Client secret", handlers.Mask(SandboxCashlinkSecret)}}}
 		return conns, nil
 	}
-	var transport http.RoundTripper // the default: system roots, or SSL_CERT_FILE
+	// Live clients use the default transport: the system's roots (a company
+	// CA can be added with SSL_CERT_FILE).
 	if cfg.IssuanceBaseURL != "" {
 		var err error
 		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKeys: cfg.IssuanceAPIKeys,
 			FirebaseToken: cfg.IssuanceFirebaseToken, FirebaseAPIKey: cfg.IssuanceFirebaseAPIKey,
 			FirebaseRefreshToken: cfg.IssuanceFirebaseRefreshToken, FirebaseTokenURL: cfg.IssuanceFirebaseTokenURL,
-			Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
+			Audit: a.Audit, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
@@ -383,7 +374,7 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 	if cfg.CashlinkBaseURL != "" {
 		var err error
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
-			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry,
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Timeout: timeout, Retry: retry,
 			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
@@ -392,6 +383,37 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
 	}
 	return conns, nil
+}
+
+// sandboxCatalog is the Cashlink emulator's seed as a catalog (amounts in
+// minor units become decimals).
+func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) (importer.Catalog, error) {
+	var cat importer.Catalog
+	inf, err := sb.Cashlink.Info(ctx, root)
+	if err != nil {
+		return cat, err
+	}
+	for _, p := range inf.Products {
+		cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name, Currency: p.Currency})
+	}
+	for _, c := range inf.Campaigns {
+		cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID,
+			Currency: c.PricePerToken.Currency, PricePerUnit: minorToDecimal(c.PricePerToken.Amount, c.PricePerToken.Decimals)})
+	}
+	for _, i := range inf.Investors {
+		cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
+	}
+	return cat, nil
+}
+
+func minorToDecimal(minor string, decimals int) string {
+	if decimals <= 0 || len(minor) == 0 || minor[0] == '-' {
+		return minor
+	}
+	for len(minor) <= decimals {
+		minor = "0" + minor
+	}
+	return minor[:len(minor)-decimals] + "." + minor[len(minor)-decimals:]
 }
 
 // slowImports tells the import engine that Cashlink asked any caller to

@@ -224,3 +224,31 @@ CREATE TABLE redemptions (
 -- migrate: 5 find an investment's imports
 -- The investment page links every import row of an Issuance investment.
 CREATE INDEX import_rows_issuance ON import_rows (issuance_id);
+
+-- migrate: 6 Cashlink catalog kept by the console
+-- (Another helper may add a migration 6 too: renumber this section to the
+-- next free number when merging; nothing refers to the number.)
+-- Cashlink's API lists no campaigns or products: the console keeps the ones
+-- an admin entered (or the sandbox pre-filled), and the Cashlink investors
+-- it knows by e-mail (created by it, mapped with an e-mail, or pre-filled).
+CREATE TABLE cashlink_catalog (
+    kind           TEXT    NOT NULL CHECK (kind IN ('campaign', 'product')),
+    id             TEXT    NOT NULL,
+    label          TEXT    NOT NULL,
+    currency       TEXT    NOT NULL DEFAULT '',
+    price_per_unit TEXT    NOT NULL DEFAULT '',
+    product_id     TEXT    NOT NULL DEFAULT '',     -- a campaign's product, if known
+    source         TEXT    NOT NULL CHECK (source IN ('manual', 'sandbox')),
+    created_at     INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+
+CREATE TABLE cashlink_investors (
+    id         TEXT    PRIMARY KEY,
+    email      TEXT    NOT NULL DEFAULT '',
+    name       TEXT    NOT NULL DEFAULT '',
+    wallets    INTEGER NOT NULL DEFAULT 0,
+    source     TEXT    NOT NULL CHECK (source IN ('created', 'sandbox')),
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX cashlink_investors_email ON cashlink_investors (lower(email));

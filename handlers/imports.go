@@ -33,7 +33,6 @@ type ImportDeps struct {
 	Store   *importer.Store
 	Engine  *importer.Engine
 	Sourcer *importer.Sourcer
-	Catalog importer.CatalogSource // nil in live mode
 }
 
 // MaxDocumentSize caps one signed document.
@@ -289,29 +288,51 @@ func (s *Server) setImportSource(c echo.Context) error {
 
 // --- 2. Mapping
 
+// catalogLabel shows a kept campaign or product with its terms.
+func catalogLabel(it importer.CatalogItem) string {
+	l := it.Name
+	if it.PricePerUnit != "" {
+		l += " · " + it.PricePerUnit + " " + it.Currency + " per unit"
+	} else if it.Currency != "" {
+		l += " · " + it.Currency
+	}
+	return l + " (" + it.ID + ")"
+}
+
 func investorKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView, error) {
 	ctx := c.Request().Context()
 	v := views.MappingView{H: s.jobHeader(c, j, "mapping"), CampaignID: j.CampaignID, ProductID: j.ProductID,
-		Live: s.Imports.Catalog == nil, TimestampRule: importer.TimestampRule}
+		Live: s.Mode == "live", TimestampRule: importer.TimestampRule}
 	pv := viewer(c)
-	if s.Imports.Catalog != nil {
-		cat, err := s.Imports.Catalog(ctx)
-		if err != nil {
-			v.Error = "The sandbox catalog could not be read: " + err.Error()
-		}
+	// The same in both modes: what the console keeps (Settings → Cashlink
+	// campaigns), never the emulator's /sandbox/ listing.
+	cat, err := s.Imports.Store.Catalog(ctx)
+	if err != nil {
+		return v, err
+	}
+	if len(cat.Campaigns) > 0 || len(cat.Products) > 0 {
 		v.Campaigns = []views.Option{{Value: "", Label: "choose…"}}
 		for _, cp := range cat.Campaigns {
-			v.Campaigns = append(v.Campaigns, views.Option{Value: cp.ID, Label: cp.Name + " (" + cp.ID + ")"})
+			v.Campaigns = append(v.Campaigns, views.Option{Value: cp.ID, Label: catalogLabel(cp)})
 		}
 		v.Products = []views.Option{{Value: "", Label: "choose…"}}
 		for _, pr := range cat.Products {
-			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: pr.Name + " (" + pr.ID + ")"})
+			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: catalogLabel(pr)})
 		}
-		for _, inv := range cat.Investors {
-			v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: pv.Value(inv.Name) + " <" + pv.Value(inv.Email) + ">"})
+		// An id the job holds that is no longer kept stays selectable.
+		for _, x := range []struct {
+			id   string
+			opts *[]views.Option
+		}{{j.CampaignID, &v.Campaigns}, {j.ProductID, &v.Products}} {
+			if x.id != "" && !slices.ContainsFunc(*x.opts, func(o views.Option) bool { return o.Value == x.id }) {
+				*x.opts = append(*x.opts, views.Option{Value: x.id, Label: x.id + " (not in the kept list)"})
+			}
 		}
+	}
+	for _, inv := range cat.Investors {
+		v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: pv.Value(inv.Name) + " <" + pv.Value(inv.Email) + ">"})
 	}
 	rows, err := s.Imports.Store.Rows(ctx, j.ID)
 	if err != nil {
@@ -377,8 +398,8 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		return err
 	}
 	msg := "Mapping saved."
-	if form.Get("action") == "match" && s.Imports.Catalog != nil {
-		cat, err := s.Imports.Catalog(ctx)
+	if form.Get("action") == "match" {
+		cat, err := s.Imports.Store.Catalog(ctx)
 		if err != nil {
 			return err
 		}
@@ -589,6 +610,9 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 	if err != nil {
 		v.Error = importer.FriendlyError("investor", err)
 		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
+	if err := s.Imports.Store.RememberInvestor(ctx, importer.CatalogInvestor{ID: id, Email: f("email"), Name: f("forename") + " " + f("surname")}, "created"); err != nil {
+		s.Logger.Error("recording a created investor", "job", j.ID, "investor", inv, "err", err)
 	}
 	if err := s.Imports.Store.MapInvestors(ctx, j.ID, map[int64]string{inv: id}, remembered(map[int64]string{inv: id}, "created"), u.ID); err != nil {
 		s.Logger.Error("saving the mapping of a created investor", "job", j.ID, "investor", inv, "err", err)

@@ -243,6 +243,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/users/:id/disabled", adminOnly, s.setUserDisabled},
 		{http.MethodGet, "/settings", adminOnly, s.settings},
 		{http.MethodPost, "/settings/test/:api", adminOnly, s.testConnection},
+		{http.MethodGet, "/settings/catalog", adminOnly, s.catalog},
+		{http.MethodPost, "/settings/catalog", adminOnly, s.saveCatalog},
 	}
 	if s.Sandbox != nil {
 		h := echo.WrapHandler(s.Sandbox)

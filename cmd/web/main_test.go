@@ -60,7 +60,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-sandbox-investments", "600"}, noEnv, stdout, stderr)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", t.TempDir(), "-sandbox-investments", "300"}, noEnv, stdout, stderr) // a small data set: starts in seconds on a busy machine
 	}()
 	// However the test ends, run is stopped and waited for (done is
 	// buffered, and read here only when the test did not read it).
