@@ -49,6 +49,7 @@ type App struct {
 	DB       *sql.DB
 	Accounts *accounts.Service
 	Audit    *audit.Store
+	SignIns  *audit.SignIns   // failed and throttled sign-ins, folded
 	Issuance *issuance.Client // nil when not configured
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
@@ -68,6 +69,7 @@ type Options struct {
 	ClientTimeout time.Duration         // per-request timeout of the API clients; 0 = 30 s
 	ClientRetry   apiclient.RetryPolicy // zero = each client's default
 	Import        importer.Options
+	SignInWindow  time.Duration // folding window of failed sign-ins; 0 = 15 minutes
 }
 
 // New builds the console for a listener at addr (the resolved address, so
@@ -108,11 +110,17 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 	a.Accounts, err = accounts.New(a.DB, accounts.Options{
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, BcryptCost: opts.BcryptCost, Now: opts.Now,
+		ActorKey: keys.SignInActor,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.Audit = audit.NewStore(a.DB, opts.Now)
+	a.SignIns = audit.NewSignIns(a.Audit, opts.SignInWindow)
+	// At close (before the database): close the open windows of failed
+	// sign-ins, so no count is lost.
+	signIns := a.SignIns
+	a.closers = append(a.closers, func() error { return signIns.Flush(context.Background(), true) })
 	setup, err := a.bootstrapAdmin(ctx, console)
 	if err != nil {
 		return nil, err
@@ -199,6 +207,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		TLS:           cfg.TLSCert != "",
 		Logger:        log,
 		Audit:         a.Audit,
+		SignIns:       a.SignIns,
 		Issuance:      a.Issuance,
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
@@ -367,6 +376,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	go a.purgeSessions(ctx)
+	go flushSignIns(ctx, a.SignIns, a.log)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -394,6 +404,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// flushSignIns writes the summaries of failed sign-ins once their window
+// has closed, even when no further sign-in comes to trigger it.
+func flushSignIns(ctx context.Context, l *audit.SignIns, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.Flush(ctx, false); err != nil {
+				log.Warn("summarising failed sign-ins failed", "err", err)
+			}
+		}
+	}
 }
 
 func (a *App) purgeSessions(ctx context.Context) {

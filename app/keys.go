@@ -18,6 +18,10 @@ type Keys struct {
 	SessionHash  []byte `json:"session_hash"`  // HMAC-SHA256 signing of the session cookie (64 bytes)
 	SessionBlock []byte `json:"session_block"` // AES-256 encryption of the session cookie (32 bytes)
 	CSRF         []byte `json:"csrf"`          // gorilla/csrf authentication key (32 bytes)
+	// SignInActor keys the HMAC that stands in the audit log for an e-mail
+	// that names no user (32 bytes). Added later: a key file without it
+	// gets one on start.
+	SignInActor []byte `json:"sign_in_actor"`
 }
 
 const keysFile = "keys.json"
@@ -46,24 +50,37 @@ func LoadOrCreateKeys(dir string, log *slog.Logger) (Keys, error) {
 	if len(k.SessionHash) != 64 || len(k.SessionBlock) != 32 || len(k.CSRF) != 32 {
 		return Keys{}, fmt.Errorf("%s has keys of the wrong length: move it away to generate new keys", path)
 	}
+	if len(k.SignInActor) != 32 {
+		k.SignInActor = make([]byte, 32)
+		if _, err := rand.Read(k.SignInActor); err != nil {
+			return Keys{}, fmt.Errorf("generate keys: %w", err)
+		}
+		if err := writeKeys(path, k); err != nil {
+			return Keys{}, err
+		}
+	}
 	return k, nil
 }
 
 func createKeys(path string) (Keys, error) {
-	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32)}
-	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF} {
+	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32), SignInActor: make([]byte, 32)}
+	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF, k.SignInActor} {
 		if _, err := rand.Read(b); err != nil {
 			return Keys{}, fmt.Errorf("generate keys: %w", err)
 		}
 	}
+	return k, writeKeys(path, k)
+}
+
+func writeKeys(path string, k Keys) error {
 	b, _ := json.MarshalIndent(k, "", "  ")
 	// Write then rename, so a crash never leaves half a key file.
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return Keys{}, fmt.Errorf("write %s: %w", tmp, err)
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return Keys{}, fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return k, nil
+	return nil
 }

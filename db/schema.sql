@@ -224,3 +224,18 @@ CREATE TABLE redemptions (
 -- migrate: 5 find an investment's imports
 -- The investment page links every import row of an Issuance investment.
 CREATE INDEX import_rows_issuance ON import_rows (issuance_id);
+
+-- migrate: 6 folded sign-in failures
+-- Counters of failed sign-ins per (actor, client address, window), outside
+-- the audit chain: the first failure of each is chained at once, the rest are
+-- counted here and chained as one summary row when the window closes (then
+-- the counter is deleted). See services/audit/signins.go.
+CREATE TABLE login_failures (
+    actor        TEXT    NOT NULL,   -- an existing user's e-mail, or "unknown e-mail #<keyed hash>"
+    addr         TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    failed       INTEGER NOT NULL,
+    first_at     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    PRIMARY KEY (actor, addr, window_start)
+) WITHOUT ROWID;

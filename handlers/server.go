@@ -47,6 +47,7 @@ type Deps struct {
 	Sandbox http.Handler
 
 	Audit       *audit.Store
+	SignIns     *audit.SignIns   // failed and throttled sign-ins, folded per window
 	Issuance    *issuance.Client // nil when not configured
 	Cashlink    *cashlink.Client // nil when not configured
 	Connections []views.Connection

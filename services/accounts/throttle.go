@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"crypto/sha256"
 	"strings"
 	"sync"
 	"time"
@@ -60,8 +61,17 @@ func NewThrottle(o ThrottleOptions) *Throttle {
 	return t
 }
 
-func accountKey(email string) string { return "a:" + strings.ToLower(strings.TrimSpace(email)) }
-func addressKey(addr string) string  { return "i:" + addr }
+// accountKey is a fixed-size key, whatever was typed (a 5 MB "e-mail"
+// must not become a 5 MB map key).
+func accountKey(email string) string {
+	email = strings.TrimSpace(email)
+	if len(email) > 254 {
+		return "a:(too long)" // names no account; the address's limit applies
+	}
+	h := sha256.Sum256([]byte(strings.ToLower(email)))
+	return "a:" + string(h[:])
+}
+func addressKey(addr string) string { return "i:" + addr }
 
 func (t *Throttle) limiter(key string, p policy) *rate.Limiter {
 	l, ok := t.limiters[key]

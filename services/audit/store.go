@@ -128,6 +128,25 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	// timeout is exactly what needs recording), but not wait forever.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return e, fmt.Errorf("audit append: %w", err)
+	}
+	defer tx.Rollback()
+	if e, err = s.appendTx(ctx, tx, e); err != nil {
+		return e, err
+	}
+	if err := tx.Commit(); err != nil {
+		return e, fmt.Errorf("audit append: commit: %w", err)
+	}
+	return e, nil
+}
+
+// appendTx links e to the chain head inside tx (the caller holds s.mu).
+// Every string field is capped first (limits.go).
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, e Entry) (Entry, error) {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
@@ -138,17 +157,10 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if e.Actor == "" {
 		e.Actor = ActorSystem
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return e, fmt.Errorf("audit append: %w", err)
-	}
-	defer tx.Rollback()
+	capFields(&e)
 	var lastID, lastAt int64
 	prev := genesis
-	err = tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
+	err := tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return e, fmt.Errorf("audit append: read chain head: %w", err)
 	}
@@ -169,9 +181,6 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return e, fmt.Errorf("audit append: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return e, fmt.Errorf("audit append: commit: %w", err)
-	}
 	return e, nil
 }
 
@@ -180,6 +189,7 @@ const (
 	EventLogin            = "login"
 	EventLoginFailed      = "login_failed"
 	EventLoginThrottled   = "login_throttled"
+	EventLoginSummary     = "login_failed_summary" // folded failed and throttled sign-ins of a window (signins.go)
 	EventLogout           = "logout"
 	EventUserCreated      = "user_created"
 	EventRoleChanged      = "role_changed"
