@@ -88,7 +88,10 @@ func (s *Server) login(c echo.Context) error {
 	// rows are folded per window (audit.SignIns).
 	actor, known := s.Accounts.SignInActor(ctx, email)
 
-	if wait := s.Throttle.Wait(email, addr); wait > 0 {
+	// The attempt is reserved before bcrypt, atomically, so parallel
+	// guesses cannot all pass the check (accounts.Throttle).
+	att, wait := s.Throttle.Reserve(email, addr, s.deviceFor(c, email))
+	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		f.Error = fmt.Sprintf("Too many failed sign-ins for this account or from this address. Try again in %d seconds.", secs)
@@ -101,7 +104,6 @@ func (s *Server) login(c echo.Context) error {
 	}
 	u, err := s.Accounts.Authenticate(ctx, email, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.Throttle.Failed(email, addr)
 		s.Logger.Warn("sign-in failed", "remote", addr)
 		s.signInEvent(c, s.SignIns.Failed, actor, addr)
 		f.Error = "E-mail or password is wrong."
@@ -110,7 +112,10 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Throttle.Succeeded(email)
+	att.Succeeded()
+	if err := s.issueDevice(c, u.Email); err != nil {
+		return err
+	}
 	if err := s.startSession(c, u); err != nil {
 		return err
 	}

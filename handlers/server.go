@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/csrf"
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -61,6 +62,7 @@ type Server struct {
 	Deps
 	echo     *echo.Echo
 	sessions *sessions.CookieStore
+	devices  *securecookie.SecureCookie // device cookies (device.go)
 	csrf     http.Handler
 	routes   []route
 
@@ -113,6 +115,7 @@ func New(d Deps) (*Server, error) {
 	}
 	store.MaxAge(lifetime)
 	s.sessions = store
+	s.devices = securecookie.New(d.SessionKeys[0], d.SessionKeys[1]).MaxAge(int(deviceLifetime / time.Second))
 	s.csrf = s.newCSRF()
 
 	e.Use(middleware.RequestID())
