@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -55,9 +58,23 @@ func (t *SetupToken) spend() {
 	t.mu.Unlock()
 }
 
-// safeNext keeps post-sign-in redirects on this site: a path, not "//host".
+// safeNext keeps post-sign-in redirects on this site. It accepts only a
+// path of this origin: no control character anywhere (browsers drop TAB and
+// newlines from URLs, so "/\t/evil.example" would become "//evil.example"),
+// no backslash (read as "/" by browsers), no "//" start, and, parsed with
+// net/url, no scheme, host or user. Anything else gives "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for _, r := range next {
+		if r == '\\' || r == utf8.RuneError || unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
