@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 	a.Accounts, err = accounts.New(a.DB, accounts.Options{
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, BcryptCost: opts.BcryptCost, Now: opts.Now,
-		ActorKey: keys.SignInActor,
+		ActorKey: keys.SignInActor, SecretKey: keys.Secrets,
 	})
 	if err != nil {
 		return nil, err
@@ -205,6 +205,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		CSRFKey:       keys.CSRF,
 		SecureCookies: cfg.SecureCookies,
 		TLS:           cfg.TLSCert != "",
+		Require2FA:    cfg.Require2FA,
 		Logger:        log,
 		Audit:         a.Audit,
 		SignIns:       a.SignIns,

@@ -22,6 +22,9 @@ type Keys struct {
 	// that names no user (32 bytes). Added later: a key file without it
 	// gets one on start.
 	SignInActor []byte `json:"sign_in_actor"`
+	// Secrets seals the users' TOTP secrets in console.db (AES-256-GCM,
+	// 32 bytes), so a copy of the database alone does not give them away.
+	Secrets []byte `json:"secrets"`
 }
 
 const keysFile = "keys.json"
@@ -50,11 +53,18 @@ func LoadOrCreateKeys(dir string, log *slog.Logger) (Keys, error) {
 	if len(k.SessionHash) != 64 || len(k.SessionBlock) != 32 || len(k.CSRF) != 32 {
 		return Keys{}, fmt.Errorf("%s has keys of the wrong length: move it away to generate new keys", path)
 	}
-	if len(k.SignInActor) != 32 {
-		k.SignInActor = make([]byte, 32)
-		if _, err := rand.Read(k.SignInActor); err != nil {
-			return Keys{}, fmt.Errorf("generate keys: %w", err)
+	// Keys added by later versions are generated into an existing file.
+	added := false
+	for _, b := range []*[]byte{&k.SignInActor, &k.Secrets} {
+		if len(*b) != 32 {
+			*b = make([]byte, 32)
+			if _, err := rand.Read(*b); err != nil {
+				return Keys{}, fmt.Errorf("generate keys: %w", err)
+			}
+			added = true
 		}
+	}
+	if added {
 		if err := writeKeys(path, k); err != nil {
 			return Keys{}, err
 		}
@@ -63,8 +73,8 @@ func LoadOrCreateKeys(dir string, log *slog.Logger) (Keys, error) {
 }
 
 func createKeys(path string) (Keys, error) {
-	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32), SignInActor: make([]byte, 32)}
-	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF, k.SignInActor} {
+	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32), SignInActor: make([]byte, 32), Secrets: make([]byte, 32)}
+	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF, k.SignInActor, k.Secrets} {
 		if _, err := rand.Read(b); err != nil {
 			return Keys{}, fmt.Errorf("generate keys: %w", err)
 		}

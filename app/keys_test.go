@@ -45,7 +45,7 @@ func TestKeys(t *testing.T) {
 	old, _ := json.Marshal(map[string][]byte{"session_hash": k1.SessionHash, "session_block": k1.SessionBlock, "csrf": k1.CSRF})
 	os.WriteFile(filepath.Join(dir, keysFile), old, 0o600)
 	k4, err := LoadOrCreateKeys(dir, log)
-	if err != nil || len(k4.SignInActor) != 32 || !bytes.Equal(k4.SessionHash, k1.SessionHash) {
+	if err != nil || len(k4.SignInActor) != 32 || len(k4.Secrets) != 32 || !bytes.Equal(k4.SessionHash, k1.SessionHash) {
 		t.Fatalf("upgrading an old key file: %v (actor key %d bytes)", err, len(k4.SignInActor))
 	}
 	if k5, _ := LoadOrCreateKeys(dir, log); !bytes.Equal(k5.SignInActor, k4.SignInActor) {

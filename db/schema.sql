@@ -239,3 +239,19 @@ CREATE TABLE login_failures (
     last_at      INTEGER NOT NULL,
     PRIMARY KEY (actor, addr, window_start)
 ) WITHOUT ROWID;
+
+-- migrate: 7 password changes and second factors
+-- must_change_password: set by an admin's reset, cleared by the user's own change.
+-- totp_secret / totp_pending: sealed with AES-GCM (key "secrets" in keys.json),
+-- '' when absent; totp_last_step refuses a code used once already.
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN totp_pending TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+-- Recovery codes: shown once, stored as SHA-256, single use.
+CREATE TABLE recovery_codes (
+    user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB    NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) WITHOUT ROWID;

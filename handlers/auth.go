@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -130,15 +131,35 @@ func (s *Server) login(c echo.Context) error {
 		return err
 	}
 	att.Succeeded()
+	if u.TwoFactor {
+		// Second step: no session yet, only who passed the password.
+		sess := currentSession(c)
+		sess.Values[pendingUser], sess.Values[pendingAt], sess.Values[pendingNext] = u.ID, time.Now().Unix(), f.Next
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
+		return c.Redirect(http.StatusSeeOther, "/login/2fa")
+	}
+	return s.finishSignIn(c, u, f.Next, "")
+}
+
+// finishSignIn ends a successful sign-in: a device cookie for the account,
+// a new session id, the event, and the redirect.
+func (s *Server) finishSignIn(c echo.Context, u accounts.User, next, how string) error {
 	if err := s.issueDevice(c, u.Email); err != nil {
 		return err
 	}
 	if err := s.startSession(c, u); err != nil {
 		return err
 	}
+	addr := c.RealIP()
 	s.Logger.Info("signed in", "user_id", u.ID, "remote", addr)
-	s.event(c, audit.EventLogin, u.Email, "from "+addr)
-	return c.Redirect(http.StatusSeeOther, f.Next)
+	detail := "from " + addr
+	if how != "" {
+		detail += " " + how
+	}
+	s.event(c, audit.EventLogin, u.Email, detail)
+	return c.Redirect(http.StatusSeeOther, next)
 }
 
 // signInEvent records a failed or throttled sign-in through the folding
@@ -168,6 +189,9 @@ func (s *Server) startSession(c echo.Context, u accounts.User) error {
 		return err
 	}
 	sess.Values["sid"] = sid
+	delete(sess.Values, pendingUser)
+	delete(sess.Values, pendingAt)
+	delete(sess.Values, pendingNext)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}

@@ -190,6 +190,9 @@ func (s *Server) requireRole(roles ...accounts.Role) echo.MiddlewareFunc {
 				}
 				return c.Redirect(http.StatusSeeOther, target)
 			}
+			if gated, err := s.accountGate(c, u); gated || err != nil {
+				return err
+			}
 			if !slices.Contains(roles, u.Role) {
 				return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("Your role (%s) cannot open this page or do this.", u.Role))
 			}

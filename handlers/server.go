@@ -42,6 +42,7 @@ type Deps struct {
 	CSRFKey       []byte
 	SecureCookies bool
 	TLS           bool
+	Require2FA    bool // admins must enrol a second factor before using the console
 	Logger        *slog.Logger
 	// Sandbox serves /sandbox/... in sandbox mode (nil otherwise). It does its
 	// own authentication, as the real APIs do.
@@ -180,10 +181,17 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/login", public, s.loginForm},
 		{http.MethodPost, "/login", public, s.login},
 		{http.MethodPost, "/logout", public, s.logout},
+		{http.MethodGet, "/login/2fa", public, s.loginCodeForm},
+		{http.MethodPost, "/login/2fa", public, s.loginCode},
 		{http.MethodGet, "/setup", public, s.setupForm},
 		{http.MethodPost, "/setup", public, s.setup},
 
 		{http.MethodGet, "/", signedIn, s.home},
+		{http.MethodGet, "/account", signedIn, s.account},
+		{http.MethodPost, "/account/password", signedIn, s.changePassword},
+		{http.MethodPost, "/account/2fa", signedIn, s.startTOTP},
+		{http.MethodPost, "/account/2fa/confirm", signedIn, s.confirmTOTP},
+		{http.MethodPost, "/account/2fa/remove", signedIn, s.removeTOTP},
 		{http.MethodGet, "/offerings", signedIn, s.offeringsList},
 		{http.MethodGet, "/offerings/:id", signedIn, s.offeringDetail},
 		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
@@ -240,6 +248,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/users", adminOnly, s.createUser},
 		{http.MethodPost, "/users/:id/role", adminOnly, s.setUserRole},
 		{http.MethodPost, "/users/:id/disabled", adminOnly, s.setUserDisabled},
+		{http.MethodPost, "/users/:id/password", adminOnly, s.resetPassword},
 		{http.MethodGet, "/settings", adminOnly, s.settings},
 		{http.MethodPost, "/settings/test/:api", adminOnly, s.testConnection},
 	}

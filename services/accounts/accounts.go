@@ -50,6 +50,10 @@ type User struct {
 	Disabled  bool
 	CreatedAt time.Time
 	LastSeen  time.Time // latest session activity; zero if never signed in
+	// MustChangePassword is set by an admin's reset: the user changes the
+	// password before anything else.
+	MustChangePassword bool
+	TwoFactor          bool // a TOTP second factor is enrolled
 }
 
 // IsAdmin reports whether the user may change things.
@@ -92,6 +96,8 @@ type Options struct {
 	// ActorKey keys the hash that stands for an unknown e-mail in the
 	// audit log (SignInActor). Required outside tests.
 	ActorKey []byte
+	// SecretKey seals TOTP secrets in the database (AES-256-GCM, 32 bytes).
+	SecretKey []byte
 }
 
 // Service manages users and sessions in console.db.
@@ -103,11 +109,12 @@ type Service struct {
 	now       func() time.Time
 	dummyHash []byte // compared against for unknown e-mails, so timing does not reveal accounts
 	actorKey  []byte
+	secretKey []byte
 }
 
 // New returns a Service over the console database.
 func New(db *sql.DB, opts Options) (*Service, error) {
-	s := &Service{db: db, idle: opts.SessionIdle, lifetime: opts.SessionLifetime, cost: opts.BcryptCost, now: opts.Now, actorKey: opts.ActorKey}
+	s := &Service{db: db, idle: opts.SessionIdle, lifetime: opts.SessionLifetime, cost: opts.BcryptCost, now: opts.Now, actorKey: opts.ActorKey, secretKey: opts.SecretKey}
 	if s.cost == 0 {
 		s.cost = bcrypt.DefaultCost + 2
 	}
@@ -256,14 +263,14 @@ func (s *Service) CreateFirstAdmin(ctx context.Context, n NewUser) (User, bool, 
 }
 
 const userCols = `u.id, u.email, u.name, u.role, u.disabled_at, u.created_at,
-	(SELECT max(last_seen_at) FROM sessions s WHERE s.user_id = u.id)`
+	(SELECT max(last_seen_at) FROM sessions s WHERE s.user_id = u.id), u.must_change_password, u.totp_secret <> ''`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var role string
 	var disabled, lastSeen sql.NullInt64
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &disabled, &created, &lastSeen); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &disabled, &created, &lastSeen, &u.MustChangePassword, &u.TwoFactor); err != nil {
 		return User{}, err
 	}
 	u.Role = Role(role)

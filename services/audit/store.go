@@ -200,6 +200,11 @@ const (
 	EventCreditConfirmed  = "credit_confirmed"
 	EventRedemption       = "redemption"
 	EventConnectionTested = "connection_tested"
+	EventPasswordChanged  = "password_changed"
+	EventPasswordReset    = "password_reset"
+	Event2FAEnrolled      = "2fa_enrolled"
+	Event2FARemoved       = "2fa_removed"
+	EventRecoveryCodeUsed = "recovery_code_used"
 )
 
 // Event records a security event. The actor is taken from ctx unless given.
