@@ -241,4 +241,16 @@ func TestImportRerunFailedRows(t *testing.T) {
 	if len(inv) != 1 || inv[0].State != "done" || inv[0].Attempts != 3 {
 		t.Fatalf("ledger: %+v: want one investment key, sent in 2 passes and the re-run", calls)
 	}
+
+	// 3. Nothing failed any more: a re-run is refused with the reason, and
+	// nothing is recorded.
+	head := s.newestEvent(t).ID
+	r = c.post(j2.path("rerun"), nil)
+	wantStatus(t, r, http.StatusConflict)
+	if !strings.Contains(r.body, "Nothing to re-run") {
+		t.Fatalf("refusal does not say why: %.300s", r.body)
+	}
+	if e := s.newestEvent(t); e.ID != head {
+		t.Fatalf("a refused re-run recorded %q", e.Event)
+	}
 }

@@ -143,7 +143,10 @@ func New(d Deps) (*Server, error) {
 		if limit, ok := uploadLimits[r.method+" "+r.path]; ok {
 			// The cap comes first: the CSRF check parses a multipart body
 			// whole (up to 32 MB in memory, the rest on disk).
-			mw := append([]echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10))}, appMW...)
+			// The form is read before the CSRF check too, so a body Go
+			// cannot parse (a NUL in a file name) is a 400 that says so,
+			// not a missing token ("Form expired").
+			mw := []echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10)), s.loadSession, s.readUpload, s.checkCSRF, s.auditActor}
 			e.Add(r.method, r.path, r.handler, append(mw, role...)...)
 			continue
 		}

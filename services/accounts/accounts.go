@@ -505,7 +505,11 @@ func (s *Service) ResolveSession(ctx context.Context, raw string) (User, Session
 		s.EndSession(ctx, raw)
 		return User{}, Session{}, ErrNoSession
 	}
-	if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.CreatedAt) > s.lifetime {
+	// last_seen_at is written at most once per touchEvery, so the last
+	// request may have come up to touchEvery after it: the idle limit
+	// counts from there, and never ends an active session early (at most
+	// touchEvery late instead).
+	if now.Sub(sess.LastSeen) > s.idle+touchEvery || now.Sub(sess.CreatedAt) > s.lifetime {
 		s.EndSession(ctx, raw)
 		return User{}, Session{}, ErrSessionExpired
 	}
@@ -534,7 +538,7 @@ func (s *Service) EndSession(ctx context.Context, raw string) error {
 func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
 	now := s.now()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`,
-		ms(now.Add(-s.idle)), ms(now.Add(-s.lifetime)))
+		ms(now.Add(-s.idle-touchEvery)), ms(now.Add(-s.lifetime)))
 	if err != nil {
 		return 0, fmt.Errorf("purge sessions: %w", err)
 	}
