@@ -56,6 +56,7 @@ type App struct {
 	Accounts *accounts.Service
 	Audit    *audit.Store
 	Anchor   *audit.Anchor    // signs the audit chain's head into the checkpoint file
+	SignIns  *audit.SignIns   // failed and throttled sign-ins, folded
 	Issuance *issuance.Client // nil when not configured
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
@@ -90,8 +91,9 @@ type Options struct {
 	// to use App.Sandbox as soon as New returns.
 	Background bool
 
-	holdStart <-chan struct{} // tests: background start-up work waits for it
-	readyWait time.Duration   // tests: 0 = defaultReadyWait
+	holdStart    <-chan struct{} // tests: background start-up work waits for it
+	readyWait    time.Duration   // tests: 0 = defaultReadyWait
+	SignInWindow time.Duration   // folding window of failed sign-ins; 0 = 15 minutes
 }
 
 // New builds the console for a listener at addr (the resolved address, so
@@ -132,6 +134,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 	a.Accounts, err = accounts.New(a.DB, accounts.Options{
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, BcryptCost: opts.BcryptCost, Now: opts.Now,
+		ActorKey: keys.SignInActor, SecretKey: keys.Secrets,
 	})
 	if err != nil {
 		return nil, err
@@ -150,6 +153,11 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err := a.Anchor.Checkpoint(ctx); err != nil {
 		return nil, err
 	}
+	a.SignIns = audit.NewSignIns(a.Audit, opts.SignInWindow)
+	// At close (before the database): close the open windows of failed
+	// sign-ins, so no count is lost.
+	signIns := a.SignIns
+	a.closers = append(a.closers, func() error { return signIns.Flush(context.Background(), true) })
 	setup, createAdmin, err := a.bootstrapAdmin(ctx, console)
 	if err != nil {
 		return nil, err
@@ -219,9 +227,11 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		CSRFKey:       keys.CSRF,
 		SecureCookies: cfg.SecureCookies,
 		TLS:           cfg.TLSCert != "",
+		Require2FA:    cfg.Require2FA,
 		Logger:        log,
 		Audit:         a.Audit,
 		Anchor:        a.Anchor,
+		SignIns:       a.SignIns,
 		Issuance:      a.Issuance,
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
@@ -587,6 +597,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	go a.purgeSessions(ctx)
+	go flushSignIns(ctx, a.SignIns, a.log)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -618,6 +629,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// flushSignIns writes the summaries of failed sign-ins once their window
+// has closed, even when no further sign-in comes to trigger it.
+func flushSignIns(ctx context.Context, l *audit.SignIns, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.Flush(ctx, false); err != nil {
+				log.Warn("summarising failed sign-ins failed", "err", err)
+			}
+		}
+	}
 }
 
 func (a *App) purgeSessions(ctx context.Context) {

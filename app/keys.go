@@ -19,6 +19,13 @@ type Keys struct {
 	SessionHash  []byte `json:"session_hash"`  // HMAC-SHA256 signing of the session cookie (64 bytes)
 	SessionBlock []byte `json:"session_block"` // AES-256 encryption of the session cookie (32 bytes)
 	CSRF         []byte `json:"csrf"`          // gorilla/csrf authentication key (32 bytes)
+	// SignInActor keys the HMAC that stands in the audit log for an e-mail
+	// that names no user (32 bytes). Added later: a key file without it
+	// gets one on start.
+	SignInActor []byte `json:"sign_in_actor"`
+	// Secrets seals the users' TOTP secrets in console.db (AES-256-GCM,
+	// 32 bytes), so a copy of the database alone does not give them away.
+	Secrets []byte `json:"secrets"`
 }
 
 const keysFile = "keys.json"
@@ -47,26 +54,46 @@ func LoadOrCreateKeys(dir string, log *slog.Logger) (Keys, error) {
 	if len(k.SessionHash) != 64 || len(k.SessionBlock) != 32 || len(k.CSRF) != 32 {
 		return Keys{}, fmt.Errorf("%s has keys of the wrong length: move it away to generate new keys", path)
 	}
+	// Keys added by later versions are generated into an existing file.
+	added := false
+	for _, b := range []*[]byte{&k.SignInActor, &k.Secrets} {
+		if len(*b) != 32 {
+			*b = make([]byte, 32)
+			if _, err := rand.Read(*b); err != nil {
+				return Keys{}, fmt.Errorf("generate keys: %w", err)
+			}
+			added = true
+		}
+	}
+	if added {
+		if err := writeKeys(path, k); err != nil {
+			return Keys{}, err
+		}
+	}
 	return k, nil
 }
 
 func createKeys(path string) (Keys, error) {
-	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32)}
-	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF} {
+	k := Keys{SessionHash: make([]byte, 64), SessionBlock: make([]byte, 32), CSRF: make([]byte, 32), SignInActor: make([]byte, 32), Secrets: make([]byte, 32)}
+	for _, b := range [][]byte{k.SessionHash, k.SessionBlock, k.CSRF, k.SignInActor, k.Secrets} {
 		if _, err := rand.Read(b); err != nil {
 			return Keys{}, fmt.Errorf("generate keys: %w", err)
 		}
 	}
+	return k, writeKeys(path, k)
+}
+
+func writeKeys(path string, k Keys) error {
 	b, _ := json.MarshalIndent(k, "", "  ")
 	// Write then rename, so a crash never leaves half a key file.
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return Keys{}, fmt.Errorf("write %s: %w", tmp, err)
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return Keys{}, fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return k, nil
+	return nil
 }
 
 // AuditKeyFile holds the Ed25519 key that signs the audit log's

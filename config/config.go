@@ -65,6 +65,7 @@ type Config struct {
 	TLSCert       string
 	TLSKey        string
 	SecureCookies bool // also set when TLS is on
+	Require2FA    bool // admins must enrol a TOTP second factor
 
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
@@ -182,6 +183,7 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 	fs.StringVar(&c.TLSCert, "tls-cert", env("TLS_CERT_FILE", ""), "serve HTTPS with this certificate file (env TLS_CERT_FILE)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("TLS_KEY_FILE", ""), "private key for -tls-cert (env TLS_KEY_FILE)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SECURE_COOKIES", false), "mark cookies Secure even without -tls-cert, e.g. behind a TLS proxy (env SECURE_COOKIES)")
+	fs.BoolVar(&c.Require2FA, "require-2fa", envBool("REQUIRE_2FA", false), "admins must set up two-factor sign-in (TOTP) before using the console (env REQUIRE_2FA)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDuration("SESSION_IDLE_TIMEOUT", 30*time.Minute), "sign out after this long without a request (env SESSION_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", envDuration("SESSION_LIFETIME", 12*time.Hour), "sign out this long after sign-in, whatever the activity (env SESSION_LIFETIME)")
 	fs.IntVar(&c.ImportWorkers, "import-workers", int(envInt("IMPORT_WORKERS", DefaultImportWorkers)), "import rows processed at once, 1 to 64 (env IMPORT_WORKERS)")

@@ -226,8 +226,6 @@ CREATE TABLE redemptions (
 CREATE INDEX import_rows_issuance ON import_rows (issuance_id);
 
 -- migrate: 6 Cashlink catalog kept by the console
--- (Another helper may add a migration 6 too: renumber this section to the
--- next free number when merging; nothing refers to the number.)
 -- Cashlink's API lists no campaigns or products: the console keeps the ones
 -- an admin entered (or the sandbox pre-filled), and the Cashlink investors
 -- it knows by e-mail (created by it, mapped with an e-mail, or pre-filled).
@@ -252,3 +250,34 @@ CREATE TABLE cashlink_investors (
     created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX cashlink_investors_email ON cashlink_investors (lower(email));
+
+-- migrate: 7 folded sign-in failures
+-- Counters of failed sign-ins per (actor, client address, window), outside
+-- the audit chain: the first failure of each is chained at once, the rest are
+-- counted here and chained as one summary row when the window closes (then
+-- the counter is deleted). See services/audit/signins.go.
+CREATE TABLE login_failures (
+    actor        TEXT    NOT NULL,   -- an existing user's e-mail, or "unknown e-mail #<keyed hash>"
+    addr         TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    failed       INTEGER NOT NULL,
+    first_at     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    PRIMARY KEY (actor, addr, window_start)
+) WITHOUT ROWID;
+
+-- migrate: 8 password changes and second factors
+-- must_change_password: set by an admin's reset, cleared by the user's own change.
+-- totp_secret / totp_pending: sealed with AES-GCM (key "secrets" in keys.json),
+-- '' when absent; totp_last_step refuses a code used once already.
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN totp_pending TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+-- Recovery codes: shown once, stored as SHA-256, single use.
+CREATE TABLE recovery_codes (
+    user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB    NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) WITHOUT ROWID;

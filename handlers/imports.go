@@ -1019,7 +1019,11 @@ func (s *Server) importAction(action string) echo.HandlerFunc {
 		case action == "cancel" && (j.State == importer.JobRunning || j.State == importer.JobPaused):
 			err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobCancelled)
 		case action == "rerun" && (j.State == importer.JobDone || j.State == importer.JobCancelled):
-			if _, err = s.Imports.Store.Rerun(ctx, j.ID); err == nil {
+			_, err = s.Imports.Store.Rerun(ctx, j.ID)
+			if errors.Is(err, importer.ErrNothingToRerun) {
+				return echo.NewHTTPError(http.StatusConflict, "Nothing to re-run: no row of this import failed or has an unknown outcome.")
+			}
+			if err == nil {
 				if err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobRunning); err == nil {
 					s.event(c, audit.EventImportStarted, u.Email, fmt.Sprintf("job %d: re-run of failed rows with their keys", j.ID))
 					s.Imports.Engine.Start(j.ID, u.Email)

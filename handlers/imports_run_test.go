@@ -120,11 +120,12 @@ func TestImportRunControls(t *testing.T) {
 		t.Fatalf("cancel stopped nothing: %d investments", made)
 	}
 	wantStatus(t, c.post(b.path("resume"), nil), http.StatusConflict)
-	wantStatus(t, c.post(b.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, b.id, 3*time.Minute)
+	// No row failed: a re-run is refused (the stopped rows are not failed
+	// ones); TestImportRerunFailedRows covers re-runs with failures.
+	wantStatus(t, c.post(b.path("rerun"), nil), http.StatusConflict)
 	for _, r := range b.rows() {
-		if r.State != importer.RowDone && (r.State != importer.RowSkipped || !strings.Contains(r.Error, "cancelled")) {
-			t.Errorf("row %d after the re-run of a cancelled job: %s %q", r.ID, r.State, r.Error)
+		if r.State != importer.RowDone && r.State != importer.RowPending {
+			t.Errorf("row %d after the refused re-run of a cancelled job: %s %q", r.ID, r.State, r.Error)
 		}
 	}
 	if b.investments() != made || counts(t, s).Investments != 5+made {
@@ -243,5 +244,17 @@ func TestImportRerunFailedRows(t *testing.T) {
 	}
 	if len(inv) != 1 || inv[0].State != "done" || inv[0].Attempts != 3 {
 		t.Fatalf("ledger: %+v: want one investment key, sent in 2 passes and the re-run", calls)
+	}
+
+	// 3. Nothing failed any more: a re-run is refused with the reason, and
+	// nothing is recorded.
+	head := s.newestEvent(t).ID
+	r = c.post(j2.path("rerun"), nil)
+	wantStatus(t, r, http.StatusConflict)
+	if !strings.Contains(r.body, "Nothing to re-run") {
+		t.Fatalf("refusal does not say why: %.300s", r.body)
+	}
+	if e := s.newestEvent(t); e.ID != head {
+		t.Fatalf("a refused re-run recorded %q", e.Event)
 	}
 }

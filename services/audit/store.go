@@ -130,6 +130,25 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	// timeout is exactly what needs recording), but not wait forever.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return e, fmt.Errorf("audit append: %w", err)
+	}
+	defer tx.Rollback()
+	if e, err = s.appendTx(ctx, tx, e); err != nil {
+		return e, err
+	}
+	if err := tx.Commit(); err != nil {
+		return e, fmt.Errorf("audit append: commit: %w", err)
+	}
+	return e, nil
+}
+
+// appendTx links e to the chain head inside tx (the caller holds s.mu).
+// Every string field is capped first (limits.go).
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, e Entry) (Entry, error) {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
@@ -140,17 +159,10 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if e.Actor == "" {
 		e.Actor = ActorSystem
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return e, fmt.Errorf("audit append: %w", err)
-	}
-	defer tx.Rollback()
+	capFields(&e)
 	var lastID, lastAt int64
 	prev := genesis
-	err = tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
+	err := tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return e, fmt.Errorf("audit append: read chain head: %w", err)
 	}
@@ -171,9 +183,6 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return e, fmt.Errorf("audit append: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return e, fmt.Errorf("audit append: commit: %w", err)
-	}
 	return e, nil
 }
 
@@ -182,6 +191,7 @@ const (
 	EventLogin            = "login"
 	EventLoginFailed      = "login_failed"
 	EventLoginThrottled   = "login_throttled"
+	EventLoginSummary     = "login_failed_summary" // folded failed and throttled sign-ins of a window (signins.go)
 	EventLogout           = "logout"
 	EventUserCreated      = "user_created"
 	EventRoleChanged      = "role_changed"
@@ -192,6 +202,11 @@ const (
 	EventCreditConfirmed  = "credit_confirmed"
 	EventRedemption       = "redemption"
 	EventConnectionTested = "connection_tested"
+	EventPasswordChanged  = "password_changed"
+	EventPasswordReset    = "password_reset"
+	Event2FAEnrolled      = "2fa_enrolled"
+	Event2FARemoved       = "2fa_removed"
+	EventRecoveryCodeUsed = "recovery_code_used"
 )
 
 // Event records a security event. The actor is taken from ctx unless given.

@@ -427,8 +427,14 @@ func (s *Store) Rerun(ctx context.Context, jobID int64) (int64, error) {
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
+	if n == 0 {
+		return 0, ErrNothingToRerun // and nothing changed
+	}
 	return n, tx.Commit()
 }
+
+// ErrNothingToRerun refuses a re-run of a job with no failed row.
+var ErrNothingToRerun = errors.New("nothing to re-run: no row of this import failed or has an unknown outcome")
 
 // AddDocument stores a signed PDF for a row (rowID 0: shared by the job).
 // The same file twice in one job is refused.
