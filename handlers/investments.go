@@ -31,7 +31,75 @@ type invColumn struct {
 	deprecated bool
 	def        bool // shown by default
 	value      func(issuance.Investment) string
-	time       bool // an RFC 3339 value, shown short in the table
+	kind       colKind // how the table shows the value
+}
+
+// colKind says how a column's value is shown to a person.
+type colKind int
+
+const (
+	kText     colKind = iota
+	kTime             // RFC 3339 → date and time
+	kMoney            // decimal → $1,234.00
+	kCount            // integer → 1,234
+	kStatus           // investment status → badge
+	kOffering         // offering id → its name, id secondary
+	kBool             // true/false → yes/no
+	kMethod           // payment method → its label
+)
+
+// cell formats one value for the table: money, counts, dates, statuses
+// and names the way every screen shows them (views/format.go).
+func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]string) views.Cell {
+	v := col.value(inv)
+	c := views.Cell{Num: col.num}
+	if col.key == "id" || col.key == "reference_id" {
+		c.Href = "/investments/" + strconv.FormatInt(inv.ID, 10)
+	}
+	switch col.kind {
+	case kMoney:
+		c.Value = views.USD(v)
+	case kCount:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			c.Value = views.Count(n)
+		} else {
+			c.Value = views.OrDash(v)
+		}
+	case kTime:
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			c.Value = t.UTC().Format("2006-01-02 15:04")
+		} else {
+			c.Value = views.OrDash(v)
+		}
+	case kStatus:
+		b := views.StatusBadge(views.InvestmentStatus, v)
+		c.Badge = &b
+	case kOffering:
+		c.Value, c.Href = "#"+v, "/offerings/"+v
+		if name := offeringNames[inv.Offering]; name != "" {
+			c.Value, c.Sub = name, "#"+v
+		}
+	case kBool:
+		c.Value = yesNo(v)
+	case kMethod:
+		c.Value = views.OrDash(issuance.Label(issuance.PaymentMethods, v))
+	default:
+		c.Value = views.OrDash(v)
+	}
+	if c.Badge == nil && c.Value == "" {
+		c.Value = views.Dash
+	}
+	return c
+}
+
+func yesNo(v string) string {
+	switch v {
+	case "true":
+		return "yes"
+	case "false":
+		return "no"
+	}
+	return views.OrDash(v)
 }
 
 func optDec(d *issuance.Decimal) string {
@@ -74,47 +142,56 @@ var investmentColumns = []invColumn{
 	{key: "id", label: "#", sort: "id", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.ID, 10) }},
 	{key: "reference_id", label: "Reference", sort: "reference_id", text: true, def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
 	{key: "investor_individual_name", label: "Investor", personal: true, text: true, def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
-	{key: "offering", label: "Offering", sort: "offering", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
-	{key: "status", label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
-	{key: "quantity", label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
-	{key: "price", label: "Price", num: true, value: func(i issuance.Investment) string { return string(i.Price) }},
-	{key: "price_fees", label: "Fees", num: true, value: func(i issuance.Investment) string { return string(i.PriceFees) }},
-	{key: "price_payment_processing_fees", label: "Processing fees", num: true, value: func(i issuance.Investment) string { return string(i.PricePaymentProcessingFees) }},
-	{key: "amount", label: "Amount", sort: "amount", num: true, def: true, value: func(i issuance.Investment) string { return string(i.Amount) }},
-	{key: "shares_amount", label: "Shares amount", sort: "shares_amount", num: true, value: func(i issuance.Investment) string { return string(i.SharesAmount) }},
-	{key: "payment_method", label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
+	{key: "offering", kind: kOffering, label: "Offering", sort: "offering", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
+	{key: "status", kind: kStatus, label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
+	{key: "quantity", kind: kCount, label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
+	{key: "price", kind: kMoney, label: "Price", num: true, value: func(i issuance.Investment) string { return string(i.Price) }},
+	{key: "price_fees", kind: kMoney, label: "Fees", num: true, value: func(i issuance.Investment) string { return string(i.PriceFees) }},
+	{key: "price_payment_processing_fees", kind: kMoney, label: "Processing fees", num: true, value: func(i issuance.Investment) string { return string(i.PricePaymentProcessingFees) }},
+	{key: "amount", kind: kMoney, label: "Amount", sort: "amount", num: true, def: true, value: func(i issuance.Investment) string { return string(i.Amount) }},
+	{key: "shares_amount", kind: kMoney, label: "Shares amount", sort: "shares_amount", num: true, value: func(i issuance.Investment) string { return string(i.SharesAmount) }},
+	{key: "payment_method", kind: kMethod, label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
 	{key: "payment_intent_id", label: "Payment intent", personal: true, text: true, value: func(i issuance.Investment) string { return i.PaymentIntentID }},
-	{key: "has_investor_signed", label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
+	{key: "has_investor_signed", kind: kBool, label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
 	{key: "processing_issue_statuses", label: "Processing issues", text: true, def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
-	{key: "processed_at", time: true, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
-	{key: "received_at", time: true, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
-	{key: "invested_at", time: true, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
-	{key: "refunded_at", time: true, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
-	{key: "updated_at", time: true, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
-	{key: "accredited_investor", label: "Accredited", personal: true, value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
+	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
+	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
+	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
+	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
+	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
+	{key: "accredited_investor", kind: kBool, label: "Accredited", personal: true, value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
 	{key: "accredited_investor_type", label: "Accreditation type", personal: true, value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
-	{key: "net_worth", label: "Net worth", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
-	{key: "annual_income", label: "Annual income", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
-	{key: "us_person", label: "US person", personal: true, value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
-	{key: "exempt_from_backup_withholding", label: "Backup withholding exempt", personal: true, value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
-	{key: "amount_invested_in_reg_cf_offering_this_year", label: "Reg CF invested this year", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
+	{key: "net_worth", kind: kMoney, label: "Net worth", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
+	{key: "annual_income", kind: kMoney, label: "Annual income", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
+	{key: "us_person", kind: kBool, label: "US person", personal: true, value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
+	{key: "exempt_from_backup_withholding", kind: kBool, label: "Backup withholding exempt", personal: true, value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
+	{key: "amount_invested_in_reg_cf_offering_this_year", kind: kMoney, label: "Reg CF invested this year", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
 	{key: "user_browser_type", label: "Browser", personal: true, text: true, value: func(i issuance.Investment) string { return i.UserBrowserType }},
-	{key: "bonus_shares", label: "Bonus shares", num: true, value: func(i issuance.Investment) string { return optI64(i.BonusShares) }},
+	{key: "bonus_shares", kind: kCount, label: "Bonus shares", num: true, value: func(i issuance.Investment) string { return optI64(i.BonusShares) }},
 	{key: "bonus_shares_code", label: "Bonus code", text: true, value: func(i issuance.Investment) string { return optStr(i.BonusSharesCode) }},
 	{key: "bonus_shares_percentage_tier", label: "Bonus % tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesPercentageTier) }},
 	{key: "bonus_shares_quantity_tier", label: "Bonus quantity tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesQuantityTier) }},
-	{key: "quantity_qualified_shares", label: "Qualified shares", num: true, value: func(i issuance.Investment) string { return optI64(i.QuantityQualifiedShares) }},
-	{key: "price_qualified_shares", label: "Qualified share price", num: true, value: func(i issuance.Investment) string { return optDec(i.PriceQualifiedShares) }},
+	{key: "quantity_qualified_shares", kind: kCount, label: "Qualified shares", num: true, value: func(i issuance.Investment) string { return optI64(i.QuantityQualifiedShares) }},
+	{key: "price_qualified_shares", kind: kMoney, label: "Qualified share price", num: true, value: func(i issuance.Investment) string { return optDec(i.PriceQualifiedShares) }},
 	{key: "investor_verify_process_status", label: "Verify process status", deprecated: true, value: func(i issuance.Investment) string { return optStr(i.InvestorVerifyProcessStatus) }},
 }
 
 // ExportColumns are the CSV export's columns (personal ones for admins).
 func ExportColumns() []export.Column {
-	out := make([]export.Column, len(investmentColumns))
-	for i, c := range investmentColumns {
-		out[i] = export.Column{Name: c.key, Personal: c.personal, Text: c.text, Value: c.value}
+	out := make([]export.Column, 0, len(investmentColumns)+len(exportHumanColumns))
+	for _, c := range investmentColumns {
+		out = append(out, export.Column{Name: c.key, Personal: c.personal, Text: c.text, Value: c.value})
 	}
-	return out
+	return append(out, exportHumanColumns...)
+}
+
+// exportHumanColumns follow the API's columns: the same values as a person
+// reads them on the screens (views/format.go), for spreadsheets shared
+// with people rather than programs.
+var exportHumanColumns = []export.Column{
+	{Name: "status_label", Value: func(i issuance.Investment) string { return views.StatusLabel(views.InvestmentStatus, string(i.Status)) }},
+	{Name: "amount_display", Value: func(i issuance.Investment) string { return views.USD(string(i.Amount)) }},
+	{Name: "payment_method_label", Value: func(i issuance.Investment) string { return issuance.Label(issuance.PaymentMethods, i.PaymentMethod) }},
 }
 
 var investmentTop = []fieldSpec{
@@ -170,21 +247,35 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 // audited call, kept for a minute: typing in the search should not refetch
 // it on every keystroke.
 func (s *Server) offeringOptions(c echo.Context) []views.Option {
+	opts, _ := s.offeringList(c)
+	return opts
+}
+
+// offeringNames maps offering ids to names, so tables show names, not ids
+// (same cached call as offeringOptions).
+func (s *Server) offeringNames(c echo.Context) map[int64]string {
+	_, names := s.offeringList(c)
+	return names
+}
+
+func (s *Server) offeringList(c echo.Context) ([]views.Option, map[int64]string) {
 	s.offeringCache.Lock()
 	defer s.offeringCache.Unlock()
 	if time.Since(s.offeringCache.at) < time.Minute && s.offeringCache.opts != nil {
-		return s.offeringCache.opts
+		return s.offeringCache.opts, s.offeringCache.names
 	}
 	opts := []views.Option{{Value: "", Label: "any"}}
+	names := map[int64]string{}
 	page, err := s.Issuance.ListOfferings(c.Request().Context(), issuance.OfferingFilter{Ordering: []string{"name"}}, issuance.PageOpts{PageSize: 100})
 	if err != nil {
-		return opts // the search still works with typed ids; try again next time
+		return opts, names // the search still works with typed ids; try again next time
 	}
 	for _, o := range page.Results {
-		opts = append(opts, views.Option{Value: strconv.FormatInt(o.ID, 10), Label: o.Name + " (#" + strconv.FormatInt(o.ID, 10) + ")"})
+		opts = append(opts, views.Option{Value: strconv.FormatInt(o.ID, 10), Label: views.NameWithID(o.Name, o.ID)})
+		names[o.ID] = o.Name
 	}
-	s.offeringCache.opts, s.offeringCache.at = opts, time.Now()
-	return opts
+	s.offeringCache.opts, s.offeringCache.names, s.offeringCache.at = opts, names, time.Now()
+	return opts, names
 }
 
 const columnsPref = "investments.columns"
@@ -233,15 +324,14 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 			sv.Problem = upstreamProblem(err)
 		default:
 			sv.Count = page.Count
+			var names map[int64]string
+			if len(page.Results) > 0 {
+				names = s.offeringNames(c)
+			}
 			for _, inv := range page.Results {
 				row := views.InvestmentRow{ID: inv.ID}
 				for _, col := range cols {
-					v := col.value(inv)
-					if col.time && v != "" {
-						v = strings.Replace(strings.TrimSuffix(v, "Z"), "T", " ", 1)[:16] // minutes, UTC
-					}
-					row.Cells = append(row.Cells, views.Cell{Value: v, Num: col.num, Link: col.key == "id" || col.key == "reference_id",
-						OfferingLink: col.key == "offering"})
+					row.Cells = append(row.Cells, col.cell(inv, names))
 				}
 				sv.Rows = append(sv.Rows, row)
 			}
@@ -295,13 +385,13 @@ func (s *Server) investmentDetail(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
-	d := views.InvestmentDetail{ID: inv.ID, Ref: refOr(inv), Offering: inv.Offering, Status: issuance.Label(issuance.Statuses, string(inv.Status))}
+	names := s.offeringNames(c)
+	d := views.InvestmentDetail{ID: inv.ID, Ref: refOr(inv), Offering: inv.Offering, OfferingName: names[inv.Offering], Status: string(inv.Status),
+		Investor: inv.InvestorIndividualName, Amount: views.USD(string(inv.Amount))}
 	for _, col := range investmentColumns {
-		v := col.value(inv)
-		if v == "" {
-			v = "—"
-		}
-		d.Fields = append(d.Fields, views.DetailField{Key: col.key, Label: col.label, Value: v, Deprecated: col.deprecated})
+		cell := col.cell(inv, names)
+		cell.Num = false
+		d.Fields = append(d.Fields, views.DetailField{Key: col.key, Label: col.label, Cell: cell, Deprecated: col.deprecated})
 	}
 	if s.requireImports() == nil { // both APIs configured: imports exist
 		rows, err := s.Imports.Store.RowsFor(c.Request().Context(), inv.ID)

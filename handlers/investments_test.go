@@ -12,6 +12,7 @@ import (
 
 	"issuerconsole/handlers"
 	"issuerconsole/services/accounts"
+	"issuerconsole/views"
 )
 
 func rowIDs(r *response) []string {
@@ -79,7 +80,7 @@ func TestInvestmentSearchFilterGroups(t *testing.T) {
 			if got := rowIDs(r); !slices.Equal(got, want) {
 				t.Fatalf("rows %v, API %v", got, want)
 			}
-			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(page.Count) {
+			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(page.Count) {
 				t.Fatalf("count %s, API %d", got, page.Count)
 			}
 		})
@@ -396,6 +397,17 @@ func TestExportAllPages(t *testing.T) {
 					if strings.Contains(r.body, n) {
 						t.Errorf("auditor export contains the investor name %q", n)
 					}
+				}
+			}
+			// The human columns read as the screens do.
+			col := slices.Index(recs[0], "status_label")
+			amt := slices.Index(recs[0], "amount_display")
+			if col < 0 || amt < 0 {
+				t.Fatalf("no human columns in %v", recs[0])
+			}
+			for _, rec := range recs[1:] {
+				if rec[col] != "Accepted" && rec[col] != "Invested" || !strings.HasPrefix(rec[amt], "$") {
+					t.Fatalf("human columns %q, %q", rec[col], rec[amt])
 				}
 			}
 			// Hostile names cannot become spreadsheet formulas.

@@ -101,7 +101,12 @@ func (s *Server) investorsList(c echo.Context) error {
 				} else if id := fieldString(user, "id"); id != "" {
 					r.User = id
 				}
-				r.Name = strings.TrimSpace(fieldString(inv.Fields, "name") + " " + strings.TrimSpace(fieldString(user, "first_name")+" "+fieldString(user, "last_name")))
+				// The API puts names on the investor (first_name, last_name, or
+				// name for companies and trusts), or on its nested user.
+				r.Name = views.JoinNonEmpty(" ", fieldString(inv.Fields, "name"), fieldString(inv.Fields, "first_name"), fieldString(inv.Fields, "last_name"))
+				if r.Name == "" {
+					r.Name = views.JoinNonEmpty(" ", fieldString(user, "first_name"), fieldString(user, "last_name"))
+				}
 				r.Email = fieldString(inv.Fields, "email")
 				if r.Email == "" {
 					r.Email = fieldString(user, "email")

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -39,27 +38,8 @@ var offeringGroups = []groupSpec{
 		{name: "ordering", label: "Ordering", hint: "Fields: " + strings.Join(issuance.OfferingOrderingFields, ", ") + "; - for descending."}}},
 }
 
-func money(r *big.Rat) string {
-	if r == nil {
-		return "—"
-	}
-	s := r.FloatString(2)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, ch := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(ch)
-	}
-	out := "$" + b.String() + "." + frac
-	if neg {
-		out = "-" + out
-	}
-	return out
-}
+// money shows an Issuance amount (USD) the one way money is shown.
+func money(r *big.Rat) string { return views.MoneyRat(r, views.DefaultCurrency) }
 
 func decMoney(d *issuance.Decimal) string {
 	if d == nil || *d == "" {
@@ -125,7 +105,7 @@ func (s *Server) offeringsList(c echo.Context) error {
 
 func offeringRow(o issuance.Offering) views.OfferingRow {
 	r := views.OfferingRow{ID: o.ID, Name: o.Name, Slug: o.Slug, Type: issuance.Label(issuance.OfferingTypes, o.Type),
-		Status: issuance.Label(issuance.OfferingStatuses, o.Status), Archived: o.Archived, UnitPrice: money(o.UnitPrice.Rat()),
+		Status: o.Status, Archived: o.Archived, UnitPrice: money(o.UnitPrice.Rat()),
 		MinInvestment: money(o.MinInvestmentAmount.Rat()), Created: o.CreatedAt.UTC().Format("2006-01-02")}
 	if o.OpenedAt != nil {
 		r.Opened = o.OpenedAt.UTC().Format("2006-01-02")
@@ -159,14 +139,14 @@ func optInt(p *int64) string {
 	if p == nil {
 		return "not set"
 	}
-	return strconv.FormatInt(*p, 10)
+	return views.Count(*p)
 }
 
 func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 	o, f := ov.Offering, ov.Funnel
 	idq := "offering=" + strconv.FormatInt(o.ID, 10)
 	d := views.OfferingDetail{
-		ID: o.ID, Name: o.Name, Status: issuance.Label(issuance.OfferingStatuses, o.Status), Type: issuance.Label(issuance.OfferingTypes, o.Type),
+		ID: o.ID, Name: o.Name, Status: o.Status, Type: issuance.Label(issuance.OfferingTypes, o.Type),
 		AsOf: ov.AsOf.Format("2006-01-02 15:04:05"), Calls: ov.Calls, SearchURL: "/investments?" + idq,
 	}
 	unit := o.ShareOrUnit
@@ -189,23 +169,29 @@ func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 		{Label: "Opened", Value: optTime(o.OpenedAt)},
 		{Label: "Archived", Value: map[bool]string{true: "yes", false: "no"}[o.Archived]},
 	}
+	// Blank parts are left out, never joined into stray commas.
+	contact := func(label, name, title string, more ...string) views.Fact {
+		return views.Fact{Label: label, Value: views.OrDash(views.JoinNonEmpty(", ", name, title)), Note: views.JoinNonEmpty(" · ", more...)}
+	}
 	d.Contacts = []views.Fact{
-		{Label: "Contact", Value: strings.TrimSpace(o.ContactName + ", " + o.ContactTitle), Note: strings.TrimSpace(o.ContactEmail + " " + o.ContactPhone)},
-		{Label: "Signing", Value: strings.TrimSpace(o.SigningFullName + ", " + o.SigningTitle), Note: o.SigningEmail},
-		{Label: "Support", Value: o.SupportEmail, Note: o.SupportPhone},
+		contact("Contact", o.ContactName, o.ContactTitle, o.ContactEmail, o.ContactPhone),
+		contact("Signing", o.SigningFullName, o.SigningTitle, o.SigningEmail),
+		contact("Support", o.SupportEmail, "", o.SupportPhone),
 	}
 	if o.DeadlineDate != nil && !o.DeadlineDate.IsZero() {
 		d.Deadline = o.DeadlineDate.String()
-		switch n := offerings.DaysLeft(o.DeadlineDate.Time, ov.AsOf); {
-		case n > 1:
-			d.DaysLeft = fmt.Sprintf("%d days left", n)
-		case n == 1:
-			d.DaysLeft = "1 day left"
+		n := offerings.DaysLeft(o.DeadlineDate.Time, ov.AsOf)
+		d.DaysLeftN = n
+		switch {
+		case n > 0:
+			d.DaysLeft = views.Plural(int64(n), "day") + " left"
 		case n == 0:
 			d.DaysLeft = "today"
 		default:
-			d.DaysLeft = fmt.Sprintf("passed %d days ago", -n)
+			d.DaysLeft = "passed " + views.DaysFrom(n)
 		}
+		// Past the deadline while still open: someone should close it.
+		d.Overdue = n < 0 && o.Status == "opened"
 	}
 	statuses := func(step offerings.Step) (string, string) {
 		var vals []string

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"issuerconsole/services/issuance"
+	"issuerconsole/views"
 )
 
 func TestOfferingsList(t *testing.T) {
@@ -27,7 +28,7 @@ func TestOfferingsList(t *testing.T) {
 	wantStatus(t, r, http.StatusSeeOther) // canonical URL carries the page size
 	r = c.get(r.Header.Get("Location"))
 	wantStatus(t, r, http.StatusOK)
-	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(all.Count) {
+	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(all.Count) {
 		t.Fatalf("count shown %s, API says %d", got, all.Count)
 	}
 	if n := r.doc.Find(`tr[data-testid="offering-row"]`).Length(); n != min(all.Count, 25) {
@@ -40,7 +41,7 @@ func TestOfferingsList(t *testing.T) {
 	}{
 		{"status=opened&page_size=25", func(t *testing.T, r *response) {
 			r.doc.Find(`[data-testid="offering-status"]`).Each(func(_ int, sel *goqSel) {
-				if text(sel) != "Opened" {
+				if text(sel) != "Open" {
 					t.Errorf("status %q in an opened-only list", text(sel))
 				}
 			})
@@ -320,7 +321,7 @@ func TestOfferingsListFilters(t *testing.T) {
 			if len(want) == 0 || len(want) == all.Count || !slices.Equal(shown, want) {
 				t.Fatalf("rows %v, want %v of %d offerings", shown, want, all.Count)
 			}
-			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(len(want)) {
+			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(len(want)) {
 				t.Fatalf("count %s, want %d", got, len(want))
 			}
 		})
@@ -333,7 +334,7 @@ func TestOfferingsListFilters(t *testing.T) {
 	if got := text(r.doc.Find(`[data-testid="ignored-params"]`)); !strings.Contains(got, "opened_at__gte") {
 		t.Fatalf("ignored parameters %q, want opened_at__gte named", got)
 	}
-	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(all.Count) {
+	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(all.Count) {
 		t.Fatalf("count %s with an ignored parameter, want all %d", got, all.Count)
 	}
 }

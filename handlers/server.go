@@ -65,8 +65,9 @@ type Server struct {
 
 	offeringCache struct {
 		sync.Mutex
-		opts []views.Option
-		at   time.Time
+		opts  []views.Option
+		names map[int64]string // offering id → name, for tables that show names, not ids
+		at    time.Time
 	}
 }
 
@@ -126,7 +127,7 @@ func New(d Deps) (*Server, error) {
 		var role []echo.MiddlewareFunc
 		switch r.access {
 		case public:
-			if r.path == "/healthz" || r.path == "/static/*" || isSandboxPath(r.path) {
+			if r.path == "/healthz" || r.path == "/static/*" || r.path == "/favicon.ico" || isSandboxPath(r.path) {
 				e.Add(r.method, r.path, r.handler) // no session, no CSRF: machine clients
 				continue
 			}
@@ -171,6 +172,7 @@ func (s *Server) routeTable() []route {
 	rs := []route{
 		{http.MethodGet, "/healthz", public, s.healthz},
 		{http.MethodGet, "/static/*", public, echo.WrapHandler(s.Assets)},
+		{http.MethodGet, "/favicon.ico", public, s.favicon},
 		{http.MethodHead, "/static/*", public, echo.WrapHandler(s.Assets)},
 
 		{http.MethodGet, "/login", public, s.loginForm},
@@ -246,6 +248,15 @@ func (s *Server) routeTable() []route {
 		}
 	}
 	return rs
+}
+
+// favicon answers browsers that ask for /favicon.ico whatever the page
+// says (the layout links the hashed asset too).
+func (s *Server) favicon(c echo.Context) error {
+	r := c.Request().Clone(c.Request().Context())
+	r.URL.Path, r.URL.RawQuery = "/static/img/favicon.ico", ""
+	s.Assets.ServeHTTP(c.Response(), r)
+	return nil
 }
 
 func (s *Server) healthz(c echo.Context) error {
