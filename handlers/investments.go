@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/export"
@@ -194,12 +196,21 @@ var exportHumanColumns = []export.Column{
 	{Name: "payment_method_label", Value: func(i issuance.Investment) string { return issuance.Label(issuance.PaymentMethods, i.PaymentMethod) }},
 }
 
+// investmentTop are the filters a person uses every day, up front; every
+// other API parameter is under "Advanced", unchanged.
 var investmentTop = []fieldSpec{
-	{name: "search", label: "Search", hint: "Reference, offering name, investor e-mail or name; every word must match."},
-	{name: "status__in", label: "Status"},
+	{name: "search", label: "Search", hint: "Reference, offering, investor e-mail or name; every word must match."},
 	{name: "offering", label: "Offering"},
+	{name: "investor__user__email", label: "Investor e-mail"},
+	{name: "amount__gte", label: "Amount from ($)"},
+	{name: "amount__lte", label: "Amount to ($)"},
+	{name: "created_at__date__gte", label: "Created from"},
+	{name: "created_at__date__lte", label: "Created to"},
 	{name: "page_size", label: "Per page", widget: "select", options: stringOptions([]string{"10", "25", "50", "100"}, "")},
+	{name: "status__in", label: "Status", widget: "checks"},
 }
+
+const topOffering = 1 // index of the offering select in investmentTop
 
 func investmentGroups(offeringOpts []views.Option) []groupSpec {
 	multiOfferings := slices.Clone(offeringOpts[1:]) // without "any"
@@ -207,13 +218,11 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 		{"Status and payment", []fieldSpec{{name: "status", label: "Status is"}, {name: "requested_payment_method__in", label: "Requested payment"},
 			{name: "requested_payment_method", label: "Requested payment is"}, {name: "payment_method", label: "Payment method is"},
 			{name: "payment_method__in", label: "Payment method, any of"}}},
-		{"Amounts and quantities", []fieldSpec{{name: "amount__gte", label: "Amount ≥"}, {name: "amount__lte", label: "Amount ≤"},
-			{name: "amount__gt", label: "Amount >"}, {name: "amount__lt", label: "Amount <"}, {name: "amount", label: "Amount ="}, {name: "amount__in", label: "Amount, any of"},
+		{"Amounts and quantities", []fieldSpec{{name: "amount__gt", label: "Amount >"}, {name: "amount__lt", label: "Amount <"}, {name: "amount", label: "Amount ="}, {name: "amount__in", label: "Amount, any of"},
 			{name: "shares_amount__gte", label: "Shares amount ≥"}, {name: "shares_amount__lte", label: "Shares amount ≤"}, {name: "shares_amount__gt", label: "Shares amount >"},
 			{name: "shares_amount__lt", label: "Shares amount <"}, {name: "shares_amount", label: "Shares amount ="}, {name: "shares_amount__in", label: "Shares amount, any of"},
 			{name: "quantity", label: "Quantity ="}, {name: "quantity__in", label: "Quantity, any of"}}},
-		{"Created", []fieldSpec{{name: "created_at__date__gte", label: "Created on or after"}, {name: "created_at__date__lte", label: "Created on or before"},
-			{name: "created_at__gte", label: "Created at or after", hint: "Date-time with offset."}, {name: "created_at__lte", label: "Created at or before"},
+		{"Created", []fieldSpec{{name: "created_at__gte", label: "Created at or after", hint: "Date-time with offset."}, {name: "created_at__lte", label: "Created at or before"},
 			{name: "created_at", label: "Created at ="}, {name: "created_at__in", label: "Created at, any of"}}},
 		{"Processed", []fieldSpec{{name: "processed_at__date__gte", label: "Processed on or after"}, {name: "processed_at__date__lte", label: "Processed on or before"},
 			{name: "processed_at__gte", label: "Processed at or after"}, {name: "processed_at__lte", label: "Processed at or before"},
@@ -225,7 +234,7 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 			{name: "investor__entity__kyc_status__in", label: "KYC status"}, {name: "investor__entity__kyc_status", label: "KYC status is"},
 			{name: "investor__user__entity__entityperson__first_name", label: "First name"}, {name: "investor__user__entity__entityperson__first_name__in", label: "First name, any of"},
 			{name: "investor__user__entity__entityperson__last_name", label: "Last name"}, {name: "investor__user__entity__entityperson__last_name__in", label: "Last name, any of"},
-			{name: "investor__user__email", label: "User e-mail"}, {name: "investor__user__email__in", label: "User e-mail, any of"},
+			{name: "investor__user__email__in", label: "User e-mail, any of"},
 			{name: "investor__entity__email", label: "Entity e-mail"}, {name: "investor__entity__email__in", label: "Entity e-mail, any of"},
 			{name: "investor", label: "Investor id"}, {name: "investor__in", label: "Investor ids"}, {name: "investor__user", label: "User id"},
 			{name: "investor__user__in", label: "User ids"}, {name: "investor__entity", label: "Entity id"}, {name: "investor__entity__isnull", label: "No entity"}}},
@@ -312,7 +321,10 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	sv := views.InvestmentSearch{Checked: check.OK(), Query: q.Encode()}
 	errs := check.Errors
 	cols := s.chosenColumns(c)
+	var counts map[string]int
 	if check.OK() {
+		// Counted first: the list's own call stays the newest in the log.
+		counts = s.statusCounts(c, q)
 		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
 		switch fields, is400 := apiFieldErrors(err); {
 		case is400:
@@ -352,8 +364,34 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		offeringOpts = s.offeringOptions(c)
 	}
 	top := slices.Clone(investmentTop)
-	top[2].options, top[2].widget = offeringOpts, "select"
+	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
 	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+	for i := range sv.Form.Top {
+		if fl := &sv.Form.Top[i]; fl.Name == "status__in" {
+			for j := range fl.Options {
+				o := &fl.Options[j]
+				o.Label = views.StatusLabel(views.InvestmentStatus, o.Value)
+				if n, ok := counts[o.Value]; ok {
+					o.Count = views.Count(n)
+				}
+			}
+		}
+	}
+	var names map[int64]string
+	if q.Has("offering") {
+		names = s.offeringNames(c)
+	}
+	sv.Chips = activeFilters("/investments", q, sv.Form, func(param, v string) string {
+		switch param {
+		case "status__in", "status":
+			return views.StatusLabel(views.InvestmentStatus, v)
+		case "offering":
+			if id, err := strconv.ParseInt(v, 10, 64); err == nil && names[id] != "" {
+				return views.NameWithID(names[id], id)
+			}
+		}
+		return ""
+	})
 	saved, err := s.Searches.List(ctx)
 	if err != nil {
 		return err
@@ -367,7 +405,47 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	p := s.page(c, "Investments", "investments")
 	sv.CSRF = p.CSRFToken
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.InvestmentsPage(p, sv),
-		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form))})
+		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form), views.ChecksCountsOOB(sv.Form))})
+}
+
+// statusCounts counts the results of q per investment status (q without
+// its status filters), one small call per status, four at a time, so the
+// status checkboxes say what each would add. Any failure: no counts.
+func (s *Server) statusCounts(c echo.Context, q url.Values) map[string]int {
+	base := url.Values{}
+	for k, v := range q {
+		switch k {
+		case "status", "status__in", "page", "ordering":
+			continue
+		}
+		base[k] = v
+	}
+	base.Set("page_size", "1")
+	var mu sync.Mutex
+	counts := map[string]int{}
+	g, ctx := errgroup.WithContext(c.Request().Context())
+	g.SetLimit(4)
+	for _, st := range issuance.Statuses {
+		g.Go(func() error {
+			sq := url.Values{}
+			for k, v := range base {
+				sq[k] = v
+			}
+			sq.Set("status", st.Value)
+			page, err := s.Issuance.ListInvestmentsQuery(ctx, sq)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			counts[st.Value] = page.Count
+			mu.Unlock()
+			return nil
+		})
+	}
+	if g.Wait() != nil {
+		return nil
+	}
+	return counts
 }
 
 func (s *Server) investmentDetail(c echo.Context) error {

@@ -20,16 +20,16 @@ const defaultPageSize = 25
 
 var offeringTop = []fieldSpec{
 	{name: "search", label: "Search", hint: "Name or slug; every word must match."},
-	{name: "status", label: "Status"},
 	{name: "type", label: "Type"},
 	{name: "archived", label: "Archived"},
 	{name: "page_size", label: "Per page", widget: "select", options: stringOptions([]string{"10", "25", "50", "100"}, "")},
+	{name: "status__in", label: "Status", widget: "checks"},
 }
 
 var offeringGroups = []groupSpec{
 	{"Name and slug", []fieldSpec{{name: "name__contains", label: "Name contains"}, {name: "name", label: "Name is"}, {name: "name__in", label: "Name is any of"},
 		{name: "slug__contains", label: "Slug contains"}, {name: "slug", label: "Slug is"}, {name: "slug__in", label: "Slug is any of"}}},
-	{"Status and type", []fieldSpec{{name: "status__in", label: "Status is any of"}, {name: "status__contains", label: "Status contains"},
+	{"Status and type", []fieldSpec{{name: "status", label: "Status is"}, {name: "status__contains", label: "Status contains"},
 		{name: "type__in", label: "Type is any of"}, {name: "type__contains", label: "Type contains"}}},
 	{"Issuer", []fieldSpec{{name: "issuer", label: "Issuer id"}, {name: "issuer__in", label: "Issuer ids"}, {name: "issuer__archived", label: "Issuer archived"},
 		{name: "issuer__archived__in", label: "Issuer archived, any of"}, {name: "archived__in", label: "Archived, any of"}}},
@@ -94,6 +94,22 @@ func (s *Server) offeringsList(c echo.Context) error {
 		}
 	}
 	l.Form = buildForm("offering-filters", "/offerings", "#offering-results", issuance.OfferingParams, offeringTop, offeringGroups, q, errs, check.Notes)
+	for i := range l.Form.Top {
+		if fl := &l.Form.Top[i]; fl.Name == "status__in" {
+			for j := range fl.Options {
+				fl.Options[j].Label = views.StatusLabel(views.OfferingStatus, fl.Options[j].Value)
+			}
+		}
+	}
+	l.Chips = activeFilters("/offerings", q, l.Form, func(param, v string) string {
+		switch param {
+		case "status__in", "status":
+			return views.StatusLabel(views.OfferingStatus, v)
+		case "type", "type__in":
+			return issuance.Label(issuance.OfferingTypes, v)
+		}
+		return ""
+	})
 	for _, h := range []struct{ label, field string }{{"#", "id"}, {"Name", "name"}, {"Slug", ""}, {"Type", "type"}, {"Status", "status"},
 		{"Unit price", ""}, {"Min. investment", ""}, {"Opened", "opened_at"}, {"Deadline", ""}, {"Created", "created_at"}} {
 		l.Headers = append(l.Headers, sortHeader("/offerings", q, h.label, h.field, issuance.OfferingOrderingFields, "#offering-results", h.label == "#"))
