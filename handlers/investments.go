@@ -48,7 +48,29 @@ const (
 	kOffering         // offering id → its name, id secondary
 	kBool             // true/false → yes/no
 	kMethod           // payment method → its label
+	kIssues           // processing issue codes → words
 )
+
+// paymentMethodLabel names a payment method: the API's labels, and ACH
+// for the "ach" the investments carry.
+func paymentMethodLabel(v string) string {
+	if strings.EqualFold(v, "ach") {
+		return "ACH"
+	}
+	return issuance.Label(issuance.PaymentMethods, v)
+}
+
+// issueWords turns "kyc_processing,watchlist_hits" into
+// "KYC processing, Watchlist hits".
+func issueWords(v string) string {
+	var out []string
+	for _, code := range strings.Split(v, ",") {
+		if w := views.Humanize(code); w != "" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, ", ")
+}
 
 // cell formats one value for the table: money, counts, dates, statuses
 // and names the way every screen shows them (views/format.go).
@@ -84,7 +106,9 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 	case kBool:
 		c.Value = yesNo(v)
 	case kMethod:
-		c.Value = views.OrDash(issuance.Label(issuance.PaymentMethods, v))
+		c.Value = views.OrDash(paymentMethodLabel(v))
+	case kIssues:
+		c.Value = views.OrDash(issueWords(v))
 	default:
 		c.Value = views.OrDash(v)
 	}
@@ -144,7 +168,7 @@ var investmentColumns = []invColumn{
 	{key: "id", label: "#", sort: "id", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.ID, 10) }},
 	{key: "reference_id", label: "Reference", sort: "reference_id", text: true, def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
 	{key: "investor_individual_name", label: "Investor", personal: true, text: true, def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
-	{key: "offering", kind: kOffering, label: "Offering", sort: "offering", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
+	{key: "offering", kind: kOffering, label: "Offering", sort: "offering", def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
 	{key: "status", kind: kStatus, label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
 	{key: "quantity", kind: kCount, label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
 	{key: "price", kind: kMoney, label: "Price", num: true, value: func(i issuance.Investment) string { return string(i.Price) }},
@@ -155,7 +179,7 @@ var investmentColumns = []invColumn{
 	{key: "payment_method", kind: kMethod, label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
 	{key: "payment_intent_id", label: "Payment intent", personal: true, text: true, value: func(i issuance.Investment) string { return i.PaymentIntentID }},
 	{key: "has_investor_signed", kind: kBool, label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
-	{key: "processing_issue_statuses", label: "Processing issues", text: true, def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
+	{key: "processing_issue_statuses", kind: kIssues, label: "Processing issues", text: true, def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
 	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
 	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
 	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
@@ -193,7 +217,7 @@ func ExportColumns() []export.Column {
 var exportHumanColumns = []export.Column{
 	{Name: "status_label", Value: func(i issuance.Investment) string { return views.StatusLabel(views.InvestmentStatus, string(i.Status)) }},
 	{Name: "amount_display", Value: func(i issuance.Investment) string { return views.USD(string(i.Amount)) }},
-	{Name: "payment_method_label", Value: func(i issuance.Investment) string { return issuance.Label(issuance.PaymentMethods, i.PaymentMethod) }},
+	{Name: "payment_method_label", Value: func(i issuance.Investment) string { return paymentMethodLabel(i.PaymentMethod) }},
 }
 
 // investmentTop are the filters a person uses every day, up front; every

@@ -5,8 +5,11 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -132,7 +135,36 @@ func offeringRow(o issuance.Offering) views.OfferingRow {
 	return r
 }
 
+// offeringDetail renders the offering's frame at once (one call); its
+// money, which reads every investment, is filled in by htmx from
+// offeringMoney, so a slow upstream is not a blank screen. Without
+// JavaScript a link opens offeringMoney as a whole page.
 func (s *Server) offeringDetail(c echo.Context) error {
+	if err := s.requireIssuance(); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	o, err := s.Issuance.GetOffering(c.Request().Context(), id)
+	if errors.Is(err, apiclient.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
+	}
+	d := offeringFrame(o, time.Now())
+	d.MoneyURL = "/offerings/" + strconv.FormatInt(id, 10) + "/money"
+	if q := attentionQuery(c.QueryParams()); q != "" {
+		d.MoneyURL += "?" + q
+	}
+	return s.render(c, http.StatusOK, view{Title: o.Name, Nav: "offerings", Content: views.OfferingPage(d)})
+}
+
+// offeringMoney is the offering's money, targets, charts and attention
+// list: an htmx fragment, or the whole page without JavaScript.
+func (s *Server) offeringMoney(c echo.Context) error {
 	if err := s.requireIssuance(); err != nil {
 		return err
 	}
@@ -147,8 +179,46 @@ func (s *Server) offeringDetail(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
-	d := offeringDetailView(ov)
-	return s.render(c, http.StatusOK, view{Title: ov.Offering.Name, Nav: "offerings", Content: views.OfferingPage(d)})
+	d := offeringDetailView(ov, c.QueryParams())
+	return s.render(c, http.StatusOK, view{Title: ov.Offering.Name, Nav: "offerings", Content: views.OfferingPage(d), Fragment: views.OfferingMoney(d)})
+}
+
+// attentionQuery keeps the attention list's own parameters.
+func attentionQuery(q url.Values) string {
+	out := url.Values{}
+	for _, k := range []string{"reason", "apage"} {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out.Encode()
+}
+
+const attentionPageSize = 25
+
+// attentionReasons turns the service's reasons into words, each once:
+// "processing issues: watchlist_hits, kyc_failed" and "watchlist hits"
+// become "Watchlist hits", "KYC failed".
+func attentionReasons(rs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(w string) {
+		w = views.Humanize(w)
+		if k := strings.ToLower(w); w != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, w)
+		}
+	}
+	for _, r := range rs {
+		if codes, ok := strings.CutPrefix(r, "processing issues: "); ok {
+			for _, code := range strings.Split(codes, ",") {
+				add(strings.TrimSpace(code))
+			}
+			continue
+		}
+		add(r)
+	}
+	return out
 }
 
 func optInt(p *int64) string {
@@ -158,12 +228,12 @@ func optInt(p *int64) string {
 	return views.Count(*p)
 }
 
-func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
-	o, f := ov.Offering, ov.Funnel
+// offeringFrame is what the offering itself says: terms, contacts and the
+// deadline, shown before its money is counted.
+func offeringFrame(o issuance.Offering, now time.Time) views.OfferingDetail {
 	idq := "offering=" + strconv.FormatInt(o.ID, 10)
 	d := views.OfferingDetail{
-		ID: o.ID, Name: o.Name, Status: o.Status, Type: issuance.Label(issuance.OfferingTypes, o.Type),
-		AsOf: ov.AsOf.Format("2006-01-02 15:04:05"), Calls: ov.Calls, SearchURL: "/investments?" + idq,
+		ID: o.ID, Name: o.Name, Status: o.Status, Type: issuance.Label(issuance.OfferingTypes, o.Type), SearchURL: "/investments?" + idq,
 	}
 	unit := o.ShareOrUnit
 	if unit == "" {
@@ -196,7 +266,7 @@ func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 	}
 	if o.DeadlineDate != nil && !o.DeadlineDate.IsZero() {
 		d.Deadline = o.DeadlineDate.String()
-		n := offerings.DaysLeft(o.DeadlineDate.Time, ov.AsOf)
+		n := offerings.DaysLeft(o.DeadlineDate.Time, now)
 		d.DaysLeftN = n
 		switch {
 		case n > 0:
@@ -209,6 +279,17 @@ func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 		// Past the deadline while still open: someone should close it.
 		d.Overdue = n < 0 && o.Status == "opened"
 	}
+	return d
+}
+
+// offeringDetailView is the whole page with the money counted from every
+// investment; q chooses the attention list's reason and page.
+func offeringDetailView(ov offerings.Overview, q url.Values) views.OfferingDetail {
+	o, f := ov.Offering, ov.Funnel
+	d := offeringFrame(o, ov.AsOf)
+	d.MoneyLoaded, d.AsOf, d.Calls = true, ov.AsOf.Format("2006-01-02 15:04:05"), ov.Calls
+	d.Raised, d.Investments = money(f.Committed.Amount), f.Committed.Count
+	d.Empty = f.Committed.Count+f.Started.Count+f.PaymentFailed.Count+f.Lost.Count == 0
 	statuses := func(step offerings.Step) (string, string) {
 		var vals []string
 		for _, g := range offerings.Grouping {
@@ -260,9 +341,44 @@ func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 		d.ByMethod = append(d.ByMethod, views.Bar{Label: b.Label, Value: float64(b.Count), Count: b.Count, Amount: money(b.Amount),
 			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "payment_method": {b.Key}}.Encode()})
 	}
+	// The attention list: reasons in words, filterable by reason, paged.
+	reason := q.Get("reason")
+	counts := map[string]int{}
+	var order []string
+	var rows []views.AttentionRow
 	for _, a := range ov.Attention {
-		d.Attention = append(d.Attention, views.AttentionRow{ID: a.Investment.ID, Ref: refOr(a.Investment), Name: a.Investment.InvestorIndividualName,
-			Status: issuance.Label(issuance.Statuses, string(a.Investment.Status)), Amount: money(a.Investment.Amount.Rat()), Reasons: strings.Join(a.Reasons, "; ")})
+		rs := attentionReasons(a.Reasons)
+		for _, r := range rs {
+			if counts[r] == 0 {
+				order = append(order, r)
+			}
+			counts[r]++
+		}
+		if reason != "" && !slices.Contains(rs, reason) {
+			continue
+		}
+		rows = append(rows, views.AttentionRow{ID: a.Investment.ID, Ref: refOr(a.Investment), Name: a.Investment.InvestorIndividualName,
+			Status: string(a.Investment.Status), Amount: money(a.Investment.Amount.Rat()), Reasons: strings.Join(rs, "; ")})
+	}
+	sort.Strings(order)
+	base := "/offerings/" + strconv.FormatInt(o.ID, 10) + "/money"
+	d.AttentionTotal = len(ov.Attention)
+	d.Reasons = append(d.Reasons, views.ReasonLink{Label: "All", Count: views.Count(len(ov.Attention)), Href: base, Current: reason == ""})
+	for _, r := range order {
+		d.Reasons = append(d.Reasons, views.ReasonLink{Label: r, Count: views.Count(counts[r]), Href: base + "?" + url.Values{"reason": {r}}.Encode(), Current: r == reason})
+	}
+	aq := url.Values{}
+	if reason != "" {
+		aq.Set("reason", reason)
+	}
+	page := max(1, min(pageOf(url.Values{"page": {q.Get("apage")}}, len(rows), attentionPageSize), (len(rows)+attentionPageSize-1)/attentionPageSize))
+	from := min((page-1)*attentionPageSize, len(rows))
+	d.Attention = rows[from:min(from+attentionPageSize, len(rows))]
+	d.AttentionShown = len(rows)
+	d.AttentionPager = pager(base, aq, page, len(rows), attentionPageSize, "#offering-money")
+	d.AttentionPager.Swap = "outerHTML"
+	for i := range d.AttentionPager.Links { // the pager's "page" is the attention list's "apage"
+		d.AttentionPager.Links[i].Href = strings.Replace(d.AttentionPager.Links[i].Href, "page=", "apage=", 1)
 	}
 	return d
 }

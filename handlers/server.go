@@ -184,6 +184,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/", signedIn, s.home},
 		{http.MethodGet, "/offerings", signedIn, s.offeringsList},
 		{http.MethodGet, "/offerings/:id", signedIn, s.offeringDetail},
+		{http.MethodGet, "/offerings/:id/money", signedIn, s.offeringMoney},
 		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
 		{http.MethodGet, "/investments/:id", signedIn, s.investmentDetail},
 		{http.MethodPost, "/investments/columns", signedIn, s.setColumns},

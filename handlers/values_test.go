@@ -95,7 +95,7 @@ func TestOfferingPagesShowValuesForPeople(t *testing.T) {
 		ids = ids[:6]
 	}
 	for _, href := range ids {
-		r := c.get(href)
+		r := c.get(href + "/money") // the whole page with its money, as without JavaScript
 		wantStatus(t, r, http.StatusOK)
 		page := text(r.doc.Find("main"))
 		if m := badPlural.FindString(page); m != "" {

@@ -268,7 +268,7 @@ func AuditResults(a AuditList) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else if len(a.Rows) > 0 {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"table-wrap\"><table data-testid=\"audit-table\"><caption class=\"visually-hidden\">Audit log entries, newest first</caption> <thead><tr><th scope=\"col\">#</th><th scope=\"col\">Time (UTC)</th><th scope=\"col\">API / event</th><th scope=\"col\">Request</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">ms</th><th scope=\"col\" class=\"num\">Try</th><th scope=\"col\">Idempotency key</th><th scope=\"col\">Actor</th><th scope=\"col\">Job / row</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"audit-table\"><caption class=\"visually-hidden\">Audit log entries, newest first</caption> <thead><tr><th scope=\"col\">#</th><th scope=\"col\">Time (UTC)</th><th scope=\"col\">API / event</th><th scope=\"col\">Request</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">ms</th><th scope=\"col\" class=\"num\">Try</th><th scope=\"col\">Idempotency key</th><th scope=\"col\">Actor</th><th scope=\"col\">Job / row</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1277,7 +1277,7 @@ func AuditEntryPage(d AuditDetail) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, "</code></h2><div class=\"table-wrap\"><table data-testid=\"attempts-table\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Time (UTC)</th><th scope=\"col\">Request</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">ms</th><th scope=\"col\" class=\"num\">Try</th><th scope=\"col\">Replayed</th><th scope=\"col\">Error</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, "</code></h2><div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"attempts-table\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Time (UTC)</th><th scope=\"col\">Request</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">ms</th><th scope=\"col\" class=\"num\">Try</th><th scope=\"col\">Replayed</th><th scope=\"col\">Error</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

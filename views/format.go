@@ -362,7 +362,21 @@ func Humanize(code string) string {
 		return ""
 	}
 	s = strings.ToLower(s)
-	return strings.ToUpper(s[:1]) + s[1:]
+	s = strings.ToUpper(s[:1]) + s[1:]
+	for _, acr := range []string{"kyc", "ach", "ira", "aml", "id"} { // acronyms stay capitals
+		s = acronym(s, acr)
+	}
+	return s
+}
+
+func acronym(s, word string) string {
+	fields := strings.Fields(s)
+	for i, f := range fields {
+		if strings.EqualFold(f, word) {
+			fields[i] = strings.ToUpper(word)
+		}
+	}
+	return strings.Join(fields, " ")
 }
 
 // NameWithID shows a name with its id after it ("Solar Farm II (#8)"),

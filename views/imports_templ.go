@@ -80,7 +80,7 @@ func ImportsPage(l ImportsList) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"table-wrap\"><table data-testid=\"imports-table\"><thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Name</th><th scope=\"col\">State</th><th scope=\"col\">Step</th><th scope=\"col\" class=\"num\">Rows</th><th scope=\"col\" class=\"num\">Done</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\">Created</th><th scope=\"col\">By</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"imports-table\"><thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Name</th><th scope=\"col\">State</th><th scope=\"col\">Step</th><th scope=\"col\" class=\"num\">Rows</th><th scope=\"col\" class=\"num\">Done</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\">Created</th><th scope=\"col\">By</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1116,7 +1116,7 @@ func MappingStep(v MappingView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, " Units come from the quantity; both can be changed per row at Review.</p><div class=\"table-wrap\"><table data-testid=\"mapping-table\"><thead><tr><th scope=\"col\">Issuance investor</th><th scope=\"col\">E-mail</th><th scope=\"col\" class=\"num\">Rows</th><th scope=\"col\">Cashlink investor id</th><th scope=\"col\">From</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 101, " Units come from the quantity; both can be changed per row at Review.</p><div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"mapping-table\"><thead><tr><th scope=\"col\">Issuance investor</th><th scope=\"col\">E-mail</th><th scope=\"col\" class=\"num\">Rows</th><th scope=\"col\">Cashlink investor id</th><th scope=\"col\">From</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1310,7 +1310,7 @@ func MappingStep(v MappingView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 119, " investments could not be tied to an Issuance investor: set their Cashlink investor here.</p><div class=\"table-wrap\"><table data-testid=\"unlinked-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor name</th><th scope=\"col\">Cashlink investor id</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 119, " investments could not be tied to an Issuance investor: set their Cashlink investor here.</p><div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"unlinked-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor name</th><th scope=\"col\">Cashlink investor id</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1950,7 +1950,7 @@ func DocumentsStep(v DocumentsView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 169, "<div class=\"table-wrap\"><table data-testid=\"documents-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor</th><th scope=\"col\">Documents</th><th scope=\"col\">Add</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 169, "<div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"documents-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor</th><th scope=\"col\">Documents</th><th scope=\"col\">Add</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2373,7 +2373,7 @@ func ReviewStep(v ReviewView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 203, " skipped.</p><div class=\"table-wrap\"><table data-testid=\"review-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor</th><th scope=\"col\">Cashlink investor</th><th scope=\"col\">Amount</th><th scope=\"col\">Units, signed / accepted / paid (UTC)</th><th scope=\"col\">Problems</th><th scope=\"col\">Skip</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 203, " skipped.</p><div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"review-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor</th><th scope=\"col\">Cashlink investor</th><th scope=\"col\">Amount</th><th scope=\"col\">Units, signed / accepted / paid (UTC)</th><th scope=\"col\">Problems</th><th scope=\"col\">Skip</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -3195,7 +3195,7 @@ func RunProgress(v RunView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 274, "<div class=\"table-wrap\"><table data-testid=\"run-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor</th><th scope=\"col\">State</th><th scope=\"col\">Next step</th><th scope=\"col\">Cashlink investment</th><th scope=\"col\">Wallet</th><th scope=\"col\">Cashlink status</th><th scope=\"col\">Message</th><th scope=\"col\">Calls</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 274, "<div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"run-table\"><thead><tr><th scope=\"col\">Investment</th><th scope=\"col\">Investor</th><th scope=\"col\">State</th><th scope=\"col\">Next step</th><th scope=\"col\">Cashlink investment</th><th scope=\"col\">Wallet</th><th scope=\"col\">Cashlink status</th><th scope=\"col\">Message</th><th scope=\"col\">Calls</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -3574,7 +3574,7 @@ func RedeemPage(v RedeemView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 302, "<div id=\"redemptions\" class=\"table-wrap\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 302, "<div id=\"redemptions\" class=\"table-wrap\" tabindex=\"0\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -3838,7 +3838,7 @@ func ReconcilePage(v ReconcileView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 326, "<div class=\"table-wrap\"><table data-testid=\"reconcile-table\"><thead><tr><th scope=\"col\">Issuance investment</th><th scope=\"col\">Status (Issuance → Cashlink)</th><th scope=\"col\" class=\"num\">Quantity / units sent / Cashlink units</th><th scope=\"col\">Wallet set / Cashlink</th><th scope=\"col\">Cashlink investment</th><th scope=\"col\">Differences</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 326, "<div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"reconcile-table\"><thead><tr><th scope=\"col\">Issuance investment</th><th scope=\"col\">Status (Issuance → Cashlink)</th><th scope=\"col\" class=\"num\">Quantity / units sent / Cashlink units</th><th scope=\"col\">Wallet set / Cashlink</th><th scope=\"col\">Cashlink investment</th><th scope=\"col\">Differences</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -449,7 +449,7 @@ func InvestmentResults(s InvestmentSearch) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(s.Rows) > 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<div class=\"table-wrap\"><table data-testid=\"investments-table\"><caption class=\"visually-hidden\">Investments matching the filters</caption> <thead><tr>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"investments-table\"><caption class=\"visually-hidden\">Investments matching the filters</caption> <thead><tr>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -662,7 +662,7 @@ func InvestmentPage(d InvestmentDetail) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "</strong></p><div class=\"table-wrap\"><table data-testid=\"investment-fields\"><caption class=\"visually-hidden\">Every field of the investment</caption> <thead><tr><th scope=\"col\">Field</th><th scope=\"col\">API name</th><th scope=\"col\">Value</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 55, "</strong></p><div class=\"table-wrap\" tabindex=\"0\"><table data-testid=\"investment-fields\"><caption class=\"visually-hidden\">Every field of the investment</caption> <thead><tr><th scope=\"col\">Field</th><th scope=\"col\">API name</th><th scope=\"col\">Value</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -731,7 +731,7 @@ func InvestmentPage(d InvestmentDetail) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Row</th><th scope=\"col\">Cashlink investment</th><th scope=\"col\">Cashlink status</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 65, "<div class=\"table-wrap\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Row</th><th scope=\"col\">Cashlink investment</th><th scope=\"col\">Cashlink status</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
