@@ -176,6 +176,9 @@ func (s *Server) auditVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.lastVerify.Lock()
+	s.lastVerify.at, s.lastVerify.result = time.Now(), res
+	s.lastVerify.Unlock()
 	v := verifyView(res)
 	if !isFragment(c) {
 		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified.", res.Rows)

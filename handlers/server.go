@@ -63,6 +63,14 @@ type Server struct {
 	csrf     http.Handler
 	routes   []route
 
+	// lastVerify is the audit chain's latest verification since start,
+	// for the home page.
+	lastVerify struct {
+		sync.Mutex
+		at     time.Time
+		result audit.VerifyResult
+	}
+
 	offeringCache struct {
 		sync.Mutex
 		opts  []views.Option
