@@ -191,7 +191,7 @@ func TestCrashAndResume(t *testing.T) {
 
 	progress := func() (string, string) {
 		_, d := w.get("/imports/"+job+"/progress", "HX-Request", "true")
-		return strings.TrimSpace(d.Find(`[data-testid="run-state"]`).Text()), strings.TrimSpace(d.Find(`[data-testid="progress-text"]`).Text())
+		return d.Find(`[data-testid="run-state"]`).AttrOr("data-code", ""), strings.TrimSpace(d.Find(`[data-testid="progress-text"]`).Text())
 	}
 	type counts struct{ Documents, Investments, Credits int }
 	emulator := func() (at counts) {

@@ -69,7 +69,7 @@ func TestBrowserImportWizard(t *testing.T) {
 	// 5. Run: live progress until done; 6. result.
 	waitJS(t, ctx, `location.pathname.endsWith("/run")`)
 	shot(t, ctx, "import-5-run")
-	waitJS(t, ctx, `(document.querySelector('[data-testid="run-state"]') || {}).textContent === "done"`)
+	waitJS(t, ctx, `((document.querySelector('[data-testid="run-state"]') || {}).dataset || {}).code === "done"`)
 	must(t, chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(evalString(t, ctx, `location.href`), "/run")+"/result")), "result")
 	waitJS(t, ctx, `document.querySelector('[data-testid="report-link"]')`)
 	states := evalString(t, ctx, `[...document.querySelectorAll('tr[data-testid="run-row"]')].map(r => r.dataset.state).join(",")`)

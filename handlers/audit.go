@@ -52,18 +52,26 @@ func (s *Server) auditList(c echo.Context) error {
 			before = 0
 		}
 	}
+	a := views.AuditList{
+		Filter:   auditFilterView(q, problems),
+		Methods:  []string{"", "GET", "POST", "PATCH", "PUT", "DELETE"},
+		Statuses: append([]string{""}, audit.StatusClasses...),
+	}
+	p := s.page(c, "Audit log", "audit")
+	// An invalid filter never widens the result: the page says what is
+	// wrong and lists nothing (and offers no export) until it is fixed.
+	if len(problems) > 0 {
+		a.Problems = auditProblems(problems)
+		return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.AuditPage(p, a), Fragment: views.AuditResults(a)})
+	}
 	page, err := s.Audit.List(c.Request().Context(), f, before, 50)
 	if err != nil {
 		return err
 	}
 	fq := f.Query()
-	a := views.AuditList{
-		Filter:    auditFilterView(q, problems),
-		Methods:   []string{"", "GET", "POST", "PATCH", "PUT", "DELETE"},
-		Statuses:  append([]string{""}, audit.StatusClasses...),
-		ExportCSV: "/audit/export.csv?" + fq.Encode(),
-		ExportND:  "/audit/export.ndjson?" + fq.Encode(),
-	}
+	// The exports carry exactly the filters of the page (not its position).
+	a.ExportCSV = "/audit/export.csv?" + fq.Encode()
+	a.ExportND = "/audit/export.ndjson?" + fq.Encode()
 	if s.Anchor != nil {
 		a.SigningKey = hex.EncodeToString(s.Anchor.PublicKey())
 	}
@@ -79,8 +87,22 @@ func (s *Server) auditList(c echo.Context) error {
 	if before != 0 {
 		a.NewestURL = "/audit?" + fq.Encode()
 	}
-	p := s.page(c, "Audit log", "audit")
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.AuditPage(p, a), Fragment: views.AuditResults(a)})
+}
+
+// auditFilterLabels name the filters as the form labels them.
+var auditFilterLabels = map[string]string{"api": "API", "kind": "Kind", "status": "Status", "from": "From", "to": "To", "before": "Page"}
+
+// auditProblems words each invalid filter for the message above the table,
+// in the form's order.
+func auditProblems(problems map[string]string) []string {
+	var out []string
+	for _, k := range []string{"api", "kind", "status", "from", "to", "before"} {
+		if msg, ok := problems[k]; ok {
+			out = append(out, auditFilterLabels[k]+": "+msg)
+		}
+	}
+	return out
 }
 
 func prettyJSON(s string) string {
@@ -194,6 +216,9 @@ func (s *Server) auditVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.lastVerify.Lock()
+	s.lastVerify.at, s.lastVerify.result = time.Now(), res
+	s.lastVerify.Unlock()
 	v := verifyView(res)
 	if !isFragment(c) {
 		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified. %s", res.Rows, v.Anchor)

@@ -129,6 +129,92 @@ func TestAuditPage(t *testing.T) {
 	}
 }
 
+// An invalid filter never widens the result: the page (and its htmx
+// fragment) says what is wrong and lists nothing; the export links carry
+// exactly the filters of the page, and follow it as the filter changes.
+func TestAuditFilterNeverWidens(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	seedAudit(t, s, 30)
+	for _, tt := range []struct {
+		query string
+		want  []string // problems shown
+	}{
+		{"from=yesterday", []string{"From: Enter a date"}},
+		{"api=cashlink&from=yesterday", []string{"From: Enter a date"}},
+		{"status=7xx&errors=1", []string{"Status: Choose 2xx"}},
+		{"kind=bogus&to=2020-01-01&from=2021-01-01", []string{"Kind: Choose call or event.", "To: Must be after From."}},
+		{"api=sap", []string{"API: Choose issuance or cashlink."}},
+	} {
+		for _, frag := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s fragment=%v", tt.query, frag), func(t *testing.T) {
+				var r *response
+				if frag {
+					r = c.get("/audit?"+tt.query, "HX-Request", "true")
+				} else {
+					r = c.get("/audit?" + tt.query)
+				}
+				wantStatus(t, r, http.StatusOK)
+				if n := r.doc.Find(`tr[data-testid="audit-row"]`).Length(); n != 0 {
+					t.Errorf("%d rows listed under an invalid filter", n)
+				}
+				got := text(r.doc.Find(`[data-testid="audit-problems"]`))
+				for _, w := range tt.want {
+					if !strings.Contains(got, w) {
+						t.Errorf("problems %q lack %q", got, w)
+					}
+				}
+				if !strings.Contains(got, "Nothing is listed") {
+					t.Errorf("the page does not say nothing is listed: %q", got)
+				}
+				if r.doc.Find(`[data-testid="export-csv"], [data-testid="export-ndjson"]`).Length() != 0 {
+					t.Error("export links offered for an invalid filter")
+				}
+			})
+		}
+	}
+	for _, query := range []string{"api=cashlink&errors=1", "status=5xx&key=job1-row0-invest", "from=2020-01-01&to=2099-01-01&actor=" + url.QueryEscape(adminEmail), ""} {
+		for _, frag := range []bool{false, true} {
+			t.Run(fmt.Sprintf("export %q fragment=%v", query, frag), func(t *testing.T) {
+				var r *response
+				if frag {
+					r = c.get("/audit?"+query, "HX-Request", "true")
+				} else {
+					r = c.get("/audit?" + query)
+				}
+				want, _ := url.ParseQuery(query)
+				page, _ := audit.FilterFromQuery(want)
+				for _, id := range []string{"export-csv", "export-ndjson"} {
+					href := r.doc.Find(`[data-testid="`+id+`"]`).AttrOr("href", "")
+					u, err := url.Parse(href)
+					if err != nil || href == "" {
+						t.Fatalf("%s link %q", id, href)
+					}
+					got, _ := audit.FilterFromQuery(u.Query())
+					if got.Query().Encode() != page.Query().Encode() || u.Query().Encode() != page.Query().Encode() {
+						t.Errorf("%s carries %q, the page filters %q", id, u.RawQuery, page.Query().Encode())
+					}
+				}
+				// The export holds exactly the rows the page's filter holds.
+				ex := c.get(r.doc.Find(`[data-testid="export-csv"]`).AttrOr("href", ""))
+				recs, err := csv.NewReader(strings.NewReader(ex.body)).ReadAll()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				if err := s.app.Audit.Each(context.Background(), page, func(audit.Entry) error { n++; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if len(recs)-2 != n { // a header and a chain-head row
+					t.Errorf("export has %d rows, the filter %d", len(recs)-2, n)
+				}
+			})
+		}
+	}
+}
+
 func TestAuditEntryAndAttempts(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)

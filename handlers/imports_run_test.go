@@ -41,7 +41,7 @@ func runState(c *client, j *importJob) (state string, buttons []string) {
 		id, _ := b.Attr("data-testid")
 		buttons = append(buttons, strings.TrimSuffix(id, "-button"))
 	})
-	return text(r.doc.Find(`[data-testid="run-state"]`)), buttons
+	return r.doc.Find(`[data-testid="run-state"]`).AttrOr("data-code", ""), buttons
 }
 
 func (j *importJob) investments() (n int) {

@@ -48,7 +48,7 @@ func waitJob(t *testing.T, c *client, job string, limit time.Duration) *response
 	deadline := time.Now().Add(limit)
 	for {
 		r := c.get("/imports/"+job+"/progress", "HX-Request", "true")
-		if st := text(r.doc.Find(`[data-testid="run-state"]`)); st == "done" || st == "cancelled" {
+		if st := r.doc.Find(`[data-testid="run-state"]`).AttrOr("data-code", ""); st == "done" || st == "cancelled" {
 			return r
 		}
 		if time.Now().After(deadline) {
@@ -162,7 +162,7 @@ func TestImportWizard(t *testing.T) {
 		if st, _ := row.Attr("data-state"); st != "done" {
 			t.Errorf("row state %s: %s", st, text(row))
 		}
-		if text(row.Find("td").Eq(6)) != "DELIVERED" {
+		if row.Find("td").Eq(6).Find(".badge").AttrOr("data-code", "") != "DELIVERED" {
 			t.Errorf("row not delivered: %s", text(row))
 		}
 	})

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/export"
@@ -30,7 +32,102 @@ type invColumn struct {
 	deprecated bool
 	def        bool // shown by default
 	value      func(issuance.Investment) string
-	time       bool // an RFC 3339 value, shown short in the table
+	kind       colKind // how the table shows the value
+}
+
+// colKind says how a column's value is shown to a person.
+type colKind int
+
+const (
+	kText     colKind = iota
+	kTime             // RFC 3339 → date and time
+	kMoney            // decimal → $1,234.00
+	kCount            // integer → 1,234
+	kStatus           // investment status → badge
+	kOffering         // offering id → its name, id secondary
+	kBool             // true/false → yes/no
+	kMethod           // payment method → its label
+	kIssues           // processing issue codes → words
+)
+
+// paymentMethodLabel names a payment method: the API's labels, and ACH
+// for the "ach" the investments carry.
+func paymentMethodLabel(v string) string {
+	if strings.EqualFold(v, "ach") {
+		return "ACH"
+	}
+	return issuance.Label(issuance.PaymentMethods, v)
+}
+
+// issueWords turns "kyc_processing,watchlist_hits" into
+// "KYC processing, Watchlist hits".
+func issueWords(v string) string {
+	var out []string
+	for _, code := range strings.Split(v, ",") {
+		if w := views.Humanize(code); w != "" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// cell formats one value for the table: money, counts, dates, statuses
+// and names the way every screen shows them (views/format.go).
+func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]string, pv personal.Viewer) views.Cell {
+	v := col.value(inv)
+	if pv.Field(col.key, v) != v { // masked for this viewer: shown as the mask, never formatted
+		return views.Cell{Value: personal.Masked}
+	}
+	c := views.Cell{Num: col.num}
+	if col.key == "id" || col.key == "reference_id" {
+		c.Href = "/investments/" + strconv.FormatInt(inv.ID, 10)
+	}
+	switch col.kind {
+	case kMoney:
+		c.Value = views.USD(v)
+	case kCount:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			c.Value = views.Count(n)
+		} else {
+			c.Value = views.OrDash(v)
+		}
+	case kTime:
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			c.Value = t.UTC().Format("2006-01-02 15:04")
+		} else {
+			c.Value = views.OrDash(v)
+		}
+	case kStatus:
+		b := views.StatusBadge(views.InvestmentStatus, v)
+		c.Badge = &b
+	case kOffering:
+		c.Value, c.Href = "#"+v, "/offerings/"+v
+		if name := offeringNames[inv.Offering]; name != "" {
+			c.Value, c.Sub = name, "#"+v
+		}
+	case kBool:
+		c.Value = yesNo(v)
+	case kMethod:
+		c.Value = views.OrDash(paymentMethodLabel(v))
+	case kIssues:
+		c.Value = views.OrDash(issueWords(v))
+	default:
+		c.Value = views.OrDash(v)
+	}
+	if c.Badge == nil && c.Value == "" {
+		c.Value = views.Dash
+	}
+	return c
+}
+
+func yesNo(v string) string {
+	switch v {
+	case "true":
+		return "yes"
+	case "false":
+		return "no"
+	}
+	return views.OrDash(v)
 }
 
 func optDec(d *issuance.Decimal) string {
@@ -73,56 +170,74 @@ var investmentColumns = []invColumn{
 	{key: "id", label: "#", sort: "id", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.ID, 10) }},
 	{key: "reference_id", label: "Reference", sort: "reference_id", def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
 	{key: "investor_individual_name", label: "Investor", def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
-	{key: "offering", label: "Offering", sort: "offering", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
-	{key: "status", label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
-	{key: "quantity", label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
-	{key: "price", label: "Price", num: true, value: func(i issuance.Investment) string { return string(i.Price) }},
-	{key: "price_fees", label: "Fees", num: true, value: func(i issuance.Investment) string { return string(i.PriceFees) }},
-	{key: "price_payment_processing_fees", label: "Processing fees", num: true, value: func(i issuance.Investment) string { return string(i.PricePaymentProcessingFees) }},
-	{key: "amount", label: "Amount", sort: "amount", num: true, def: true, value: func(i issuance.Investment) string { return string(i.Amount) }},
-	{key: "shares_amount", label: "Shares amount", sort: "shares_amount", num: true, value: func(i issuance.Investment) string { return string(i.SharesAmount) }},
-	{key: "payment_method", label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
+	{key: "offering", kind: kOffering, label: "Offering", sort: "offering", def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
+	{key: "status", kind: kStatus, label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
+	{key: "quantity", kind: kCount, label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
+	{key: "price", kind: kMoney, label: "Price", num: true, value: func(i issuance.Investment) string { return string(i.Price) }},
+	{key: "price_fees", kind: kMoney, label: "Fees", num: true, value: func(i issuance.Investment) string { return string(i.PriceFees) }},
+	{key: "price_payment_processing_fees", kind: kMoney, label: "Processing fees", num: true, value: func(i issuance.Investment) string { return string(i.PricePaymentProcessingFees) }},
+	{key: "amount", kind: kMoney, label: "Amount", sort: "amount", num: true, def: true, value: func(i issuance.Investment) string { return string(i.Amount) }},
+	{key: "shares_amount", kind: kMoney, label: "Shares amount", sort: "shares_amount", num: true, value: func(i issuance.Investment) string { return string(i.SharesAmount) }},
+	{key: "payment_method", kind: kMethod, label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
 	{key: "payment_intent_id", label: "Payment intent", value: func(i issuance.Investment) string { return i.PaymentIntentID }},
-	{key: "has_investor_signed", label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
-	{key: "processing_issue_statuses", label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
-	{key: "processed_at", time: true, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
-	{key: "received_at", time: true, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
-	{key: "invested_at", time: true, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
-	{key: "refunded_at", time: true, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
-	{key: "updated_at", time: true, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
-	{key: "accredited_investor", label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
+	{key: "has_investor_signed", kind: kBool, label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
+	{key: "processing_issue_statuses", kind: kIssues, label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
+	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
+	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
+	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
+	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
+	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
+	{key: "accredited_investor", kind: kBool, label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
 	{key: "accredited_investor_type", label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
-	{key: "net_worth", label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
-	{key: "annual_income", label: "Annual income", num: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
-	{key: "us_person", label: "US person", value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
-	{key: "exempt_from_backup_withholding", label: "Backup withholding exempt", value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
-	{key: "amount_invested_in_reg_cf_offering_this_year", label: "Reg CF invested this year", num: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
+	{key: "net_worth", kind: kMoney, label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
+	{key: "annual_income", kind: kMoney, label: "Annual income", num: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
+	{key: "us_person", kind: kBool, label: "US person", value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
+	{key: "exempt_from_backup_withholding", kind: kBool, label: "Backup withholding exempt", value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
+	{key: "amount_invested_in_reg_cf_offering_this_year", kind: kMoney, label: "Reg CF invested this year", num: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
 	{key: "user_browser_type", label: "Browser", value: func(i issuance.Investment) string { return i.UserBrowserType }},
-	{key: "bonus_shares", label: "Bonus shares", num: true, value: func(i issuance.Investment) string { return optI64(i.BonusShares) }},
+	{key: "bonus_shares", kind: kCount, label: "Bonus shares", num: true, value: func(i issuance.Investment) string { return optI64(i.BonusShares) }},
 	{key: "bonus_shares_code", label: "Bonus code", value: func(i issuance.Investment) string { return optStr(i.BonusSharesCode) }},
 	{key: "bonus_shares_percentage_tier", label: "Bonus % tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesPercentageTier) }},
 	{key: "bonus_shares_quantity_tier", label: "Bonus quantity tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesQuantityTier) }},
-	{key: "quantity_qualified_shares", label: "Qualified shares", num: true, value: func(i issuance.Investment) string { return optI64(i.QuantityQualifiedShares) }},
-	{key: "price_qualified_shares", label: "Qualified share price", num: true, value: func(i issuance.Investment) string { return optDec(i.PriceQualifiedShares) }},
+	{key: "quantity_qualified_shares", kind: kCount, label: "Qualified shares", num: true, value: func(i issuance.Investment) string { return optI64(i.QuantityQualifiedShares) }},
+	{key: "price_qualified_shares", kind: kMoney, label: "Qualified share price", num: true, value: func(i issuance.Investment) string { return optDec(i.PriceQualifiedShares) }},
 	{key: "investor_verify_process_status", label: "Verify process status", deprecated: true, value: func(i issuance.Investment) string { return optStr(i.InvestorVerifyProcessStatus) }},
 }
 
 // ExportColumns are the CSV export's columns (personal ones, as package
 // personal lists them, for admins only).
 func ExportColumns() []export.Column {
-	out := make([]export.Column, len(investmentColumns))
-	for i, c := range investmentColumns {
-		out[i] = export.Column{Name: c.key, Personal: personal.IsField(c.key), Num: c.num, Value: c.value}
+	out := make([]export.Column, 0, len(investmentColumns)+len(exportHumanColumns))
+	for _, c := range investmentColumns {
+		out = append(out, export.Column{Name: c.key, Personal: personal.IsField(c.key), Num: c.num, Value: c.value})
 	}
-	return out
+	return append(out, exportHumanColumns...)
 }
 
-var investmentTop = []fieldSpec{
-	{name: "search", label: "Search", hint: "Reference, offering name, investor e-mail or name; every word must match."},
-	{name: "status__in", label: "Status"},
-	{name: "offering", label: "Offering"},
-	{name: "page_size", label: "Per page", widget: "select", options: stringOptions([]string{"10", "25", "50", "100"}, "")},
+// exportHumanColumns follow the API's columns: the same values as a person
+// reads them on the screens (views/format.go), for spreadsheets shared
+// with people rather than programs.
+var exportHumanColumns = []export.Column{
+	{Name: "status_label", Value: func(i issuance.Investment) string { return views.StatusLabel(views.InvestmentStatus, string(i.Status)) }},
+	{Name: "amount_display", Value: func(i issuance.Investment) string { return views.USD(string(i.Amount)) }},
+	{Name: "payment_method_label", Value: func(i issuance.Investment) string { return paymentMethodLabel(i.PaymentMethod) }},
 }
+
+// investmentTop are the filters a person uses every day, up front; every
+// other API parameter is under "Advanced", unchanged.
+var investmentTop = []fieldSpec{
+	{name: "search", label: "Search", hint: "Reference, offering, investor e-mail or name; every word must match."},
+	{name: "offering", label: "Offering"},
+	{name: "investor__user__email", label: "Investor e-mail"},
+	{name: "amount__gte", label: "Amount from ($)"},
+	{name: "amount__lte", label: "Amount to ($)"},
+	{name: "created_at__date__gte", label: "Created from"},
+	{name: "created_at__date__lte", label: "Created to"},
+	{name: "page_size", label: "Per page", widget: "select", options: stringOptions([]string{"10", "25", "50", "100"}, "")},
+	{name: "status__in", label: "Status", widget: "checks"},
+}
+
+const topOffering = 1 // index of the offering select in investmentTop
 
 func investmentGroups(offeringOpts []views.Option) []groupSpec {
 	multiOfferings := slices.Clone(offeringOpts[1:]) // without "any"
@@ -130,13 +245,11 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 		{"Status and payment", []fieldSpec{{name: "status", label: "Status is"}, {name: "requested_payment_method__in", label: "Requested payment"},
 			{name: "requested_payment_method", label: "Requested payment is"}, {name: "payment_method", label: "Payment method is"},
 			{name: "payment_method__in", label: "Payment method, any of"}}},
-		{"Amounts and quantities", []fieldSpec{{name: "amount__gte", label: "Amount ≥"}, {name: "amount__lte", label: "Amount ≤"},
-			{name: "amount__gt", label: "Amount >"}, {name: "amount__lt", label: "Amount <"}, {name: "amount", label: "Amount ="}, {name: "amount__in", label: "Amount, any of"},
+		{"Amounts and quantities", []fieldSpec{{name: "amount__gt", label: "Amount >"}, {name: "amount__lt", label: "Amount <"}, {name: "amount", label: "Amount ="}, {name: "amount__in", label: "Amount, any of"},
 			{name: "shares_amount__gte", label: "Shares amount ≥"}, {name: "shares_amount__lte", label: "Shares amount ≤"}, {name: "shares_amount__gt", label: "Shares amount >"},
 			{name: "shares_amount__lt", label: "Shares amount <"}, {name: "shares_amount", label: "Shares amount ="}, {name: "shares_amount__in", label: "Shares amount, any of"},
 			{name: "quantity", label: "Quantity ="}, {name: "quantity__in", label: "Quantity, any of"}}},
-		{"Created", []fieldSpec{{name: "created_at__date__gte", label: "Created on or after"}, {name: "created_at__date__lte", label: "Created on or before"},
-			{name: "created_at__gte", label: "Created at or after", hint: "Date-time with offset."}, {name: "created_at__lte", label: "Created at or before"},
+		{"Created", []fieldSpec{{name: "created_at__gte", label: "Created at or after", hint: "Date-time with offset."}, {name: "created_at__lte", label: "Created at or before"},
 			{name: "created_at", label: "Created at ="}, {name: "created_at__in", label: "Created at, any of"}}},
 		{"Processed", []fieldSpec{{name: "processed_at__date__gte", label: "Processed on or after"}, {name: "processed_at__date__lte", label: "Processed on or before"},
 			{name: "processed_at__gte", label: "Processed at or after"}, {name: "processed_at__lte", label: "Processed at or before"},
@@ -148,7 +261,7 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 			{name: "investor__entity__kyc_status__in", label: "KYC status"}, {name: "investor__entity__kyc_status", label: "KYC status is"},
 			{name: "investor__user__entity__entityperson__first_name", label: "First name"}, {name: "investor__user__entity__entityperson__first_name__in", label: "First name, any of"},
 			{name: "investor__user__entity__entityperson__last_name", label: "Last name"}, {name: "investor__user__entity__entityperson__last_name__in", label: "Last name, any of"},
-			{name: "investor__user__email", label: "User e-mail"}, {name: "investor__user__email__in", label: "User e-mail, any of"},
+			{name: "investor__user__email__in", label: "User e-mail, any of"},
 			{name: "investor__entity__email", label: "Entity e-mail"}, {name: "investor__entity__email__in", label: "Entity e-mail, any of"},
 			{name: "investor", label: "Investor id"}, {name: "investor__in", label: "Investor ids"}, {name: "investor__user", label: "User id"},
 			{name: "investor__user__in", label: "User ids"}, {name: "investor__entity", label: "Entity id"}, {name: "investor__entity__isnull", label: "No entity"}}},
@@ -170,21 +283,35 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 // audited call, kept for a minute: typing in the search should not refetch
 // it on every keystroke.
 func (s *Server) offeringOptions(c echo.Context) []views.Option {
+	opts, _ := s.offeringList(c)
+	return opts
+}
+
+// offeringNames maps offering ids to names, so tables show names, not ids
+// (same cached call as offeringOptions).
+func (s *Server) offeringNames(c echo.Context) map[int64]string {
+	_, names := s.offeringList(c)
+	return names
+}
+
+func (s *Server) offeringList(c echo.Context) ([]views.Option, map[int64]string) {
 	s.offeringCache.Lock()
 	defer s.offeringCache.Unlock()
 	if time.Since(s.offeringCache.at) < time.Minute && s.offeringCache.opts != nil {
-		return s.offeringCache.opts
+		return s.offeringCache.opts, s.offeringCache.names
 	}
 	opts := []views.Option{{Value: "", Label: "any"}}
+	names := map[int64]string{}
 	page, err := s.Issuance.ListOfferings(c.Request().Context(), issuance.OfferingFilter{Ordering: []string{"name"}}, issuance.PageOpts{PageSize: 100})
 	if err != nil {
-		return opts // the search still works with typed ids; try again next time
+		return opts, names // the search still works with typed ids; try again next time
 	}
 	for _, o := range page.Results {
-		opts = append(opts, views.Option{Value: strconv.FormatInt(o.ID, 10), Label: o.Name + " (#" + strconv.FormatInt(o.ID, 10) + ")"})
+		opts = append(opts, views.Option{Value: strconv.FormatInt(o.ID, 10), Label: views.NameWithID(o.Name, o.ID)})
+		names[o.ID] = o.Name
 	}
-	s.offeringCache.opts, s.offeringCache.at = opts, time.Now()
-	return opts
+	s.offeringCache.opts, s.offeringCache.names, s.offeringCache.at = opts, names, time.Now()
+	return opts, names
 }
 
 const columnsPref = "investments.columns"
@@ -235,8 +362,11 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	check := issuance.CheckQuery(issuance.InvestmentParams, q)
 	sv := views.InvestmentSearch{Checked: check.OK(), Query: q.Encode()}
 	errs := check.Errors
-	cols := s.chosenColumns(c)
+	cols, pv := s.chosenColumns(c), viewer(c)
+	var counts map[string]int
 	if check.OK() {
+		// Counted first: the list's own call stays the newest in the log.
+		counts = s.statusCounts(c, q)
 		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
 		switch fields, is400 := apiFieldErrors(err); {
 		case is400:
@@ -248,15 +378,14 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 			sv.Problem = upstreamProblem(err)
 		default:
 			sv.Count, sv.Note = page.Count, page.Note
+			var names map[int64]string
+			if len(page.Results) > 0 {
+				names = s.offeringNames(c)
+			}
 			for _, inv := range page.Results {
 				row := views.InvestmentRow{ID: inv.ID}
 				for _, col := range cols {
-					v := col.value(inv)
-					if col.time && v != "" {
-						v = strings.Replace(strings.TrimSuffix(v, "Z"), "T", " ", 1)[:16] // minutes, UTC
-					}
-					row.Cells = append(row.Cells, views.Cell{Value: v, Num: col.num, Link: col.key == "id" || col.key == "reference_id",
-						OfferingLink: col.key == "offering"})
+					row.Cells = append(row.Cells, col.cell(inv, names, pv))
 				}
 				sv.Rows = append(sv.Rows, row)
 			}
@@ -277,8 +406,34 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		offeringOpts = s.offeringOptions(c)
 	}
 	top := slices.Clone(investmentTop)
-	top[2].options, top[2].widget = offeringOpts, "select"
+	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
 	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+	for i := range sv.Form.Top {
+		if fl := &sv.Form.Top[i]; fl.Name == "status__in" {
+			for j := range fl.Options {
+				o := &fl.Options[j]
+				o.Label = views.StatusLabel(views.InvestmentStatus, o.Value)
+				if n, ok := counts[o.Value]; ok {
+					o.Count = views.Count(n)
+				}
+			}
+		}
+	}
+	var names map[int64]string
+	if q.Has("offering") {
+		names = s.offeringNames(c)
+	}
+	sv.Chips = activeFilters("/investments", q, sv.Form, func(param, v string) string {
+		switch param {
+		case "status__in", "status":
+			return views.StatusLabel(views.InvestmentStatus, v)
+		case "offering":
+			if id, err := strconv.ParseInt(v, 10, 64); err == nil && names[id] != "" {
+				return views.NameWithID(names[id], id)
+			}
+		}
+		return ""
+	})
 	saved, err := s.Searches.List(ctx)
 	if err != nil {
 		return err
@@ -293,7 +448,47 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	p := s.page(c, "Investments", "investments")
 	sv.CSRF = p.CSRFToken
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.InvestmentsPage(p, sv),
-		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form))})
+		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form), views.ChecksCountsOOB(sv.Form))})
+}
+
+// statusCounts counts the results of q per investment status (q without
+// its status filters), one small call per status, four at a time, so the
+// status checkboxes say what each would add. Any failure: no counts.
+func (s *Server) statusCounts(c echo.Context, q url.Values) map[string]int {
+	base := url.Values{}
+	for k, v := range q {
+		switch k {
+		case "status", "status__in", "page", "ordering":
+			continue
+		}
+		base[k] = v
+	}
+	base.Set("page_size", "1")
+	var mu sync.Mutex
+	counts := map[string]int{}
+	g, ctx := errgroup.WithContext(c.Request().Context())
+	g.SetLimit(4)
+	for _, st := range issuance.Statuses {
+		g.Go(func() error {
+			sq := url.Values{}
+			for k, v := range base {
+				sq[k] = v
+			}
+			sq.Set("status", st.Value)
+			page, err := s.Issuance.ListInvestmentsQuery(ctx, sq)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			counts[st.Value] = page.Count
+			mu.Unlock()
+			return nil
+		})
+	}
+	if g.Wait() != nil {
+		return nil
+	}
+	return counts
 }
 
 func (s *Server) investmentDetail(c echo.Context) error {
@@ -311,14 +506,13 @@ func (s *Server) investmentDetail(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
-	d := views.InvestmentDetail{ID: inv.ID, Ref: refOr(inv), Offering: inv.Offering, Status: issuance.Label(issuance.Statuses, string(inv.Status))}
-	pv := viewer(c)
+	names := s.offeringNames(c)
+	d := views.InvestmentDetail{ID: inv.ID, Ref: refOr(inv), Offering: inv.Offering, OfferingName: names[inv.Offering], Status: string(inv.Status),
+		Investor: viewer(c).Value(inv.InvestorIndividualName), Amount: views.USD(string(inv.Amount))}
 	for _, col := range investmentColumns {
-		v := pv.Field(col.key, col.value(inv))
-		if v == "" {
-			v = "—"
-		}
-		d.Fields = append(d.Fields, views.DetailField{Key: col.key, Label: col.label, Value: v, Deprecated: col.deprecated})
+		cell := col.cell(inv, names, viewer(c))
+		cell.Num = false
+		d.Fields = append(d.Fields, views.DetailField{Key: col.key, Label: col.label, Cell: cell, Deprecated: col.deprecated})
 	}
 	if s.requireImports() == nil { // both APIs configured: imports exist
 		rows, err := s.Imports.Store.RowsFor(c.Request().Context(), inv.ID)

@@ -12,6 +12,7 @@ import (
 
 	"issuerconsole/handlers"
 	"issuerconsole/services/accounts"
+	"issuerconsole/views"
 )
 
 func rowIDs(r *response) []string {
@@ -80,7 +81,7 @@ func TestInvestmentSearchFilterGroups(t *testing.T) {
 			if got := rowIDs(r); !slices.Equal(got, want) {
 				t.Fatalf("rows %v, API %v", got, want)
 			}
-			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(page.Count) {
+			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(page.Count) {
 				t.Fatalf("count %s, API %d", got, page.Count)
 			}
 		})
@@ -96,24 +97,49 @@ func TestSearchFormOffersEveryParameter(t *testing.T) {
 	c.login(adminEmail, adminPass)
 	r := c.get("/investments?page_size=25&status__in=accepted%2Cinvested")
 	wantStatus(t, r, http.StatusOK)
-	opts := r.doc.Find(`#p-status__in option`)
+	// Status: checkboxes in words, each with its count (the other filters
+	// applied), the chosen ones checked.
+	opts := r.doc.Find(`#p-status__in input[type="checkbox"][name="status__in"]`)
 	if opts.Length() != 11 {
-		t.Fatalf("status facet has %d options, want 11", opts.Length())
+		t.Fatalf("status facet has %d checkboxes, want 11", opts.Length())
 	}
-	if got := text(r.doc.Find(`#p-status__in option[value="not_received"]`)); got != "Not Received (not_received)" {
-		t.Fatalf("option label %q", got)
+	label := r.doc.Find(`#p-status__in input[value="not_received"]`).Parent()
+	if got := text(label); !strings.HasPrefix(got, "Payment not received ") {
+		t.Fatalf("checkbox label %q", got)
+	}
+	want, err := s.app.Issuance.ListInvestmentsQuery(context.Background(), url.Values{"status": {"not_received"}, "page_size": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(label.Find(".count")); got != views.Count(want.Count) {
+		t.Fatalf("not_received count %q, API %d", got, want.Count)
 	}
 	var sel []string
-	r.doc.Find(`#p-status__in option[selected]`).Each(func(_ int, o *goqSel) { v, _ := o.Attr("value"); sel = append(sel, v) })
+	r.doc.Find(`#p-status__in input[checked]`).Each(func(_ int, o *goqSel) { v, _ := o.Attr("value"); sel = append(sel, v) })
 	if strings.Join(sel, ",") != "invested,accepted" {
-		t.Fatalf("selected %v", sel)
+		t.Fatalf("checked %v", sel)
+	}
+	// The active filters as chips, each removing only itself.
+	chips := r.doc.Find(`[data-testid="chip"]`)
+	if chips.Length() != 2 || !strings.Contains(text(chips.First()), "Status: Accepted") {
+		t.Fatalf("chips %q", text(chips))
+	}
+	if href := chips.First().Find("a").AttrOr("href", ""); href != "/investments?page_size=25&status__in=invested" {
+		t.Fatalf("removing the first chip leads to %q", href)
+	}
+	// Everything but the everyday filters is under Advanced.
+	if r.doc.Find(`details[data-testid="advanced"] [name="status"]`).Length() != 1 || r.doc.Find(`details[data-testid="advanced"] [name="amount__gte"]`).Length() != 0 {
+		t.Fatal("advanced holds the wrong filters")
+	}
+	if typ := r.doc.Find(`#p-created_at__date__gte`).AttrOr("type", ""); typ != "date" {
+		t.Fatalf("created-from is an input of type %q", typ)
 	}
 	for _, p := range []struct {
-		id string
-		n  int
-	}{{"#p-requested_payment_method__in", 5}, {"#p-investor__type__in", 4}, {"#p-investor__entity__kyc_status__in", 4}, {"#p-status", 12}} {
-		if n := r.doc.Find(p.id + " option").Length(); n != p.n {
-			t.Errorf("%s has %d options, want %d", p.id, n, p.n)
+		sel string
+		n   int
+	}{{`#p-requested_payment_method__in input[type="checkbox"]`, 5}, {`#p-investor__type__in input[type="checkbox"]`, 4}, {`#p-investor__entity__kyc_status__in input[type="checkbox"]`, 4}, {"#p-status option", 12}} {
+		if n := r.doc.Find(p.sel).Length(); n != p.n {
+			t.Errorf("%s: %d, want %d", p.sel, n, p.n)
 		}
 	}
 	if n := r.doc.Find(`#p-offering option`).Length(); n < 2 {
@@ -404,6 +430,17 @@ func TestExportAllPages(t *testing.T) {
 					if strings.Contains(r.body, n) {
 						t.Errorf("auditor export contains the investor name %q", n)
 					}
+				}
+			}
+			// The human columns read as the screens do.
+			col := slices.Index(recs[0], "status_label")
+			amt := slices.Index(recs[0], "amount_display")
+			if col < 0 || amt < 0 {
+				t.Fatalf("no human columns in %v", recs[0])
+			}
+			for _, rec := range recs[1:] {
+				if rec[col] != "Accepted" && rec[col] != "Invested" || !strings.HasPrefix(rec[amt], "$") {
+					t.Fatalf("human columns %q, %q", rec[col], rec[amt])
 				}
 			}
 			// Hostile names cannot become spreadsheet formulas.

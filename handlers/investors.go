@@ -13,7 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/apiclient"
+	"issuerconsole/services/audit"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/passwords"
 	"issuerconsole/views"
 )
 
@@ -101,7 +103,12 @@ func (s *Server) investorsList(c echo.Context) error {
 				} else if id := fieldString(user, "id"); id != "" {
 					r.User = id
 				}
-				r.Name = strings.TrimSpace(fieldString(inv.Fields, "name") + " " + strings.TrimSpace(fieldString(user, "first_name")+" "+fieldString(user, "last_name")))
+				// The API puts names on the investor (first_name, last_name, or
+				// name for companies and trusts), or on its nested user.
+				r.Name = views.JoinNonEmpty(" ", fieldString(inv.Fields, "name"), fieldString(inv.Fields, "first_name"), fieldString(inv.Fields, "last_name"))
+				if r.Name == "" {
+					r.Name = views.JoinNonEmpty(" ", fieldString(user, "first_name"), fieldString(user, "last_name"))
+				}
 				r.Email = fieldString(inv.Fields, "email")
 				if r.Email == "" {
 					r.Email = fieldString(user, "email")
@@ -221,6 +228,8 @@ func (s *Server) createIssuanceUser(c echo.Context) error {
 	}
 	if password == "" {
 		errs["iu-password"] = "Enter a password."
+	} else if probs := passwords.Validate(password, email); len(probs) > 0 {
+		errs["iu-password"] = strings.Join(probs, " ")
 	}
 	if len(errs) == 0 {
 		u, err := s.Issuance.CreateUser(c.Request().Context(), email, password)
@@ -231,6 +240,8 @@ func (s *Server) createIssuanceUser(c echo.Context) error {
 		} else if err != nil {
 			errs["iu-email"] = firebaseHint(err)
 		} else {
+			me, _ := currentUser(c)
+			s.event(c, audit.EventIssuanceUserCreated, me.Email, fmt.Sprintf("Issuance user #%d (%s)", u.ID, u.Email))
 			if err := s.flash(c, "success", fmt.Sprintf("Created Issuance user #%d (%s).", u.ID, u.Email)); err != nil {
 				return err
 			}
@@ -257,6 +268,18 @@ func (s *Server) updateIssuanceUser(c echo.Context) error {
 		up.Email = &e
 	}
 	if p := c.FormValue("password"); p != "" {
+		// A new password is typed twice and must pass Django's default
+		// validators (the API's framework) before it is sent.
+		if c.FormValue("password_confirm") != p {
+			return s.userFlash(c, "error", fmt.Sprintf("User #%d: the two passwords differ; nothing was changed.", id))
+		}
+		email := c.FormValue("current_email")
+		if up.Email != nil {
+			email = *up.Email
+		}
+		if probs := passwords.Validate(p, email); len(probs) > 0 {
+			return s.userFlash(c, "error", fmt.Sprintf("User #%d: nothing was changed. %s", id, strings.Join(probs, " ")))
+		}
 		up.Password = &p
 	}
 	u, err := s.Issuance.UpdateUser(c.Request().Context(), id, up)
@@ -271,9 +294,14 @@ func (s *Server) updateIssuanceUser(c echo.Context) error {
 		}
 		return s.userFlash(c, "error", firebaseHint(err))
 	}
+	me, _ := currentUser(c)
 	what := "updated"
+	if up.Email != nil {
+		s.event(c, audit.EventIssuanceUserEmailChanged, me.Email, fmt.Sprintf("Issuance user #%d: e-mail set to %s", u.ID, u.Email))
+	}
 	if up.Password != nil {
 		what = "updated (password changed)"
+		s.event(c, audit.EventIssuanceUserPasswordChanged, me.Email, fmt.Sprintf("Issuance user #%d (%s)", u.ID, u.Email))
 	}
 	return s.userFlash(c, "success", fmt.Sprintf("Issuance user #%d (%s) %s.", u.ID, u.Email, what))
 }

@@ -145,7 +145,7 @@ func buildField(p issuance.Param, spec fieldSpec, q url.Values, errs map[string]
 		case p.Kind == issuance.KChoice:
 			f.Widget = "select"
 		case p.In && len(p.Choices) > 0:
-			f.Widget = "multi"
+			f.Widget = "checks" // visible choices, not a Ctrl-click multi-select
 		case p.Kind == issuance.KBool:
 			f.Widget = "bool"
 		case p.Kind == issuance.KDate:
@@ -170,11 +170,11 @@ func buildField(p issuance.Param, spec fieldSpec, q url.Values, errs map[string]
 		opts = boolOptions
 	case f.Widget == "select":
 		opts = choiceOptions(p.Labels, "any")
-	case f.Widget == "multi":
+	case f.Widget == "multi" || f.Widget == "checks":
 		opts = choiceOptions(p.Labels, "")
 	}
 	selected := map[string]bool{}
-	if f.Widget == "multi" {
+	if f.Widget == "multi" || f.Widget == "checks" {
 		for _, v := range strings.Split(f.Value, ",") {
 			selected[strings.TrimSpace(v)] = true
 		}
@@ -237,6 +237,9 @@ func buildForm(id, action, target string, params []issuance.Param, top []fieldSp
 	if len(rest.Fields) > 0 {
 		rest.Title = "More filters"
 		f.Groups = append(f.Groups, rest)
+	}
+	for _, g := range f.Groups {
+		f.AdvancedOpen = f.AdvancedOpen || g.Open
 	}
 	for name := range q {
 		if _, ok := issuance.FindParam(params, name); !ok {
@@ -340,4 +343,80 @@ func pageSizeOf(q url.Values, def int) int {
 		return def
 	}
 	return min(n, 100)
+}
+
+// activeFilters lists the filters of q as removable chips: each links to
+// the same list without it (one chip per value of a comma list). Paging,
+// page size and order are not filters. words names a value for people
+// (a status label, an offering name); nil shows values as they are.
+func activeFilters(path string, q url.Values, f views.FilterForm, words func(param, value string) string) []views.Chip {
+	labels := map[string]string{}
+	for _, fl := range f.Top {
+		labels[fl.Name] = fl.Label
+	}
+	for _, g := range f.Groups {
+		for _, fl := range g.Fields {
+			labels[fl.Name] = fl.Label
+		}
+	}
+	without := func(name, value string) string {
+		lq := url.Values{}
+		for k, v := range q {
+			lq[k] = v
+		}
+		lq.Del("page")
+		if value == "" {
+			lq.Del(name)
+		} else {
+			var keep []string
+			for _, v := range strings.Split(q.Get(name), ",") {
+				if strings.TrimSpace(v) != value {
+					keep = append(keep, v)
+				}
+			}
+			if len(keep) == 0 {
+				lq.Del(name)
+			} else {
+				lq.Set(name, strings.Join(keep, ","))
+			}
+		}
+		if enc := lq.Encode(); enc != "" {
+			return path + "?" + enc
+		}
+		return path
+	}
+	names := make([]string, 0, len(q))
+	for name := range q {
+		switch name {
+		case "page", "page_size", "ordering":
+			continue
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []views.Chip
+	for _, name := range names {
+		label := labels[name]
+		if label == "" {
+			label = autoLabel(name)
+		}
+		show := func(v string) string {
+			if words != nil {
+				if w := words(name, v); w != "" {
+					return w
+				}
+			}
+			return v
+		}
+		if strings.HasSuffix(name, "__in") {
+			for _, v := range strings.Split(q.Get(name), ",") {
+				if v = strings.TrimSpace(v); v != "" {
+					out = append(out, views.Chip{Label: label, Value: show(v), Remove: without(name, v)})
+				}
+			}
+			continue
+		}
+		out = append(out, views.Chip{Label: label, Value: show(q.Get(name)), Remove: without(name, "")})
+	}
+	return out
 }

@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,16 +24,16 @@ const defaultPageSize = 25
 
 var offeringTop = []fieldSpec{
 	{name: "search", label: "Search", hint: "Name or slug; every word must match."},
-	{name: "status", label: "Status"},
 	{name: "type", label: "Type"},
 	{name: "archived", label: "Archived"},
 	{name: "page_size", label: "Per page", widget: "select", options: stringOptions([]string{"10", "25", "50", "100"}, "")},
+	{name: "status__in", label: "Status", widget: "checks"},
 }
 
 var offeringGroups = []groupSpec{
 	{"Name and slug", []fieldSpec{{name: "name__contains", label: "Name contains"}, {name: "name", label: "Name is"}, {name: "name__in", label: "Name is any of"},
 		{name: "slug__contains", label: "Slug contains"}, {name: "slug", label: "Slug is"}, {name: "slug__in", label: "Slug is any of"}}},
-	{"Status and type", []fieldSpec{{name: "status__in", label: "Status is any of"}, {name: "status__contains", label: "Status contains"},
+	{"Status and type", []fieldSpec{{name: "status", label: "Status is"}, {name: "status__contains", label: "Status contains"},
 		{name: "type__in", label: "Type is any of"}, {name: "type__contains", label: "Type contains"}}},
 	{"Issuer", []fieldSpec{{name: "issuer", label: "Issuer id"}, {name: "issuer__in", label: "Issuer ids"}, {name: "issuer__archived", label: "Issuer archived"},
 		{name: "issuer__archived__in", label: "Issuer archived, any of"}, {name: "archived__in", label: "Archived, any of"}}},
@@ -40,27 +42,8 @@ var offeringGroups = []groupSpec{
 		{name: "ordering", label: "Ordering", hint: "Fields: " + strings.Join(issuance.OfferingOrderingFields, ", ") + "; - for descending."}}},
 }
 
-func money(r *big.Rat) string {
-	if r == nil {
-		return "—"
-	}
-	s := r.FloatString(2)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	intPart, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, ch := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(ch)
-	}
-	out := "$" + b.String() + "." + frac
-	if neg {
-		out = "-" + out
-	}
-	return out
-}
+// money shows an Issuance amount (USD) the one way money is shown.
+func money(r *big.Rat) string { return views.MoneyRat(r, views.DefaultCurrency) }
 
 func decMoney(d *issuance.Decimal) string {
 	if d == nil || *d == "" {
@@ -115,6 +98,22 @@ func (s *Server) offeringsList(c echo.Context) error {
 		}
 	}
 	l.Form = buildForm("offering-filters", "/offerings", "#offering-results", issuance.OfferingParams, offeringTop, offeringGroups, q, errs, check.Notes)
+	for i := range l.Form.Top {
+		if fl := &l.Form.Top[i]; fl.Name == "status__in" {
+			for j := range fl.Options {
+				fl.Options[j].Label = views.StatusLabel(views.OfferingStatus, fl.Options[j].Value)
+			}
+		}
+	}
+	l.Chips = activeFilters("/offerings", q, l.Form, func(param, v string) string {
+		switch param {
+		case "status__in", "status":
+			return views.StatusLabel(views.OfferingStatus, v)
+		case "type", "type__in":
+			return issuance.Label(issuance.OfferingTypes, v)
+		}
+		return ""
+	})
 	for _, h := range []struct{ label, field string }{{"#", "id"}, {"Name", "name"}, {"Slug", ""}, {"Type", "type"}, {"Status", "status"},
 		{"Unit price", ""}, {"Min. investment", ""}, {"Opened", "opened_at"}, {"Deadline", ""}, {"Created", "created_at"}} {
 		l.Headers = append(l.Headers, sortHeader("/offerings", q, h.label, h.field, issuance.OfferingOrderingFields, "#offering-results", h.label == "#"))
@@ -126,7 +125,7 @@ func (s *Server) offeringsList(c echo.Context) error {
 
 func offeringRow(o issuance.Offering) views.OfferingRow {
 	r := views.OfferingRow{ID: o.ID, Name: o.Name, Slug: o.Slug, Type: issuance.Label(issuance.OfferingTypes, o.Type),
-		Status: issuance.Label(issuance.OfferingStatuses, o.Status), Archived: o.Archived, UnitPrice: money(o.UnitPrice.Rat()),
+		Status: o.Status, Archived: o.Archived, UnitPrice: money(o.UnitPrice.Rat()),
 		MinInvestment: money(o.MinInvestmentAmount.Rat()), Created: o.CreatedAt.UTC().Format("2006-01-02")}
 	if o.OpenedAt != nil {
 		r.Opened = o.OpenedAt.UTC().Format("2006-01-02")
@@ -137,7 +136,36 @@ func offeringRow(o issuance.Offering) views.OfferingRow {
 	return r
 }
 
+// offeringDetail renders the offering's frame at once (one call); its
+// money, which reads every investment, is filled in by htmx from
+// offeringMoney, so a slow upstream is not a blank screen. Without
+// JavaScript a link opens offeringMoney as a whole page.
 func (s *Server) offeringDetail(c echo.Context) error {
+	if err := s.requireIssuance(); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	o, err := s.Issuance.GetOffering(c.Request().Context(), id)
+	if errors.Is(err, apiclient.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
+	}
+	d := offeringFrame(o, time.Now())
+	d.MoneyURL = "/offerings/" + strconv.FormatInt(id, 10) + "/money"
+	if q := attentionQuery(c.QueryParams()); q != "" {
+		d.MoneyURL += "?" + q
+	}
+	return s.render(c, http.StatusOK, view{Title: o.Name, Nav: "offerings", Content: views.OfferingPage(d)})
+}
+
+// offeringMoney is the offering's money, targets, charts and attention
+// list: an htmx fragment, or the whole page without JavaScript.
+func (s *Server) offeringMoney(c echo.Context) error {
 	if err := s.requireIssuance(); err != nil {
 		return err
 	}
@@ -152,23 +180,61 @@ func (s *Server) offeringDetail(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
-	d := offeringDetailView(ov, viewer(c))
-	return s.render(c, http.StatusOK, view{Title: ov.Offering.Name, Nav: "offerings", Content: views.OfferingPage(d)})
+	d := offeringDetailView(ov, c.QueryParams(), viewer(c))
+	return s.render(c, http.StatusOK, view{Title: ov.Offering.Name, Nav: "offerings", Content: views.OfferingPage(d), Fragment: views.OfferingMoney(d)})
+}
+
+// attentionQuery keeps the attention list's own parameters.
+func attentionQuery(q url.Values) string {
+	out := url.Values{}
+	for _, k := range []string{"reason", "apage"} {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out.Encode()
+}
+
+const attentionPageSize = 25
+
+// attentionReasons turns the service's reasons into words, each once:
+// "processing issues: watchlist_hits, kyc_failed" and "watchlist hits"
+// become "Watchlist hits", "KYC failed".
+func attentionReasons(rs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(w string) {
+		w = views.Humanize(w)
+		if k := strings.ToLower(w); w != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, w)
+		}
+	}
+	for _, r := range rs {
+		if codes, ok := strings.CutPrefix(r, "processing issues: "); ok {
+			for _, code := range strings.Split(codes, ",") {
+				add(strings.TrimSpace(code))
+			}
+			continue
+		}
+		add(r)
+	}
+	return out
 }
 
 func optInt(p *int64) string {
 	if p == nil {
 		return "not set"
 	}
-	return strconv.FormatInt(*p, 10)
+	return views.Count(*p)
 }
 
-func offeringDetailView(ov offerings.Overview, pv personal.Viewer) views.OfferingDetail {
-	o, f := ov.Offering, ov.Funnel
+// offeringFrame is what the offering itself says: terms, contacts and the
+// deadline, shown before its money is counted.
+func offeringFrame(o issuance.Offering, now time.Time) views.OfferingDetail {
 	idq := "offering=" + strconv.FormatInt(o.ID, 10)
 	d := views.OfferingDetail{
-		ID: o.ID, Name: o.Name, Status: issuance.Label(issuance.OfferingStatuses, o.Status), Type: issuance.Label(issuance.OfferingTypes, o.Type),
-		AsOf: ov.AsOf.Format("2006-01-02 15:04:05"), Calls: ov.Calls, SearchURL: "/investments?" + idq,
+		ID: o.ID, Name: o.Name, Status: o.Status, Type: issuance.Label(issuance.OfferingTypes, o.Type), SearchURL: "/investments?" + idq,
 	}
 	unit := o.ShareOrUnit
 	if unit == "" {
@@ -190,24 +256,41 @@ func offeringDetailView(ov offerings.Overview, pv personal.Viewer) views.Offerin
 		{Label: "Opened", Value: optTime(o.OpenedAt)},
 		{Label: "Archived", Value: map[bool]string{true: "yes", false: "no"}[o.Archived]},
 	}
+	// Blank parts are left out, never joined into stray commas.
+	contact := func(label, name, title string, more ...string) views.Fact {
+		return views.Fact{Label: label, Value: views.OrDash(views.JoinNonEmpty(", ", name, title)), Note: views.JoinNonEmpty(" · ", more...)}
+	}
 	d.Contacts = []views.Fact{
-		{Label: "Contact", Value: strings.TrimSpace(o.ContactName + ", " + o.ContactTitle), Note: strings.TrimSpace(o.ContactEmail + " " + o.ContactPhone)},
-		{Label: "Signing", Value: strings.TrimSpace(o.SigningFullName + ", " + o.SigningTitle), Note: o.SigningEmail},
-		{Label: "Support", Value: o.SupportEmail, Note: o.SupportPhone},
+		contact("Contact", o.ContactName, o.ContactTitle, o.ContactEmail, o.ContactPhone),
+		contact("Signing", o.SigningFullName, o.SigningTitle, o.SigningEmail),
+		contact("Support", o.SupportEmail, "", o.SupportPhone),
 	}
 	if o.DeadlineDate != nil && !o.DeadlineDate.IsZero() {
 		d.Deadline = o.DeadlineDate.String()
-		switch n := offerings.DaysLeft(o.DeadlineDate.Time, ov.AsOf); {
-		case n > 1:
-			d.DaysLeft = fmt.Sprintf("%d days left", n)
-		case n == 1:
-			d.DaysLeft = "1 day left"
+		n := offerings.DaysLeft(o.DeadlineDate.Time, now)
+		d.DaysLeftN = n
+		switch {
+		case n > 0:
+			d.DaysLeft = views.Plural(int64(n), "day") + " left"
 		case n == 0:
 			d.DaysLeft = "today"
 		default:
-			d.DaysLeft = fmt.Sprintf("passed %d days ago", -n)
+			d.DaysLeft = "passed " + views.DaysFrom(n)
 		}
+		// Past the deadline while still open: someone should close it.
+		d.Overdue = n < 0 && o.Status == "opened"
 	}
+	return d
+}
+
+// offeringDetailView is the whole page with the money counted from every
+// investment; q chooses the attention list's reason and page.
+func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer) views.OfferingDetail {
+	o, f := ov.Offering, ov.Funnel
+	d := offeringFrame(o, ov.AsOf)
+	d.MoneyLoaded, d.AsOf, d.Calls = true, ov.AsOf.Format("2006-01-02 15:04:05"), ov.Calls
+	d.Raised, d.Investments = money(f.Committed.Amount), f.Committed.Count
+	d.Empty = f.Committed.Count+f.Started.Count+f.PaymentFailed.Count+f.Lost.Count == 0
 	statuses := func(step offerings.Step) (string, string) {
 		var vals []string
 		for _, g := range offerings.Grouping {
@@ -259,9 +342,44 @@ func offeringDetailView(ov offerings.Overview, pv personal.Viewer) views.Offerin
 		d.ByMethod = append(d.ByMethod, views.Bar{Label: b.Label, Value: float64(b.Count), Count: b.Count, Amount: money(b.Amount),
 			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "payment_method": {b.Key}}.Encode()})
 	}
+	// The attention list: reasons in words, filterable by reason, paged.
+	reason := q.Get("reason")
+	counts := map[string]int{}
+	var order []string
+	var rows []views.AttentionRow
 	for _, a := range ov.Attention {
-		d.Attention = append(d.Attention, views.AttentionRow{ID: a.Investment.ID, Ref: refOr(a.Investment), Name: pv.Value(a.Investment.InvestorIndividualName),
-			Status: issuance.Label(issuance.Statuses, string(a.Investment.Status)), Amount: money(a.Investment.Amount.Rat()), Reasons: strings.Join(a.Reasons, "; ")})
+		rs := attentionReasons(a.Reasons)
+		for _, r := range rs {
+			if counts[r] == 0 {
+				order = append(order, r)
+			}
+			counts[r]++
+		}
+		if reason != "" && !slices.Contains(rs, reason) {
+			continue
+		}
+		rows = append(rows, views.AttentionRow{ID: a.Investment.ID, Ref: refOr(a.Investment), Name: pv.Value(a.Investment.InvestorIndividualName),
+			Status: string(a.Investment.Status), Amount: money(a.Investment.Amount.Rat()), Reasons: strings.Join(rs, "; ")})
+	}
+	sort.Strings(order)
+	base := "/offerings/" + strconv.FormatInt(o.ID, 10) + "/money"
+	d.AttentionTotal = len(ov.Attention)
+	d.Reasons = append(d.Reasons, views.ReasonLink{Label: "All", Count: views.Count(len(ov.Attention)), Href: base, Current: reason == ""})
+	for _, r := range order {
+		d.Reasons = append(d.Reasons, views.ReasonLink{Label: r, Count: views.Count(counts[r]), Href: base + "?" + url.Values{"reason": {r}}.Encode(), Current: r == reason})
+	}
+	aq := url.Values{}
+	if reason != "" {
+		aq.Set("reason", reason)
+	}
+	page := max(1, min(pageOf(url.Values{"page": {q.Get("apage")}}, len(rows), attentionPageSize), (len(rows)+attentionPageSize-1)/attentionPageSize))
+	from := min((page-1)*attentionPageSize, len(rows))
+	d.Attention = rows[from:min(from+attentionPageSize, len(rows))]
+	d.AttentionShown = len(rows)
+	d.AttentionPager = pager(base, aq, page, len(rows), attentionPageSize, "#offering-money")
+	d.AttentionPager.Swap = "outerHTML"
+	for i := range d.AttentionPager.Links { // the pager's "page" is the attention list's "apage"
+		d.AttentionPager.Links[i].Href = strings.Replace(d.AttentionPager.Links[i].Href, "page=", "apage=", 1)
 	}
 	return d
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"issuerconsole/services/issuance"
+	"issuerconsole/views"
 )
 
 func TestOfferingsList(t *testing.T) {
@@ -28,7 +29,7 @@ func TestOfferingsList(t *testing.T) {
 	wantStatus(t, r, http.StatusSeeOther) // canonical URL carries the page size
 	r = c.get(r.Header.Get("Location"))
 	wantStatus(t, r, http.StatusOK)
-	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(all.Count) {
+	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(all.Count) {
 		t.Fatalf("count shown %s, API says %d", got, all.Count)
 	}
 	if n := r.doc.Find(`tr[data-testid="offering-row"]`).Length(); n != min(all.Count, 25) {
@@ -41,7 +42,7 @@ func TestOfferingsList(t *testing.T) {
 	}{
 		{"status=opened&page_size=25", func(t *testing.T, r *response) {
 			r.doc.Find(`[data-testid="offering-status"]`).Each(func(_ int, sel *goqSel) {
-				if text(sel) != "Opened" {
+				if text(sel) != "Open" {
 					t.Errorf("status %q in an opened-only list", text(sel))
 				}
 			})
@@ -102,10 +103,33 @@ func TestOfferingDetail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The frame comes at once with one call; the money is filled in by
+	// htmx on load (a no-JS link opens it as a page).
+	before := s.callCount(t, "issuance")
 	r := c.get("/offerings/1")
 	wantStatus(t, r, http.StatusOK)
 	if got := text(r.doc.Find(`[data-testid="offering-title"]`)); got != o.Name {
 		t.Fatalf("title %q, want %q", got, o.Name)
+	}
+	if n := s.callCount(t, "issuance") - before; n != 1 {
+		t.Fatalf("the frame took %d calls, want 1", n)
+	}
+	slot := r.doc.Find(`[data-testid="money-slot"]`)
+	if slot.AttrOr("hx-get", "") != "/offerings/1/money" || slot.AttrOr("hx-trigger", "") != "load" || r.doc.Find(`noscript`).Length() == 0 {
+		t.Fatalf("money slot %q", slot.AttrOr("hx-get", ""))
+	}
+	if r.doc.Find(`[data-testid="terms"]`).Length() != 1 {
+		t.Fatal("terms missing from the frame")
+	}
+	frag := c.get("/offerings/1/money", "HX-Request", "true")
+	wantStatus(t, frag, http.StatusOK)
+	if frag.doc.Find("html > head > title").Length() != 0 || frag.doc.Find(`section#offering-money [data-testid="headline"]`).Length() != 1 {
+		t.Fatal("the money fragment is not the money section with its headline")
+	}
+	r = c.get("/offerings/1/money") // without JavaScript: the whole page
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find(`[data-testid="terms"]`).Length() != 1 || r.doc.Find(`[data-testid="money-slot"]`).Length() != 0 {
+		t.Fatal("the no-JS money page lacks the frame or still waits")
 	}
 	// The committed count equals what the API counts for those statuses.
 	committed, err := s.app.Issuance.ListInvestmentsQuery(ctx, url.Values{"offering": {"1"}, "page_size": {"1"},
@@ -195,20 +219,39 @@ func TestOfferingAttention(t *testing.T) {
 	if offering == 0 {
 		t.Fatalf("no offering of the sandbox data has all four kinds of attention: %v", kinds)
 	}
-	want := map[string]string{} // investment id -> reasons
+	want := map[string]string{} // investment id -> reasons, in words, each once
 	for k, rs := range reasons {
 		if k.offering == offering {
-			want[strconv.FormatInt(k.id, 10)] = strings.Join(rs, "; ")
+			var words []string
+			for _, r := range rs {
+				for _, w := range strings.Split(strings.TrimPrefix(r, "processing issues: "), ", ") {
+					w = views.Humanize(w)
+					if !slices.ContainsFunc(words, func(x string) bool { return strings.EqualFold(x, w) }) {
+						words = append(words, w)
+					}
+				}
+			}
+			want[strconv.FormatInt(k.id, 10)] = strings.Join(words, "; ")
 		}
 	}
 
-	r := c.get("/offerings/" + strconv.FormatInt(offering, 10))
-	wantStatus(t, r, http.StatusOK)
 	got := map[string]string{}
-	r.doc.Find(`tr[data-testid="attention-row"]`).Each(func(_ int, row *goqSel) {
-		href, _ := row.Find("td a").Attr("href")
-		got[strings.TrimPrefix(href, "/investments/")] = text(row.Find("td").Last())
-	})
+	next := "/offerings/" + strconv.FormatInt(offering, 10) + "/money"
+	for pages := 0; next != ""; pages++ {
+		r := c.get(next)
+		wantStatus(t, r, http.StatusOK)
+		if n := r.doc.Find(`tr[data-testid="attention-row"]`).Length(); n > 25 {
+			t.Fatalf("%d rows on one page of the attention list", n)
+		}
+		r.doc.Find(`tr[data-testid="attention-row"]`).Each(func(_ int, row *goqSel) {
+			href, _ := row.Find("td a").Attr("href")
+			got[strings.TrimPrefix(href, "/investments/")] = text(row.Find("td").Last())
+		})
+		next = r.doc.Find(`[data-testid="pager"] a[rel="next"]`).AttrOr("href", "")
+		if pages > 50 {
+			t.Fatal("the attention pager does not end")
+		}
+	}
 	if len(got) != len(want) {
 		t.Errorf("%d investments listed as needing attention, want %d", len(got), len(want))
 	}
@@ -224,6 +267,32 @@ func TestOfferingAttention(t *testing.T) {
 			t.Errorf("investment %s is listed but needs no attention", id)
 		}
 	}
+	// Filtered by one reason: only the investments with it, as many as
+	// its link says.
+	r := c.get("/offerings/" + strconv.FormatInt(offering, 10) + "/money")
+	link := r.doc.Find(`[data-testid="reasons"] a`).FilterFunction(func(_ int, a *goqSel) bool { return strings.HasPrefix(text(a), "KYC failed ") })
+	if link.Length() != 1 {
+		t.Fatalf("no KYC failed reason link in %q", text(r.doc.Find(`[data-testid="reasons"]`)))
+	}
+	n := 0
+	for _, w := range want {
+		if strings.Contains(w, "KYC failed") {
+			n++
+		}
+	}
+	if got := text(link.Find(".muted")); got != views.Count(n) {
+		t.Errorf("KYC failed link counts %s, want %d", got, n)
+	}
+	r = c.get(link.AttrOr("href", ""))
+	rows := r.doc.Find(`tr[data-testid="attention-row"]`)
+	if rows.Length() != min(n, 25) {
+		t.Errorf("%d rows for KYC failed, want %d", rows.Length(), min(n, 25))
+	}
+	rows.Each(func(_ int, row *goqSel) {
+		if !strings.Contains(text(row.Find("td").Last()), "KYC failed") {
+			t.Errorf("row without the reason: %s", text(row))
+		}
+	})
 }
 
 // Each filter of the offering list reaches the API under its reference
@@ -324,7 +393,7 @@ func TestOfferingsListFilters(t *testing.T) {
 			if len(want) == 0 || len(want) == all.Count || !slices.Equal(shown, want) {
 				t.Fatalf("rows %v, want %v of %d offerings", shown, want, all.Count)
 			}
-			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(len(want)) {
+			if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(len(want)) {
 				t.Fatalf("count %s, want %d", got, len(want))
 			}
 		})
@@ -337,7 +406,7 @@ func TestOfferingsListFilters(t *testing.T) {
 	if got := text(r.doc.Find(`[data-testid="ignored-params"]`)); !strings.Contains(got, "opened_at__gte") {
 		t.Fatalf("ignored parameters %q, want opened_at__gte named", got)
 	}
-	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != itoa(all.Count) {
+	if got := text(r.doc.Find(`[data-testid="result-count"]`)); got != views.Count(all.Count) {
 		t.Fatalf("count %s with an ignored parameter, want all %d", got, all.Count)
 	}
 }

@@ -1,10 +1,16 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"issuerconsole/services/audit"
+	"issuerconsole/services/importer"
+	"issuerconsole/services/issuance"
 	"issuerconsole/static"
 	"issuerconsole/views"
 )
@@ -21,6 +27,119 @@ func (s *Server) home(c echo.Context) error {
 		SessionLifetime: views.FormatDuration(s.Accounts.SessionLifetime()),
 		HTMXVersion:     static.HTMXVersion,
 	}
+	s.dashboard(c, &h)
 	p := s.page(c, "Start", "")
 	return s.render(c, http.StatusOK, view{Title: p.Title, Content: views.HomePage(p, h)})
+}
+
+// dashboard fills the home page's numbers, each linking to its list. A
+// part whose source cannot answer says so instead of a number.
+func (s *Server) dashboard(c echo.Context, h *views.Home) {
+	ctx := c.Request().Context()
+	now := time.Now()
+	if s.Issuance != nil {
+		offs, err := s.Issuance.ListOfferings(ctx, issuance.OfferingFilter{}, issuance.PageOpts{PageSize: 100})
+		if err != nil {
+			h.IssuanceProblem = "The Issuance API could not answer: " + describeAPIError(err)
+		} else {
+			byStatus := map[string]int{}
+			for _, o := range offs.Results {
+				byStatus[o.Status]++
+			}
+			h.Offerings = append(h.Offerings, views.Stat{Label: "Offerings", Value: views.Count(offs.Count), Href: "/offerings"})
+			for _, st := range issuance.OfferingStatuses {
+				if n := byStatus[st.Value]; n > 0 {
+					b := views.StatusBadge(views.OfferingStatus, st.Value)
+					h.Offerings = append(h.Offerings, views.Stat{Label: b.Label, Value: views.Count(n), Href: "/offerings?status__in=" + st.Value, Meaning: b.Meaning})
+				}
+			}
+			count := func(q url.Values) (int, bool) {
+				q.Set("page_size", "1")
+				p, err := s.Issuance.ListInvestmentsQuery(ctx, q)
+				return p.Count, err == nil
+			}
+			for _, a := range []struct {
+				label   string
+				q       url.Values
+				meaning views.Meaning
+			}{
+				{"Investments", url.Values{}, views.MeaningNeutral},
+				{"Payment not received", url.Values{"status": {"not_received"}}, views.MeaningWarn},
+				{"Payment failed", url.Values{"status": {"payment_failed"}}, views.MeaningBad},
+				{"Watchlist hits", url.Values{"watchlistentity__has_hits": {"true"}}, views.MeaningBad},
+				{"KYC failed", url.Values{"investor__entity__kyc_status": {"failed"}}, views.MeaningBad},
+			} {
+				href := "/investments?" + a.q.Encode()
+				if n, ok := count(a.q); ok {
+					h.Attention = append(h.Attention, views.Stat{Label: a.label, Value: views.Count(n), Href: href, Meaning: a.meaning})
+				}
+			}
+		}
+	}
+	if s.requireImports() == nil {
+		jobs, err := s.Imports.Store.Jobs(ctx, "")
+		if err == nil {
+			var running, review, failed int
+			for i, j := range jobs {
+				switch {
+				case j.State == importer.JobRunning || j.State == importer.JobPaused:
+					running++
+				case j.State == importer.JobDraft && j.Step == "review":
+					review++
+				}
+				if i < 50 && (j.State == importer.JobDone || j.State == importer.JobCancelled) {
+					if p, err := s.Imports.Store.JobProgress(ctx, j.ID); err == nil && p.Failed > 0 {
+						failed++
+					}
+				}
+			}
+			h.Imports = []views.Stat{
+				{Label: "Running or paused", Value: views.Count(running), Href: "/imports", Meaning: views.MeaningNeutral},
+				{Label: "Waiting for review", Value: views.Count(review), Href: "/imports", Meaning: warnIf(review > 0)},
+				{Label: "Finished with failed rows", Value: views.Count(failed), Href: "/imports", Meaning: badIf(failed > 0)},
+			}
+		}
+		if rs, err := s.Imports.Engine.Redemptions(ctx, 200); err == nil {
+			n := 0
+			for _, r := range rs {
+				if r.NeedsInvestigation() {
+					n++
+				}
+			}
+			h.Imports = append(h.Imports, views.Stat{Label: "Redemptions to investigate", Value: views.Count(n), Href: "/imports/redeem", Meaning: warnIf(n > 0)})
+		}
+	}
+	if s.Audit != nil {
+		s.lastVerify.Lock()
+		at, res := s.lastVerify.at, s.lastVerify.result
+		s.lastVerify.Unlock()
+		switch {
+		case at.IsZero():
+			h.Verify = views.Stat{Label: "Audit chain", Value: "not verified since the console started", Href: "/audit", Meaning: views.MeaningWarn}
+		case res.Intact:
+			h.Verify = views.Stat{Label: "Audit chain", Value: "intact: " + views.Plural(res.Rows, "row") + " verified " + views.Ago(at, now), Href: "/audit", Meaning: views.MeaningOK}
+		default:
+			h.Verify = views.Stat{Label: "Audit chain", Value: fmt.Sprintf("broken at row #%d (verified %s)", res.BrokenID, views.Ago(at, now)), Href: "/audit", Meaning: views.MeaningBad}
+		}
+		if page, err := s.Audit.List(ctx, audit.Filter{Kind: audit.KindEvent}, 0, 6); err == nil {
+			for _, e := range page.Entries {
+				h.Events = append(h.Events, views.EventRow{ID: e.ID, At: e.At, Event: views.Humanize(e.Event), Actor: e.Actor, Detail: e.Detail})
+			}
+		}
+		h.Now = now
+	}
+}
+
+func warnIf(b bool) views.Meaning {
+	if b {
+		return views.MeaningWarn
+	}
+	return views.MeaningNeutral
+}
+
+func badIf(b bool) views.Meaning {
+	if b {
+		return views.MeaningBad
+	}
+	return views.MeaningNeutral
 }

@@ -92,7 +92,7 @@ func redemptionRows(r *response) []map[string]string {
 	var out []map[string]string
 	r.doc.Find(`[data-testid="redemption-row"]`).Each(func(_ int, tr *goqSel) {
 		td := tr.Find("td")
-		out = append(out, map[string]string{"id": text(td.Eq(0)), "units": text(td.Eq(5)), "status": text(tr.Find(`[data-testid="redemption-status"]`)),
+		out = append(out, map[string]string{"id": text(td.Eq(0)), "units": text(td.Eq(5)), "status": tr.Find(`[data-testid="redemption-status"]`).AttrOr("data-code", ""),
 			"cashlink": text(td.Eq(7)), "now": text(td.Eq(8)), "check": strconv.Itoa(tr.Find(`form button`).Length())})
 	})
 	return out
@@ -309,7 +309,8 @@ func TestReconciliation(t *testing.T) {
 	got := map[string]string{}
 	r.doc.Find(`[data-testid="reconcile-row"]`).Each(func(_ int, tr *goqSel) {
 		ref := text(tr.Find("td").First().Find("a"))
-		got[ref] = text(tr.Find("td").Eq(1)) + " | " + text(tr.Find("td").Last())
+		codes := tr.Find("td").Eq(1).Find(".badge").Map(func(_ int, b *goqSel) string { return b.AttrOr("data-code", "") })
+		got[ref] = strings.Join(codes, " → ") + " | " + text(tr.Find("td").Last())
 	})
 	if len(got) != 3 {
 		t.Fatalf("reconciliation rows %v", got)

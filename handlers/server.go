@@ -72,10 +72,19 @@ type Server struct {
 	csrf     http.Handler
 	routes   []route
 
+	// lastVerify is the audit chain's latest verification since start,
+	// for the home page.
+	lastVerify struct {
+		sync.Mutex
+		at     time.Time
+		result audit.VerifyResult
+	}
+
 	offeringCache struct {
 		sync.Mutex
-		opts []views.Option
-		at   time.Time
+		opts  []views.Option
+		names map[int64]string // offering id → name, for tables that show names, not ids
+		at    time.Time
 	}
 }
 
@@ -136,7 +145,7 @@ func New(d Deps) (*Server, error) {
 		var role []echo.MiddlewareFunc
 		switch r.access {
 		case public:
-			if r.path == "/healthz" || r.path == "/static/*" || isSandboxPath(r.path) {
+			if r.path == "/healthz" || r.path == "/static/*" || r.path == "/favicon.ico" || isSandboxPath(r.path) {
 				e.Add(r.method, r.path, r.handler) // no session, no CSRF: machine clients
 				continue
 			}
@@ -184,6 +193,7 @@ func (s *Server) routeTable() []route {
 	rs := []route{
 		{http.MethodGet, "/healthz", public, s.healthz},
 		{http.MethodGet, "/static/*", public, echo.WrapHandler(s.Assets)},
+		{http.MethodGet, "/favicon.ico", public, s.favicon},
 		{http.MethodHead, "/static/*", public, echo.WrapHandler(s.Assets)},
 
 		{http.MethodGet, "/login", public, s.loginForm},
@@ -202,6 +212,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/account/2fa/remove", signedIn, s.removeTOTP},
 		{http.MethodGet, "/offerings", signedIn, s.offeringsList},
 		{http.MethodGet, "/offerings/:id", signedIn, s.offeringDetail},
+		{http.MethodGet, "/offerings/:id/money", signedIn, s.offeringMoney},
 		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
 		{http.MethodGet, "/investments/:id", signedIn, s.investmentDetail},
 		{http.MethodPost, "/investments/columns", signedIn, s.setColumns},
@@ -269,6 +280,15 @@ func (s *Server) routeTable() []route {
 		}
 	}
 	return rs
+}
+
+// favicon answers browsers that ask for /favicon.ico whatever the page
+// says (the layout links the hashed asset too).
+func (s *Server) favicon(c echo.Context) error {
+	r := c.Request().Clone(c.Request().Context())
+	r.URL.Path, r.URL.RawQuery = "/static/img/favicon.ico", ""
+	s.Assets.ServeHTTP(c.Response(), r)
+	return nil
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-//go:embed css js
+//go:embed css js img
 var files embed.FS
 
 // HTMXVersion is the vendored htmx release (npm htmx.org), see scripts/vendor-htmx.sh.

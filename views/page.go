@@ -145,14 +145,6 @@ func formatPercent(p float64) string {
 	return fmt.Sprintf("%.1f %%", p)
 }
 
-// percentTextColor keeps the label readable on the bar or the background.
-func percentTextColor(p float64) string {
-	if p >= 12 {
-		return "#ffffff"
-	}
-	return "#1b1f24"
-}
-
 func joinWords(ws []string) string {
 	out := ""
 	for i, w := range ws {

@@ -209,6 +209,14 @@ const (
 	EventRecoveryCodeUsed = "recovery_code_used"
 )
 
+// Security events about Issuance users changed from the console (the
+// passwords themselves are never recorded).
+const (
+	EventIssuanceUserCreated         = "issuance_user_created"
+	EventIssuanceUserEmailChanged    = "issuance_user_email_changed"
+	EventIssuanceUserPasswordChanged = "issuance_user_password_changed"
+)
+
 // Event records a security event. The actor is taken from ctx unless given.
 func (s *Store) Event(ctx context.Context, event, actor, detail string) error {
 	if actor == "" {

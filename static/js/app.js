@@ -25,6 +25,28 @@
     });
   });
 
+  // Phone width: the header's menu button shows and hides the navigation.
+  // Without this script the navigation is simply always shown (the CSS
+  // only folds it away under html.js).
+  document.documentElement.classList.add("js");
+  function setMenu(open) {
+    var btn = document.querySelector("[data-menu]");
+    if (!btn) return;
+    btn.hidden = false;
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    btn.closest(".topbar").classList.toggle("menu-open", open);
+  }
+  document.addEventListener("DOMContentLoaded", function () { setMenu(false); });
+  document.addEventListener("htmx:afterSettle", function () { setMenu(false); });
+  document.addEventListener("click", function (evt) {
+    var btn = evt.target.closest && evt.target.closest("[data-menu]");
+    if (!btn) return;
+    setMenu(btn.getAttribute("aria-expanded") !== "true");
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Escape") setMenu(false);
+  });
+
   // Dismiss buttons on flash messages.
   document.addEventListener("click", function (evt) {
     var btn = evt.target.closest && evt.target.closest("[data-dismiss]");

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// axe-core 4.14.1 from npm (scripts/vendor-axe.sh), for these tests only.
+//
+//go:embed testdata/axe.min.js
+var axeJS string
+
+// mainScreens are the screens people use, by name and address.
+var mainScreens = []struct{ name, path, ready string }{
+	{"home", "/", `document.querySelector("main h1")`},
+	{"offerings", "/offerings", `document.querySelector('[data-testid="offerings-table"]')`},
+	{"offering", "/offerings/1", `document.querySelector('[data-testid="funnel"]')`},
+	{"investments", "/investments", `document.querySelector('[data-testid="investments-table"]')`},
+	{"investment", "/investments/1", `document.querySelector('[data-testid="investment-fields"]')`},
+	{"investors", "/investors", `document.querySelector('[data-testid="investors-table"]')`},
+	{"issuance-users", "/issuance-users", `document.querySelector('[data-testid="issuance-users-table"]')`},
+	{"imports", "/imports", `document.querySelector("main h1")`},
+	{"redemptions", "/imports/redeem", `document.querySelector("main h1")`},
+	{"audit", "/audit", `document.querySelector('[data-testid="audit-table"]')`},
+	{"users", "/users", `document.querySelector("main h1")`},
+	{"settings", "/settings", `document.querySelector("main h1")`},
+}
+
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any `json:"target"`
+	} `json:"nodes"`
+}
+
+// Every main screen at desktop (1440×900) and phone (390×844) width:
+// a screenshot for people to look at, and axe-core finds no serious or
+// critical accessibility violation. At desktop width the first search
+// result is above the fold; at phone width the header is compact.
+func TestBrowserScreensAccessible(t *testing.T) {
+	c := startConsole(t, "", []string{"-sandbox-investments", "1500"}, "ADMIN_EMAIL="+adminEmail, "ADMIN_PASSWORD="+adminPass)
+	for _, size := range []struct {
+		name string
+		w, h int64
+	}{{"desktop", 1440, 900}, {"phone", 390, 844}} {
+		t.Run(size.name, func(t *testing.T) {
+			ctx := newBrowserFor(t, 5*time.Minute) // 12 screens, axe-core on each, on a busy machine
+			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)), "viewport")
+			signIn(t, ctx, c.URL, adminEmail, adminPass)
+			for _, sc := range mainScreens {
+				must(t, chromedp.Do(ctx, chromedp.Navigate(c.URL+sc.path)), "open "+sc.path)
+				waitJS(t, ctx, sc.ready)
+				waitJS(t, ctx, `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")`)
+				shot(t, ctx, fmt.Sprintf("screen-%s-%dx%d", sc.name, size.w, size.h))
+				for _, v := range runAxe(t, ctx) {
+					if v.Impact != "serious" && v.Impact != "critical" {
+						continue
+					}
+					var targets []string
+					for _, n := range v.Nodes {
+						targets = append(targets, fmt.Sprint(n.Target...))
+					}
+					t.Errorf("%s at %s: %s (%s) on %d elements: %s", sc.path, size.name, v.ID, v.Impact, len(v.Nodes), strings.Join(targets[:min(len(targets), 5)], " | "))
+				}
+				switch {
+				case sc.name == "investments" && size.name == "desktop":
+					if top := evalInt(t, ctx, `Math.round(document.querySelector('tr[data-testid="investment-row"]').getBoundingClientRect().top)`); top > 900-40 {
+						t.Errorf("the first search result starts at y=%d px, below the fold of a 900 px window", top)
+					}
+				case sc.name == "home" && size.name == "phone":
+					if h := evalInt(t, ctx, `Math.round(document.querySelector("header.topbar").getBoundingClientRect().height)`); h > 60 {
+						t.Errorf("the header takes %d px at phone width", h)
+					}
+					// The menu button opens the navigation.
+					must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-menu]`))), "open the menu")
+					waitJS(t, ctx, `document.querySelector('#main-nav').getBoundingClientRect().height > 100`)
+					shot(t, ctx, "screen-home-menu-390x844")
+				}
+			}
+		})
+	}
+}
+
+// runAxe injects axe-core into the page and returns its violations.
+func runAxe(t *testing.T, ctx contextT) []axeViolation {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](axeJS))
+	must(t, err, "inject axe-core")
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
+	must(t, err, "run axe-core")
+	var vs []axeViolation
+	must(t, json.Unmarshal([]byte(out), &vs), "axe result")
+	return vs
+}
