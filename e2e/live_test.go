@@ -274,7 +274,7 @@ func TestBrowserLiveMode(t *testing.T) {
 	phrase := evalString(t, ctx, `document.querySelector('[data-testid="phrase"]').textContent`)
 	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("confirm"), phrase), chromedp.Click(chromedp.CSS(`[data-testid="start-button"]`))), "start")
 	waitJS(t, ctx, `location.pathname.endsWith("/run")`)
-	waitJS(t, ctx, `(document.querySelector('[data-testid="run-state"]') || {}).textContent === "done"`)
+	waitJS(t, ctx, `((document.querySelector('[data-testid="run-state"]') || {}).dataset || {}).code === "done"`)
 	must(t, chromedp.Do(ctx, chromedp.Navigate(strings.TrimSuffix(evalString(t, ctx, `location.href`), "/run")+"/result")), "result")
 	waitJS(t, ctx, `document.querySelector('[data-testid="report-link"]')`)
 	states := evalString(t, ctx, `[...document.querySelectorAll('tr[data-testid="run-row"]')].map(r => r.dataset.state).join(",")`)
