@@ -139,7 +139,7 @@ func New(d Deps) (*Server, error) {
 	e.Use(s.securityHeaders)
 
 	s.routes = s.routeTable()
-	appMW := []echo.MiddlewareFunc{s.loadSession, s.checkCSRF, s.auditActor}
+	appMW := []echo.MiddlewareFunc{limitForm, s.loadSession, s.checkCSRF, s.auditActor}
 	app := e.Group("", appMW...)
 	for _, r := range s.routes {
 		var role []echo.MiddlewareFunc

@@ -40,25 +40,28 @@ func TestSignInFloodBounded(t *testing.T) {
 	before := s.dbBytes(t)
 	head, _, _ := s.app.Audit.Head(context.Background())
 
-	// The form is handed to the handler already parsed: parsing 5 GB of
-	// form bodies is net/http's work (minutes under the race detector) and
-	// not what grows the database. One real 5 MB request goes over the wire.
+	// Over the wire a 5 MB form is refused before anything parses it (413,
+	// nothing recorded; TestFormBodyLimit). To show what the sign-in itself
+	// stores for such a text, the forms below are handed to the handler
+	// already parsed, past the body limit: parsing 5 GB of form bodies would
+	// be net/http's work (minutes under the race detector) and is not what
+	// grows the database.
 	emails := make([]string, 10) // ten different typed texts, so ten actors
 	for i := range emails {
 		emails[i] = string(rune('a'+i)) + strings.Repeat("x", 5<<20)
 	}
-	wantStatus(t, c.post("/login", url.Values{"email": {emails[0]}, "password": {"whatever password"}}), http.StatusUnauthorized)
+	wantStatus(t, c.post("/login", url.Values{"email": {emails[0]}, "password": {"whatever password"}}), http.StatusRequestEntityTooLarge)
 	u, _ := url.Parse(s.URL)
 	cookies := c.http.Jar.Cookies(u)
 	const attempts, workers = 1000, 4
-	statuses := map[int]int{http.StatusUnauthorized: 1}
+	statuses := map[int]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w + 1; i < attempts; i += workers {
+			for i := w; i < attempts; i += workers {
 				form := url.Values{"email": {emails[i%len(emails)]}, "password": {"whatever password"}, "_csrf": {c.csrf}}
 				req := httptest.NewRequest(http.MethodPost, "/login", nil)
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
