@@ -224,3 +224,7 @@ CREATE TABLE redemptions (
 -- migrate: 5 find an investment's imports
 -- The investment page links every import row of an Issuance investment.
 CREATE INDEX import_rows_issuance ON import_rows (issuance_id);
+
+-- migrate: 6 page an import's rows
+-- The run page reads one page of rows by position (keyset), whatever the job's size.
+CREATE INDEX import_rows_position ON import_rows (job_id, position);
