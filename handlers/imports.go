@@ -167,7 +167,10 @@ func (s *Server) sourceView(c echo.Context, j importer.Job) (views.SourceView, e
 	if len(opts) > 1 {
 		v.Offerings = opts[1:]
 	}
-	saved, _ := s.Searches.List(ctx)
+	saved, err := s.Searches.List(ctx)
+	if err != nil {
+		return v, err
+	}
 	for _, ss := range saved {
 		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: ss.Query})
 	}
@@ -367,85 +370,36 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, _ := currentUser(c)
 	form, err := c.FormParams()
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	camp, prod := form.Get("campaign_id"), form.Get("product_id")
-	if err := s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{CampaignID: &camp, ProductID: &prod}); err != nil {
-		return err
-	}
-	msg := "Mapping saved."
-	if form.Get("action") == "match" && s.Imports.Catalog != nil {
-		cat, err := s.Imports.Catalog(ctx)
-		if err != nil {
-			return err
+	ch := importer.MappingChange{CampaignID: form.Get("campaign_id"), ProductID: form.Get("product_id"),
+		Match: form.Get("action") == "match", Catalog: s.Imports.Catalog, Investors: map[int64]string{}, Rows: map[int64]string{}}
+	for k, vals := range form {
+		val := strings.TrimSpace(vals[len(vals)-1])
+		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64); strings.HasPrefix(k, "map-") && err == nil {
+			ch.Investors[id] = val
 		}
-		rows, err := s.Imports.Store.Rows(ctx, j.ID)
-		if err != nil {
-			return err
-		}
-		matched := importer.MatchByEmail(rows, cat)
-		if err := s.Imports.Store.MapInvestors(ctx, j.ID, matched, remembered(matched, "email"), u.ID); err != nil {
-			return s.mappingNotSaved(c, j, err)
-		}
-		msg = fmt.Sprintf("Matched %d investors by e-mail.", len(matched))
-	} else {
-		rows, err := s.Imports.Store.Rows(ctx, j.ID)
-		if err != nil {
-			return err
-		}
-		current := map[int64]string{}
-		for _, r := range rows {
-			current[r.IssuanceInvestor] = r.CashlinkInvestor
-		}
-		apply, changed := map[int64]string{}, map[int64]string{}
-		rowEdits := map[int64]string{}
-		for k, vals := range form {
-			val := strings.TrimSpace(vals[len(vals)-1])
-			switch {
-			case strings.HasPrefix(k, "map-"):
-				inv, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64)
-				if err != nil {
-					continue
-				}
-				apply[inv] = val
-				if val != "" && val != current[inv] { // a changed value is the admin's own
-					changed[inv] = val
-				}
-			case strings.HasPrefix(k, "row-"):
-				row, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64)
-				if err != nil {
-					continue
-				}
-				rowEdits[row] = val
-			}
-		}
-		if err := s.Imports.Store.MapInvestors(ctx, j.ID, apply, remembered(changed, "manual"), u.ID); err != nil {
-			return s.mappingNotSaved(c, j, err)
-		}
-		var refused []string
-		for row, val := range rowEdits {
-			var conflict *importer.ConflictError
-			if err := s.Imports.Store.EditRow(ctx, j.ID, row, importer.RowEdit{CashlinkInvestor: &val}); errors.As(err, &conflict) || errors.Is(err, importer.ErrNotFound) {
-				refused = append(refused, fmt.Sprintf("row %d: %v", row, err))
-			} else if err != nil {
-				return err
-			}
-		}
-		if len(refused) > 0 {
-			sort.Strings(refused)
-			v, err := s.mappingView(c, j)
-			if err != nil {
-				return err
-			}
-			v.Error = "Some rows were not changed: " + strings.Join(refused, "; ") + "."
-			return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64); strings.HasPrefix(k, "row-") && err == nil {
+			ch.Rows[id] = val
 		}
 	}
-	if err := s.Imports.Store.Advance(ctx, j.ID, "documents"); err != nil {
+	msg, err := s.wizard().SaveMapping(ctx, j.ID, actor(c), ch)
+	var invalid *importer.InvalidError
+	var conflict *importer.ConflictError
+	switch {
+	case errors.As(err, &invalid):
+		v, verr := s.mappingView(c, j)
+		if verr != nil {
+			return verr
+		}
+		v.Error = "Some rows were not changed: " + invalid.Error()
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case errors.As(err, &conflict), errors.Is(err, importer.ErrNotFound):
 		return err
+	case err != nil:
+		return s.mappingNotSaved(c, j, err)
 	}
 	if j, err = s.Imports.Store.Job(ctx, j.ID); err != nil {
 		return err

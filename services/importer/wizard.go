@@ -256,3 +256,76 @@ func (w *Wizard) readBack(ctx context.Context, rows []Row) (bool, error) {
 	}
 	return changed, nil
 }
+
+// MappingChange is what the Mapping step saves.
+type MappingChange struct {
+	CampaignID, ProductID string
+	// Match maps every unmapped investor to the catalog investor with the
+	// same e-mail (the sandbox's catalog); Investors and Rows are then unused.
+	Match     bool
+	Catalog   CatalogSource
+	Investors map[int64]string // Issuance investor → Cashlink investor ("" clears)
+	Rows      map[int64]string // row without an Issuance investor → Cashlink investor
+}
+
+// SaveMapping saves a draft job's campaign, product and investor mappings
+// (remembering the ones the admin typed or matched for later jobs) and
+// moves the wizard on. It returns what to tell the admin; rows that could
+// not change are an *InvalidError naming each.
+func (w *Wizard) SaveMapping(ctx context.Context, jobID int64, by Actor, ch MappingChange) (string, error) {
+	if err := w.Store.UpdateJob(ctx, jobID, JobUpdate{CampaignID: &ch.CampaignID, ProductID: &ch.ProductID}); err != nil {
+		return "", err
+	}
+	rows, err := w.Store.Rows(ctx, jobID)
+	if err != nil {
+		return "", err
+	}
+	remember := func(maps map[int64]string, source string) []Mapping {
+		out := make([]Mapping, 0, len(maps))
+		for inv, cl := range maps {
+			out = append(out, Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: source})
+		}
+		return out
+	}
+	msg := "Mapping saved."
+	if ch.Match && ch.Catalog != nil {
+		cat, err := ch.Catalog(ctx)
+		if err != nil {
+			return "", err
+		}
+		matched := MatchByEmail(rows, cat)
+		if err := w.Store.MapInvestors(ctx, jobID, matched, remember(matched, "email"), by.ID); err != nil {
+			return "", err
+		}
+		msg = fmt.Sprintf("Matched %d investors by e-mail.", len(matched))
+	} else {
+		current := map[int64]string{}
+		for _, r := range rows {
+			current[r.IssuanceInvestor] = r.CashlinkInvestor
+		}
+		changed := map[int64]string{}
+		for inv, cl := range ch.Investors {
+			if cl != "" && cl != current[inv] { // a changed value is the admin's own
+				changed[inv] = cl
+			}
+		}
+		if err := w.Store.MapInvestors(ctx, jobID, ch.Investors, remember(changed, "manual"), by.ID); err != nil {
+			return "", err
+		}
+		refused := map[string]string{}
+		for row, cl := range ch.Rows {
+			var conflict *ConflictError
+			if err := w.Store.EditRow(ctx, jobID, row, RowEdit{CashlinkInvestor: &cl}); errors.As(err, &conflict) {
+				refused[fmt.Sprint("row-", row)] = err.Error()
+			} else if errors.Is(err, ErrNotFound) {
+				refused[fmt.Sprint("row-", row)] = fmt.Sprintf("Row %d is not part of this import.", row)
+			} else if err != nil {
+				return "", err
+			}
+		}
+		if len(refused) > 0 {
+			return "", &InvalidError{Fields: refused}
+		}
+	}
+	return msg, w.Store.Advance(ctx, jobID, "documents")
+}
