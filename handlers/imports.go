@@ -86,7 +86,7 @@ func (s *Server) jobHeader(c echo.Context, j importer.Job, current string) (view
 		return views.JobHeader{}, err
 	}
 	rows := n.Total
-	h := views.JobHeader{ID: j.ID, Name: j.Name, State: string(j.State), CSRF: p.CSRFToken, Rows: rows,
+	h := views.JobHeader{ID: j.ID, Name: j.Name, State: string(j.State), Draft: j.State == importer.JobDraft, CSRF: p.CSRFToken, Rows: rows,
 		ReadOnly: !u.IsAdmin() || j.State != importer.JobDraft && current != "run" && current != "result"}
 	reached := slices.Index(importer.Steps, j.Step)
 	for i, st := range importer.Steps {

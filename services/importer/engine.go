@@ -578,8 +578,11 @@ func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64,
 	}
 	key = cashlink.Key(c.Key) // the next key after a refused one
 	id, err := send(key)
-	if ferr := e.st.finish(ctx, key, id, err); ferr != nil && err == nil {
-		err = ferr
+	if ferr := e.st.finish(ctx, key, id, err); ferr != nil {
+		// Without the outcome on record the call must not count as done or
+		// refused: the run stops, and the key is sent again (same body)
+		// when the job goes on; Cashlink replays its answer.
+		return "", &storeError{errors.Join(ferr, err)}
 	}
 	return id, err
 }

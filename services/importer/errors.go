@@ -68,8 +68,8 @@ func (e *UpstreamError) Unwrap() error { return e.Err }
 
 // upstream wraps an API error for step ("investor", "investment", …).
 func upstream(step string, err error) error {
-	if err == nil {
-		return nil
+	if err == nil || isStoreError(err) {
+		return err
 	}
 	return &UpstreamError{Refused: apiclient.Classify(err) == apiclient.Rejected, Message: FriendlyError(step, err), Err: err}
 }
