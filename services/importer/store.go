@@ -653,12 +653,17 @@ type Imported struct {
 	ImportedAt         time.Time
 }
 
-// ImportedInvestments lists all imported investments, newest first.
-func (s *Store) ImportedInvestments(ctx context.Context, limit int) ([]Imported, error) {
+// ImportedInvestments lists a page of the imported investments, newest
+// first, and how many there are.
+func (s *Store) ImportedInvestments(ctx context.Context, offset, limit int) ([]Imported, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM imported_investments WHERE cashlink_investment <> ''`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("imported investments: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT issuance_id, job_id, row_id, cashlink_investment, imported_at FROM imported_investments
-		WHERE cashlink_investment <> '' ORDER BY imported_at DESC, issuance_id LIMIT ?`, limit)
+		WHERE cashlink_investment <> '' ORDER BY imported_at DESC, issuance_id LIMIT ? OFFSET ?`, limit, offset)
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("imported investments: %w", err)
 	}
 	defer rows.Close()
 	var out []Imported
@@ -666,12 +671,12 @@ func (s *Store) ImportedInvestments(ctx context.Context, limit int) ([]Imported,
 		var im Imported
 		var at int64
 		if err := rows.Scan(&im.IssuanceID, &im.JobID, &im.RowID, &im.CashlinkInvestment, &at); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		im.ImportedAt = time.UnixMilli(at).UTC()
 		out = append(out, im)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // reserve claims an Issuance investment for a row before its Cashlink
