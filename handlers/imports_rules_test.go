@@ -190,3 +190,55 @@ func BenchmarkProgressPoll(b *testing.B) {
 		})
 	}
 }
+
+// The run page and its poll show one page of rows (50), with a pager, and
+// the counts of all of them.
+func TestRunPageIsPaged(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	ctx := context.Background()
+	st := s.app.Importer.Store()
+	admin, err := s.app.Accounts.Authenticate(ctx, adminEmail, adminPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := st.CreateJob(ctx, "paged", admin.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]importer.Row, 120)
+	for i := range rows {
+		rows[i] = importer.Row{IssuanceID: int64(900000 + i), Reference: fmt.Sprintf("REF-%03d", i+1), CashlinkInvestor: "cl-1", Units: 1, SignedAt: time.Now()}
+	}
+	if err := st.ReplaceRows(ctx, j.ID, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Confirm(ctx, j.ID, admin.ID); err != nil { // running, no engine: the rows stay pending
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path        string
+		n           int
+		first, last string
+	}{
+		{fmt.Sprintf("/imports/%d/run", j.ID), 50, "REF-001", "REF-050"},
+		{fmt.Sprintf("/imports/%d/run?page=3", j.ID), 20, "REF-101", "REF-120"},
+		{fmt.Sprintf("/imports/%d/progress?page=2", j.ID), 50, "REF-051", "REF-100"},
+	} {
+		r := c.get(tc.path, "HX-Request", "true")
+		wantStatus(t, r, http.StatusOK)
+		trs := r.doc.Find(`tr[data-testid="run-row"]`)
+		if trs.Length() != tc.n || text(trs.First().Find("td").First()) != tc.first || text(trs.Last().Find("td").First()) != tc.last {
+			t.Errorf("%s: %d rows, %s … %s", tc.path, trs.Length(), text(trs.First().Find("td").First()), text(trs.Last().Find("td").First()))
+		}
+		if !strings.Contains(text(r.doc.Find(`[data-testid="progress-text"]`)), "0 of 120 rows finished") || r.doc.Find(`[data-testid="pager"]`).Length() != 1 {
+			t.Errorf("%s: counts %q, pager %d", tc.path, text(r.doc.Find(`[data-testid="progress-text"]`)), r.doc.Find(`[data-testid="pager"]`).Length())
+		}
+	}
+	// The poll of page 3 keeps polling page 3.
+	if poll, _ := c.get(fmt.Sprintf("/imports/%d/run?page=3", j.ID)).doc.Find("#run-progress").Attr("hx-get"); poll != fmt.Sprintf("/imports/%d/progress?page=3", j.ID) {
+		t.Errorf("poll of page 3: %q", poll)
+	}
+}
