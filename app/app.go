@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -15,6 +16,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -23,6 +26,7 @@ import (
 	"issuerconsole/db"
 	"issuerconsole/handlers"
 	"issuerconsole/sandbox"
+	"issuerconsole/sandbox/faults"
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
@@ -51,6 +55,8 @@ type App struct {
 	DB       *sql.DB
 	Accounts *accounts.Service
 	Audit    *audit.Store
+	Anchor   *audit.Anchor    // signs the audit chain's head into the checkpoint file
+	SignIns  *audit.SignIns   // failed and throttled sign-ins, folded
 	Issuance *issuance.Client // nil when not configured
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
@@ -60,6 +66,15 @@ type App struct {
 	stop     context.CancelFunc
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
+	anchorWG sync.WaitGroup
+
+	// Start-up work that may run after New returns (Options.Background):
+	// ready is closed when it has ended, failed too when it went wrong
+	// (readyErr says why). Fields it sets (Sandbox, closers) are read after
+	// ready.
+	ready, failed chan struct{}
+	readyErr      error
+	readyWait     time.Duration
 }
 
 // Options adjust New for tests.
@@ -70,6 +85,15 @@ type Options struct {
 	ClientTimeout time.Duration         // per-request timeout of the API clients; 0 = 30 s
 	ClientRetry   apiclient.RetryPolicy // zero = each client's default
 	Import        importer.Options
+	// Background prepares the sandbox (its data set) and the first admin
+	// from ADMIN_EMAIL after New returns, so the listener answers at once;
+	// pages wait for it (see Handler). cmd/web sets it; tests leave it off
+	// to use App.Sandbox as soon as New returns.
+	Background bool
+
+	holdStart    <-chan struct{} // tests: background start-up work waits for it
+	readyWait    time.Duration   // tests: 0 = defaultReadyWait
+	SignInWindow time.Duration   // folding window of failed sign-ins; 0 = 15 minutes
 }
 
 // New builds the console for a listener at addr (the resolved address, so
@@ -110,12 +134,31 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 	a.Accounts, err = accounts.New(a.DB, accounts.Options{
 		SessionIdle: cfg.SessionIdle, SessionLifetime: cfg.SessionLifetime, BcryptCost: opts.BcryptCost, Now: opts.Now,
+		ActorKey: keys.SignInActor, SecretKey: keys.Secrets,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.Audit = audit.NewStore(a.DB, opts.Now)
-	setup, err := a.bootstrapAdmin(ctx, console)
+	akey, err := LoadOrCreateAuditKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.Anchor, err = audit.NewAnchor(a.Audit, akey, filepath.Join(cfg.DataDir, audit.CheckpointFile))
+	if err != nil {
+		return nil, err
+	}
+	// Anchor the log as found at start: rows written before a crash, or by
+	// an older version, are covered from now on.
+	if err := a.Anchor.Checkpoint(ctx); err != nil {
+		return nil, err
+	}
+	a.SignIns = audit.NewSignIns(a.Audit, opts.SignInWindow)
+	// At close (before the database): close the open windows of failed
+	// sign-ins, so no count is lost.
+	signIns := a.SignIns
+	a.closers = append(a.closers, func() error { return signIns.Flush(context.Background(), true) })
+	setup, createAdmin, err := a.bootstrapAdmin(ctx, console)
 	if err != nil {
 		return nil, err
 	}
@@ -130,21 +173,23 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 
 	var sandboxHandler http.Handler
 	if cfg.Mode == config.ModeSandbox {
-		start := time.Now()
-		a.Sandbox, err = sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
-			Fixture: cfg.SandboxFixture, Faults: cfg.SandboxFaults, FaultSeed: cfg.SandboxFaultSeed, Control: cfg.SandboxControl,
-			TokenTTL: cfg.SandboxTokenTTL, Logger: log}) // real time: tests' fake clocks are for sessions
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+		if _, err := faults.ParseRules(cfg.SandboxFaults); err != nil {
+			return nil, fmt.Errorf("sandbox: -sandbox-faults: %w", err) // a typo fails at once, not after the data set
 		}
-		a.closers = append(a.closers, a.Sandbox.Close)
-		sandboxHandler = a.Sandbox.Handler()
-		log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
+		// Served only once start-up has ended (Handler), so a.Sandbox is set.
+		sandboxHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.Sandbox.Handler().ServeHTTP(w, r) })
 	}
 	// Background work (exports, imports) lives as long as the App: Close
 	// cancels it and waits for it before closing the databases it writes.
 	base, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
+	if cfg.AuditCheckpoint > 0 {
+		a.anchorWG.Add(1)
+		go func() {
+			defer a.anchorWG.Done()
+			a.Anchor.Run(base, cfg.AuditCheckpoint, func(err error) { log.Error("audit checkpoint failed", "err", err) })
+		}()
+	}
 	if a.Issuance != nil {
 		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
 		if err != nil {
@@ -166,26 +211,6 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		}
 		a.Importer = importer.NewEngine(base, st, a.Cashlink, a.Audit, iopt)
 		imports = handlers.ImportDeps{Store: st, Engine: a.Importer, Sourcer: &importer.Sourcer{Iss: a.Issuance}}
-		if a.Sandbox != nil {
-			cl, root := a.Sandbox.Cashlink, a.Cashlink.BaseURL().String()
-			imports.Catalog = func(ctx context.Context) (importer.Catalog, error) {
-				inf, err := cl.Info(ctx, root)
-				if err != nil {
-					return importer.Catalog{}, err
-				}
-				var cat importer.Catalog
-				for _, p := range inf.Products {
-					cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name})
-				}
-				for _, c := range inf.Campaigns {
-					cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID})
-				}
-				for _, i := range inf.Investors {
-					cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
-				}
-				return cat, nil
-			}
-		}
 	}
 	assets, err := static.New("/static/")
 	if err != nil {
@@ -202,12 +227,16 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		CSRFKey:       keys.CSRF,
 		SecureCookies: cfg.SecureCookies,
 		TLS:           cfg.TLSCert != "",
+		Require2FA:    cfg.Require2FA,
 		Logger:        log,
 		Audit:         a.Audit,
+		Anchor:        a.Anchor,
+		SignIns:       a.SignIns,
 		Issuance:      a.Issuance,
 		Cashlink:      a.Cashlink,
 		Connections:   conns,
 		Sandbox:       sandboxHandler,
+		Starting:      a.starting,
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       a.exports,
 		Imports:       imports,
@@ -215,13 +244,83 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	a.ready = make(chan struct{})
+	if !opts.Background {
+		defer close(a.ready)
+		if err := a.prepare(ctx, createAdmin); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	a.failed = make(chan struct{})
+	a.readyWait = cmp.Or(opts.readyWait, defaultReadyWait)
+	go func() {
+		defer close(a.ready)
+		if opts.holdStart != nil {
+			select {
+			case <-opts.holdStart:
+			case <-base.Done():
+			}
+		}
+		if err := a.prepare(base, createAdmin); err != nil && base.Err() == nil {
+			a.readyErr = err
+			log.Error("start-up failed", "err", err)
+			close(a.failed)
+		}
+	}()
+	return a, nil
+}
+
+// prepare is the start-up work that may take a while: the first admin
+// from ADMIN_EMAIL (bcrypt), the sandbox (generating its data set on a
+// fresh data folder), then the import jobs that were running.
+func (a *App) prepare(ctx context.Context, createAdmin func(context.Context) error) error {
+	if createAdmin != nil {
+		if err := createAdmin(ctx); err != nil {
+			return err
+		}
+	}
+	cfg := a.cfg
+	if cfg.Mode == config.ModeSandbox {
+		start := time.Now()
+		sb, err := sandbox.Open(ctx, sandbox.Config{Dir: cfg.DataDir, Seed: cfg.SandboxSeed, Investments: cfg.SandboxInvestments,
+			Fixture: cfg.SandboxFixture, Faults: cfg.SandboxFaults, FaultSeed: cfg.SandboxFaultSeed, Control: cfg.SandboxControl,
+			TokenTTL: cfg.SandboxTokenTTL, Logger: a.log}) // real time: tests' fake clocks are for sessions
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		a.Sandbox = sb
+		a.closers = append(a.closers, sb.Close)
+		a.log.Info("sandbox ready", "took", time.Since(start).Round(time.Millisecond), "issuance", a.Issuance.BaseURL().String(), "cashlink", a.Cashlink.BaseURL().String())
+		if a.Importer != nil {
+			// The Cashlink API lists no campaigns, products or investors; the
+			// console keeps its own. A sandbox console starts with the
+			// emulator's seed (once: what an admin changes afterwards stays).
+			if cat, err := sandboxCatalog(ctx, a.Sandbox, a.Cashlink.BaseURL().String()); err != nil {
+				a.log.Warn("the Cashlink emulator's seed could not be read; enter campaigns and products in Settings", "err", err)
+			} else if err := a.Importer.Store().PrefillCatalog(ctx, cat); err != nil {
+				return err
+			}
+		}
+	}
 	if a.Importer != nil {
 		// Jobs that were running when the console stopped continue now.
 		if err := a.Importer.Resume(ctx); err != nil {
-			return nil, fmt.Errorf("resuming imports: %w", err)
+			return fmt.Errorf("resuming imports: %w", err)
 		}
 	}
-	return a, nil
+	return nil
+}
+
+// starting reports whether start-up work is still running, and its error
+// once it failed (the health check shows both).
+func (a *App) starting() (bool, error) {
+	select {
+	case <-a.ready:
+		return false, a.readyErr
+	default:
+		return true, nil
+	}
 }
 
 // connect builds the API clients: at the embedded emulators in sandbox mode,
@@ -260,13 +359,14 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", SandboxCashlinkClientID}, {"Client secret", handlers.Mask(SandboxCashlinkSecret)}}}
 		return conns, nil
 	}
-	var transport http.RoundTripper // the default: system roots, or SSL_CERT_FILE
+	// Live clients use the default transport: the system's roots (a company
+	// CA can be added with SSL_CERT_FILE).
 	if cfg.IssuanceBaseURL != "" {
 		var err error
 		a.Issuance, err = issuance.New(issuance.Options{BaseURL: cfg.IssuanceBaseURL, APIKeys: cfg.IssuanceAPIKeys,
 			FirebaseToken: cfg.IssuanceFirebaseToken, FirebaseAPIKey: cfg.IssuanceFirebaseAPIKey,
 			FirebaseRefreshToken: cfg.IssuanceFirebaseRefreshToken, FirebaseTokenURL: cfg.IssuanceFirebaseTokenURL,
-			Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry})
+			Audit: a.Audit, Timeout: timeout, Retry: retry})
 		if err != nil {
 			return nil, err
 		}
@@ -284,7 +384,7 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 	if cfg.CashlinkBaseURL != "" {
 		var err error
 		a.Cashlink, err = cashlink.New(cashlink.Options{BaseURL: cfg.CashlinkBaseURL, ClientID: cfg.CashlinkClientID,
-			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Transport: transport, Timeout: timeout, Retry: retry,
+			ClientSecret: cfg.CashlinkClientSecret, Audit: a.Audit, Timeout: timeout, Retry: retry,
 			OnThrottle: a.slowImports})
 		if err != nil {
 			return nil, err
@@ -293,6 +393,37 @@ func (a *App) connect(addr net.Addr, timeout time.Duration, retry apiclient.Retr
 			Credentials: [][2]string{{"Client id", cfg.CashlinkClientID}, {"Client secret", handlers.Mask(cfg.CashlinkClientSecret)}}}
 	}
 	return conns, nil
+}
+
+// sandboxCatalog is the Cashlink emulator's seed as a catalog (amounts in
+// minor units become decimals).
+func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) (importer.Catalog, error) {
+	var cat importer.Catalog
+	inf, err := sb.Cashlink.Info(ctx, root)
+	if err != nil {
+		return cat, err
+	}
+	for _, p := range inf.Products {
+		cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name, Currency: p.Currency})
+	}
+	for _, c := range inf.Campaigns {
+		cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID,
+			Currency: c.PricePerToken.Currency, PricePerUnit: minorToDecimal(c.PricePerToken.Amount, c.PricePerToken.Decimals)})
+	}
+	for _, i := range inf.Investors {
+		cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})
+	}
+	return cat, nil
+}
+
+func minorToDecimal(minor string, decimals int) string {
+	if decimals <= 0 || len(minor) == 0 || minor[0] == '-' {
+		return minor
+	}
+	for len(minor) <= decimals {
+		minor = "0" + minor
+	}
+	return minor[:len(minor)-decimals] + "." + minor[len(minor)-decimals:]
 }
 
 // slowImports tells the import engine that Cashlink asked any caller to
@@ -329,54 +460,118 @@ func loopbackURL(addr net.Addr, tls bool) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-// bootstrapAdmin creates the first admin from ADMIN_EMAIL/ADMIN_PASSWORD, or,
+// bootstrapAdmin prepares the first admin from ADMIN_EMAIL/ADMIN_PASSWORD
+// (checked now, created by createAdmin, which hashes the password), or,
 // with no user and no such variables, prints a one-time setup link.
-func (a *App) bootstrapAdmin(ctx context.Context, console io.Writer) (*handlers.SetupToken, error) {
+func (a *App) bootstrapAdmin(ctx context.Context, console io.Writer) (_ *handlers.SetupToken, createAdmin func(context.Context) error, _ error) {
 	n, err := a.Accounts.Count(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if n > 0 {
 		if a.cfg.AdminEmail != "" {
 			a.log.Info("ADMIN_EMAIL ignored: users exist already")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	if a.cfg.AdminEmail != "" {
-		u, created, err := a.Accounts.CreateFirstAdmin(ctx, accounts.NewUser{Email: a.cfg.AdminEmail, Password: a.cfg.AdminPassword})
-		var verr *accounts.ValidationError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %s", verr.Error())
+		nu := accounts.NewUser{Email: a.cfg.AdminEmail, Password: a.cfg.AdminPassword, Role: accounts.RoleAdmin}
+		if verr := nu.Validate(); verr != nil {
+			return nil, nil, fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %s", verr.Error())
 		}
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			a.log.Info("first admin created from ADMIN_EMAIL", "user_id", u.ID)
-		}
-		return nil, nil
+		return nil, func(ctx context.Context) error {
+			u, created, err := a.Accounts.CreateFirstAdmin(ctx, nu)
+			if err != nil {
+				return fmt.Errorf("ADMIN_EMAIL/ADMIN_PASSWORD: %w", err)
+			}
+			if created {
+				a.log.Info("first admin created from ADMIN_EMAIL", "user_id", u.ID)
+			}
+			return nil
+		}, nil
 	}
 	tok, raw, err := handlers.NewSetupToken()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fmt.Fprintf(console, "\nNo user exists yet. Create the first admin here (the link works once, until restart):\n\n    %s/setup?token=%s\n\n", a.BaseURL, raw)
-	return tok, nil
+	return tok, nil, nil
 }
 
-// Handler serves the whole console.
-func (a *App) Handler() http.Handler { return a.Server.Handler() }
+// defaultReadyWait is how long a request waits for start-up work before
+// it gets the "preparing" page instead.
+const defaultReadyWait = 3 * time.Second
+
+// Handler serves the whole console. While start-up work runs
+// (Options.Background), /healthz and static files answer at once; other
+// requests wait for it, up to defaultReadyWait, then get a 503 page that reloads
+// itself (Retry-After for API clients).
+func (a *App) Handler() http.Handler {
+	h := a.Server.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/healthz" && !strings.HasPrefix(p, "/static/") {
+			if !a.waitReady(r.Context()) {
+				if r.Context().Err() == nil {
+					_, err := a.starting()
+					preparing(w, err)
+				}
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// waitReady waits for start-up work up to a.readyWait; false: not ready (or
+// failed, or the request ended).
+func (a *App) waitReady(ctx context.Context) bool {
+	select {
+	case <-a.ready:
+		return a.readyErr == nil
+	default:
+	}
+	t := time.NewTimer(a.readyWait)
+	defer t.Stop()
+	select {
+	case <-a.ready:
+		return a.readyErr == nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+func preparing(w http.ResponseWriter, failed error) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if failed != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `<!doctype html><title>Issuer Console</title><p>The console could not start; see its log.</p>`)
+		return
+	}
+	w.Header().Set("Retry-After", "2")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprint(w, `<!doctype html><meta http-equiv="refresh" content="2"><title>Issuer Console: preparing</title><p>Preparing the sandbox data set… this page reloads by itself.</p>`)
+}
 
 // Close stops background work and releases the databases.
 func (a *App) Close() error {
 	if a.stop != nil {
 		a.stop()
 		a.stop = nil
+		if a.ready != nil {
+			<-a.ready // start-up work stops with the cancelled context
+		}
 		if a.Importer != nil {
 			a.Importer.Wait()
 		}
 		if a.exports != nil {
 			a.exports.Wait()
+		}
+		a.anchorWG.Wait()
+		// The last rows of the session are anchored before the database closes.
+		if err := a.Anchor.Checkpoint(context.Background()); err != nil {
+			a.log.Error("audit checkpoint at shutdown failed", "err", err)
 		}
 	}
 	var errs []error
@@ -402,6 +597,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	go a.purgeSessions(ctx)
+	go flushSignIns(ctx, a.SignIns, a.log)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -414,10 +610,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case <-a.failed: // nil (never) unless start-up work in the background failed
+		srv.Close()
+		<-errc
+		return fmt.Errorf("start-up: %w", a.readyErr)
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down: finishing running requests")
-	if a.Sandbox != nil {
+	if busy, _ := a.starting(); !busy && a.Sandbox != nil {
 		a.Sandbox.ReleaseHangs()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -429,6 +629,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// flushSignIns writes the summaries of failed sign-ins once their window
+// has closed, even when no further sign-in comes to trigger it.
+func flushSignIns(ctx context.Context, l *audit.SignIns, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.Flush(ctx, false); err != nil {
+				log.Warn("summarising failed sign-ins failed", "err", err)
+			}
+		}
+	}
 }
 
 func (a *App) purgeSessions(ctx context.Context) {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,6 +40,17 @@ func TestKeys(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, keysFile)); fi.Mode().Perm() != 0o600 || !strings.Contains(logs.String(), "readable by others") {
 		t.Fatalf("loose key file not tightened (mode %v)", fi.Mode().Perm())
+	}
+
+	// A key file from before the sign-in actor key gets one, kept from then on.
+	old, _ := json.Marshal(map[string][]byte{"session_hash": k1.SessionHash, "session_block": k1.SessionBlock, "csrf": k1.CSRF})
+	os.WriteFile(filepath.Join(dir, keysFile), old, 0o600)
+	k4, err := LoadOrCreateKeys(dir, log)
+	if err != nil || len(k4.SignInActor) != 32 || len(k4.Secrets) != 32 || !bytes.Equal(k4.SessionHash, k1.SessionHash) {
+		t.Fatalf("upgrading an old key file: %v (actor key %d bytes)", err, len(k4.SignInActor))
+	}
+	if k5, _ := LoadOrCreateKeys(dir, log); !bytes.Equal(k5.SignInActor, k4.SignInActor) {
+		t.Fatal("the added key was not saved")
 	}
 
 	os.WriteFile(filepath.Join(dir, keysFile), []byte("{not json"), 0o600)

@@ -65,9 +65,13 @@ type Config struct {
 	TLSCert       string
 	TLSKey        string
 	SecureCookies bool // also set when TLS is on
+	Require2FA    bool // admins must enrol a TOTP second factor
 
 	SessionIdle     time.Duration
 	SessionLifetime time.Duration
+	// AuditCheckpoint is how often the audit chain's head is signed into
+	// the checkpoint file (when it moved); one more is written at shutdown.
+	AuditCheckpoint time.Duration
 
 	// The import engine's throughput (importer.DefaultWorkers/DefaultRate
 	// are the same numbers).
@@ -179,10 +183,12 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 	fs.StringVar(&c.TLSCert, "tls-cert", env("TLS_CERT_FILE", ""), "serve HTTPS with this certificate file (env TLS_CERT_FILE)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("TLS_KEY_FILE", ""), "private key for -tls-cert (env TLS_KEY_FILE)")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", envBool("SECURE_COOKIES", false), "mark cookies Secure even without -tls-cert, e.g. behind a TLS proxy (env SECURE_COOKIES)")
+	fs.BoolVar(&c.Require2FA, "require-2fa", envBool("REQUIRE_2FA", false), "admins must set up two-factor sign-in (TOTP) before using the console (env REQUIRE_2FA)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDuration("SESSION_IDLE_TIMEOUT", 30*time.Minute), "sign out after this long without a request (env SESSION_IDLE_TIMEOUT)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", envDuration("SESSION_LIFETIME", 12*time.Hour), "sign out this long after sign-in, whatever the activity (env SESSION_LIFETIME)")
 	fs.IntVar(&c.ImportWorkers, "import-workers", int(envInt("IMPORT_WORKERS", DefaultImportWorkers)), "import rows processed at once, 1 to 64 (env IMPORT_WORKERS)")
 	fs.Float64Var(&c.ImportRate, "import-rate", envFloat("IMPORT_RATE", DefaultImportRate), "Cashlink calls per second an import makes across its workers; halved while Cashlink answers 429/503 with Retry-After (env IMPORT_RATE)")
+	fs.DurationVar(&c.AuditCheckpoint, "audit-checkpoint", envDuration("AUDIT_CHECKPOINT_INTERVAL", 5*time.Minute), "sign the audit chain's head into DATA_DIR/audit-checkpoints.jsonl this often when it moved, and at shutdown (env AUDIT_CHECKPOINT_INTERVAL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 
@@ -191,7 +197,7 @@ func Parse(args []string, getenv Getenv, out io.Writer) (Config, error) {
 
 Usage:
   web [flags]                  start the console
-  web audit verify -data DIR   recompute the audit log's hash chain
+  web audit verify -data DIR   recompute the audit log's hash chain and check it against the signed checkpoints
 
 Flags:
 `)
@@ -354,6 +360,9 @@ func (c *Config) resolve() []error {
 	}
 	if c.SessionIdle < time.Minute {
 		add("-session-idle %s must be at least 1m", c.SessionIdle)
+	}
+	if c.AuditCheckpoint < time.Second {
+		add("-audit-checkpoint %s must be at least 1s", c.AuditCheckpoint)
 	}
 	if c.SessionLifetime < c.SessionIdle {
 		add("-session-lifetime %s must not be shorter than -session-idle %s", c.SessionLifetime, c.SessionIdle)

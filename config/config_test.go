@@ -257,3 +257,18 @@ func TestImportThroughput(t *testing.T) {
 		t.Fatalf("bad values: %v", err)
 	}
 }
+
+// The checkpoint interval has a default, an environment variable and a floor.
+func TestAuditCheckpointInterval(t *testing.T) {
+	t.Parallel()
+	c, err := Parse(nil, env(map[string]string{"AUDIT_CHECKPOINT_INTERVAL": "90s"}), &bytes.Buffer{})
+	if err != nil || c.AuditCheckpoint != 90*time.Second {
+		t.Fatalf("interval %v, err %v", c.AuditCheckpoint, err)
+	}
+	if c, _ := Parse(nil, env(nil), &bytes.Buffer{}); c.AuditCheckpoint != 5*time.Minute {
+		t.Fatalf("default %v", c.AuditCheckpoint)
+	}
+	if _, err := Parse([]string{"-audit-checkpoint", "10ms"}, env(nil), &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-audit-checkpoint 10ms") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -225,6 +225,63 @@ CREATE TABLE redemptions (
 -- The investment page links every import row of an Issuance investment.
 CREATE INDEX import_rows_issuance ON import_rows (issuance_id);
 
--- migrate: 6 page an import's rows
+-- migrate: 6 Cashlink catalog kept by the console
+-- Cashlink's API lists no campaigns or products: the console keeps the ones
+-- an admin entered (or the sandbox pre-filled), and the Cashlink investors
+-- it knows by e-mail (created by it, mapped with an e-mail, or pre-filled).
+CREATE TABLE cashlink_catalog (
+    kind           TEXT    NOT NULL CHECK (kind IN ('campaign', 'product')),
+    id             TEXT    NOT NULL,
+    label          TEXT    NOT NULL,
+    currency       TEXT    NOT NULL DEFAULT '',
+    price_per_unit TEXT    NOT NULL DEFAULT '',
+    product_id     TEXT    NOT NULL DEFAULT '',     -- a campaign's product, if known
+    source         TEXT    NOT NULL CHECK (source IN ('manual', 'sandbox')),
+    created_at     INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+
+CREATE TABLE cashlink_investors (
+    id         TEXT    PRIMARY KEY,
+    email      TEXT    NOT NULL DEFAULT '',
+    name       TEXT    NOT NULL DEFAULT '',
+    wallets    INTEGER NOT NULL DEFAULT 0,
+    source     TEXT    NOT NULL CHECK (source IN ('created', 'sandbox')),
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX cashlink_investors_email ON cashlink_investors (lower(email));
+
+-- migrate: 7 folded sign-in failures
+-- Counters of failed sign-ins per (actor, client address, window), outside
+-- the audit chain: the first failure of each is chained at once, the rest are
+-- counted here and chained as one summary row when the window closes (then
+-- the counter is deleted). See services/audit/signins.go.
+CREATE TABLE login_failures (
+    actor        TEXT    NOT NULL,   -- an existing user's e-mail, or "unknown e-mail #<keyed hash>"
+    addr         TEXT    NOT NULL,
+    window_start INTEGER NOT NULL,
+    failed       INTEGER NOT NULL,
+    first_at     INTEGER NOT NULL,
+    last_at      INTEGER NOT NULL,
+    PRIMARY KEY (actor, addr, window_start)
+) WITHOUT ROWID;
+
+-- migrate: 8 password changes and second factors
+-- must_change_password: set by an admin's reset, cleared by the user's own change.
+-- totp_secret / totp_pending: sealed with AES-GCM (key "secrets" in keys.json),
+-- '' when absent; totp_last_step refuses a code used once already.
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN totp_pending TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+-- Recovery codes: shown once, stored as SHA-256, single use.
+CREATE TABLE recovery_codes (
+    user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB    NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) WITHOUT ROWID;
+
+-- migrate: 9 page an import's rows
 -- The run page reads one page of rows by position (keyset), whatever the job's size.
 CREATE INDEX import_rows_position ON import_rows (job_id, position);

@@ -72,7 +72,7 @@ type console struct {
 
 func (c *console) Output() string { c.mu.Lock(); defer c.mu.Unlock(); return c.out.String() }
 
-var listening = regexp.MustCompile(`msg=listening url=(http://127\.0\.0\.1:\d+)`)
+var listening = regexp.MustCompile(`msg=listening url=(https?://127\.0\.0\.1:\d+)`)
 
 // startConsole runs the binary with the given extra arguments and
 // environment (KEY=VALUE), and waits until it listens.

@@ -2,7 +2,7 @@ package handlers
 
 import (
 	"bytes"
-	"encoding/csv"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,13 +15,17 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/audit"
+	"issuerconsole/services/csvsafe"
+	"issuerconsole/services/personal"
 	"issuerconsole/views"
 )
 
-func auditRow(e audit.Entry) views.AuditRow {
+// auditRow is one row of the log as pv may see it: personal query values
+// in the path masked for auditors.
+func auditRow(e audit.Entry, pv personal.Viewer) views.AuditRow {
 	return views.AuditRow{
 		ID: e.ID, At: e.At.Format("2006-01-02 15:04:05.000"), Kind: e.Kind, API: e.API, Method: e.Method,
-		Path: e.Path, Status: e.FormatStatus(), Failed: e.Failed(), Duration: strconv.FormatInt(e.Duration.Milliseconds(), 10),
+		Path: pv.Path(e.Path), Status: e.FormatStatus(), Failed: e.Failed(), Duration: strconv.FormatInt(e.Duration.Milliseconds(), 10),
 		Attempt: e.Attempt, Key: e.IdempotencyKey, Replayed: e.Replayed, Actor: e.Actor, Job: e.Job, Row: e.Row,
 		Event: e.Event, Error: e.Error,
 	}
@@ -60,8 +64,12 @@ func (s *Server) auditList(c echo.Context) error {
 		ExportCSV: "/audit/export.csv?" + fq.Encode(),
 		ExportND:  "/audit/export.ndjson?" + fq.Encode(),
 	}
+	if s.Anchor != nil {
+		a.SigningKey = hex.EncodeToString(s.Anchor.PublicKey())
+	}
+	pv := viewer(c)
 	for _, e := range page.Entries {
-		a.Rows = append(a.Rows, auditRow(e))
+		a.Rows = append(a.Rows, auditRow(e, pv))
 	}
 	if page.Next != 0 {
 		older := f.Query()
@@ -101,8 +109,10 @@ func (s *Server) auditEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Bodies keep their JSON structure; auditors see personal values masked.
+	pv := viewer(c)
 	d := views.AuditDetail{
-		Entry: auditRow(e), Request: prettyJSON(e.RequestBody), Response: prettyJSON(e.ResponseBody),
+		Entry: auditRow(e, pv), Request: prettyJSON(pv.JSON(e.RequestBody)), Response: prettyJSON(pv.JSON(e.ResponseBody)),
 		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash),
 	}
 	add := func(label, v string) {
@@ -116,7 +126,7 @@ func (s *Server) auditEntry(c echo.Context) error {
 	add("Event", e.Event)
 	add("Detail", e.Detail)
 	add("Method", e.Method)
-	add("Path", e.Path)
+	add("Path", pv.Path(e.Path))
 	if e.Kind == audit.KindCall {
 		add("Status", e.FormatStatus())
 		add("Duration", e.Duration.String())
@@ -137,7 +147,7 @@ func (s *Server) auditEntry(c echo.Context) error {
 			return err
 		}
 		for _, a := range atts {
-			d.Attempts = append(d.Attempts, auditRow(a))
+			d.Attempts = append(d.Attempts, auditRow(a, pv))
 		}
 	}
 	title := fmt.Sprintf("Audit entry #%d", e.ID)
@@ -145,18 +155,48 @@ func (s *Server) auditEntry(c echo.Context) error {
 }
 
 func verifyView(r audit.VerifyResult) views.VerifyView {
-	return views.VerifyView{Intact: r.Intact, Rows: r.Rows, BrokenID: r.BrokenID, Reason: r.Reason, HeadID: r.HeadID, Head: hex.EncodeToString(r.Head)}
+	return views.VerifyView{Intact: r.Intact, Rows: r.Rows, BrokenID: r.BrokenID, Reason: r.Reason, HeadID: r.HeadID, Head: hex.EncodeToString(r.Head),
+		Anchor: anchorNote(r)}
+}
+
+// anchorNote says what the signed checkpoints showed.
+func anchorNote(r audit.VerifyResult) string {
+	if !r.Anchored {
+		return ""
+	}
+	note := fmt.Sprintf("It matches all %d signed checkpoints", r.Checkpoints)
+	if !r.AnchorAt.IsZero() {
+		note += fmt.Sprintf(", the last of row #%d at %s", r.AnchorRow, r.AnchorAt.Format("2006-01-02 15:04:05 UTC"))
+	}
+	note += "."
+	if r.BadSigs > 0 {
+		note += fmt.Sprintf(" %d checkpoints not signed with this console's key were ignored.", r.BadSigs)
+	}
+	return note
+}
+
+// verifyChain recomputes the chain and checks it against the signed
+// checkpoints.
+func (s *Server) verifyChain(ctx context.Context) (audit.VerifyResult, error) {
+	if s.Anchor == nil {
+		return s.Audit.Verify(ctx)
+	}
+	cps, err := s.Anchor.Checkpoints()
+	if err != nil {
+		return audit.VerifyResult{}, err
+	}
+	return s.Audit.VerifyAnchored(ctx, cps, s.Anchor.PublicKey())
 }
 
 // auditVerify is POST /audit/verify: recompute the chain (auditors may).
 func (s *Server) auditVerify(c echo.Context) error {
-	res, err := s.Audit.Verify(c.Request().Context())
+	res, err := s.verifyChain(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	v := verifyView(res)
 	if !isFragment(c) {
-		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified.", res.Rows)
+		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified. %s", res.Rows, v.Anchor)
 		if !res.Intact {
 			kind, msg = "error", fmt.Sprintf("Chain broken at row #%d: %s.", res.BrokenID, res.Reason)
 		}
@@ -171,11 +211,26 @@ func (s *Server) auditVerify(c echo.Context) error {
 var exportColumns = []string{"id", "at", "kind", "api", "method", "path", "status", "duration_ms", "attempt", "idempotency_key",
 	"replayed", "upstream_request_id", "error", "actor", "job", "row", "event", "detail", "request_body", "response_body", "prev_hash", "hash"}
 
-func exportRecord(e audit.Entry) []string {
-	return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Kind, e.API, e.Method, e.Path,
+// exportSheet is the CSV export's columns: the numeric ones keep their
+// numbers, every other cell is guarded against formulas.
+func exportSheet() []csvsafe.Column {
+	cols := csvsafe.Names(exportColumns...)
+	for i, name := range exportColumns {
+		switch name {
+		case "id", "status", "duration_ms", "attempt":
+			cols[i].Numeric = true
+		}
+	}
+	return cols
+}
+
+// exportRecord is one exported row as pv may see it: personal values in
+// the path and the bodies masked for auditors (the JSON structure stays).
+func exportRecord(e audit.Entry, pv personal.Viewer) []string {
+	return []string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Kind, e.API, e.Method, pv.Path(e.Path),
 		strconv.Itoa(e.Status), strconv.FormatInt(e.Duration.Milliseconds(), 10), strconv.Itoa(e.Attempt), e.IdempotencyKey,
 		strconv.FormatBool(e.Replayed), e.UpstreamRequestID, e.Error, e.Actor, e.Job, e.Row, e.Event, e.Detail,
-		e.RequestBody, e.ResponseBody, hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)}
+		pv.JSON(e.RequestBody), pv.JSON(e.ResponseBody), hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)}
 }
 
 // auditExport streams the filtered log as CSV or NDJSON in constant memory.
@@ -201,6 +256,16 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 		h.Set("Cache-Control", "no-store")
 		meta := map[string]any{"chain_head": map[string]any{"id": headID, "hash": hex.EncodeToString(head)},
 			"exported_at": now.Format(time.RFC3339), "filter": f.Query().Encode()}
+		// Every signed checkpoint travels with the export, so a copy kept
+		// elsewhere can anchor the log (web audit verify -checkpoints FILE).
+		var cps []audit.Checkpoint
+		if s.Anchor != nil {
+			if cps, err = s.Anchor.Checkpoints(); err != nil {
+				return err
+			}
+			meta["checkpoint_key"] = hex.EncodeToString(s.Anchor.PublicKey())
+		}
+		pv := viewer(c)
 		upTo := func(fn func(audit.Entry) error) error {
 			return s.Audit.Each(ctx, f, func(e audit.Entry) error {
 				if e.ID > headID {
@@ -218,9 +283,9 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 				return nil
 			}
 			n := 0
-			return upTo(func(e audit.Entry) error {
+			err := upTo(func(e audit.Entry) error {
 				rec := map[string]any{}
-				vals := exportRecord(e)
+				vals := exportRecord(e, pv)
 				for i, col := range exportColumns {
 					rec[col] = vals[i]
 				}
@@ -229,24 +294,40 @@ func (s *Server) auditExport(format string) echo.HandlerFunc {
 				}
 				return enc.Encode(rec)
 			})
+			if err != nil {
+				return err
+			}
+			for _, cp := range cps {
+				if err := enc.Encode(map[string]any{"checkpoint": cp}); err != nil {
+					return nil
+				}
+			}
+			return nil
 		}
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		// The file stays rectangular (one header row, same columns on every
 		// row) so spreadsheet and pandas imports work; the chain head comes
 		// in a last row whose id is "#chain_head". A file cut short lacks it.
-		cw := csv.NewWriter(w)
-		cw.Write(exportColumns)
+		cw := csvsafe.NewWriter(w, exportSheet())
+		cw.WriteHeader()
 		n := 0
 		err = upTo(func(e audit.Entry) error {
 			if n++; n%500 == 0 {
 				cw.Flush()
 				w.Flush()
 			}
-			return cw.Write(exportRecord(e))
+			return cw.Write(exportRecord(e, pv))
 		})
 		if err != nil {
 			return err
+		}
+		for _, cp := range cps {
+			line, _ := json.Marshal(cp)
+			rec := make([]string, len(exportColumns))
+			rec[0], rec[1], rec[17] = "#checkpoint", cp.At.Format(time.RFC3339Nano), string(line)
+			rec[20], rec[21] = strconv.FormatInt(cp.Row, 10), cp.Hash
+			cw.Write(rec)
 		}
 		trailer := make([]string, len(exportColumns))
 		trailer[0], trailer[1] = "#chain_head", now.Format(time.RFC3339)

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"issuerconsole/app"
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
 )
@@ -164,6 +168,70 @@ func TestAuditVerifyAndTamper(t *testing.T) {
 	}
 }
 
+// The page's verification checks the signed checkpoints too: deleting the
+// newest rows keeps the chain consistent but is caught, naming the first
+// row after the last good checkpoint. The page shows the public key.
+func TestAuditVerifyAgainstCheckpoints(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
+	c := s.client(t)
+	c.login("auditor@example.com", testPass)
+	ctx := context.Background()
+	seedAudit(t, s, 6)
+	if err := s.app.Anchor.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	anchored, _, _ := s.app.Audit.Head(ctx)
+	seedAudit(t, s, 6)
+	if err := s.app.Anchor.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	head, _, _ := s.app.Audit.Head(ctx)
+	r := c.get("/audit")
+	key := hex.EncodeToString(s.app.Anchor.PublicKey())
+	if got := text(r.doc.Find(`[data-testid="signing-key"] code`)); got != key {
+		t.Fatalf("public key shown %q, want %q", got, key)
+	}
+	hdr := []string{"HX-Request", "true", "X-CSRF-Token", c.csrf}
+	r = c.post("/audit/verify", nil, hdr...)
+	if got := text(r.doc.Find(`[data-testid="verify-anchor"]`)); !strings.Contains(got, fmt.Sprintf("the last of row #%d", head)) {
+		t.Fatalf("untouched log: %q", text(r.doc.Find("p")))
+	}
+	if _, err := s.app.DB.Exec(`DELETE FROM audit_log WHERE id > ?`, head-5); err != nil {
+		t.Fatal(err)
+	}
+	r = c.post("/audit/verify", nil, hdr...)
+	want := fmt.Sprintf("row #%d: the log ends at row %d", anchored+1, head-5)
+	if got := text(r.doc.Find(`[data-testid="verify-broken"]`)); !strings.Contains(got, want) {
+		t.Fatalf("truncation: %q, want %q", got, want)
+	}
+}
+
+// Closing the console signs the head it leaves behind.
+func TestCheckpointAtShutdown(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	seedAudit(t, s, 3)
+	head, hash, _ := s.app.Audit.Head(context.Background())
+	s.Close()
+	if err := s.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := audit.LoadCheckpoints(s.app.Anchor.Path())
+	if err != nil || len(cps) < 2 {
+		t.Fatalf("%d checkpoints, err %v", len(cps), err)
+	}
+	if last := cps[len(cps)-1]; last.Row != head || last.Hash != hex.EncodeToString(hash) || !last.Valid(s.app.Anchor.PublicKey()) {
+		t.Fatalf("last checkpoint %+v, want row %d", last, head)
+	}
+	for _, f := range []string{s.app.Anchor.Path(), filepath.Join(filepath.Dir(s.app.Anchor.Path()), app.AuditKeyFile)} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", f, fi, err)
+		}
+	}
+}
+
 func TestAuditExport(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
@@ -185,8 +253,19 @@ func TestAuditExport(t *testing.T) {
 	if recs[0][0] != "id" || last[0] != "#chain_head" || last[20] != fmt.Sprint(headID) || len(last[21]) != 64 {
 		t.Fatalf("CSV must start with the header and end with the chain head: %v … %v", recs[0], last)
 	}
-	if len(recs)-2 != 20 {
-		t.Fatalf("%d CSV rows, want the 20 cashlink rows", len(recs)-2)
+	var rows, checkpoints int
+	for _, rec := range recs[1 : len(recs)-1] {
+		if rec[0] == "#checkpoint" {
+			checkpoints++
+			if cps, err := audit.ReadCheckpoints(strings.NewReader(rec[17])); err != nil || len(cps) != 1 || !cps[0].Valid(s.app.Anchor.PublicKey()) {
+				t.Fatalf("checkpoint row %v does not carry a signed checkpoint", rec)
+			}
+			continue
+		}
+		rows++
+	}
+	if rows != 20 || checkpoints == 0 {
+		t.Fatalf("%d CSV rows and %d checkpoints, want the 20 cashlink rows and the checkpoint written at start", rows, checkpoints)
 	}
 	if got := r.Header.Get("X-Audit-Chain-Head"); !strings.HasPrefix(got, fmt.Sprintf("%d:", headID)) {
 		t.Fatalf("X-Audit-Chain-Head %q", got)
@@ -204,7 +283,10 @@ func TestAuditExport(t *testing.T) {
 		}
 		lines = append(lines, m)
 	}
-	if len(lines) != 11 || lines[0]["chain_head"] == nil || lines[1]["status"] != "503" {
+	if len(lines) != 12 || lines[0]["chain_head"] == nil || lines[0]["checkpoint_key"] == nil || lines[1]["status"] != "503" || lines[11]["checkpoint"] == nil {
 		t.Fatalf("%d NDJSON lines; first %v second %v", len(lines), lines[0], lines[1])
+	}
+	if cps, err := audit.ReadCheckpoints(strings.NewReader(r.body)); err != nil || len(cps) != 1 || !cps[0].Valid(s.app.Anchor.PublicKey()) {
+		t.Fatalf("the NDJSON export's checkpoints do not read back: %v %v", cps, err)
 	}
 }

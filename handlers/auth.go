@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,9 +10,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,9 +59,23 @@ func (t *SetupToken) spend() {
 	t.mu.Unlock()
 }
 
-// safeNext keeps post-sign-in redirects on this site: a path, not "//host".
+// safeNext keeps post-sign-in redirects on this site. It accepts only a
+// path of this origin: no control character anywhere (browsers drop TAB and
+// newlines from URLs, so "/\t/evil.example" would become "//evil.example"),
+// no backslash (read as "/" by browsers), no "//" start, and, parsed with
+// net/url, no scheme, host or user. Anything else gives "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for _, r := range next {
+		if r == '\\' || r == utf8.RuneError || unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
@@ -78,34 +97,80 @@ func (s *Server) login(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 	f := views.LoginForm{Email: email, Next: safeNext(c.FormValue("next"))}
+	if len(f.Email) > 254 {
+		f.Email = "" // no address is that long: do not send it back
+	}
 	addr := c.RealIP()
+	// Failed and throttled sign-ins come from visitors who are not signed
+	// in: what they typed is stored only when it names a user, and the
+	// rows are folded per window (audit.SignIns).
+	actor, known := s.Accounts.SignInActor(ctx, email)
 
-	if wait := s.Throttle.Wait(email, addr); wait > 0 {
+	// The attempt is reserved before bcrypt, atomically, so parallel
+	// guesses cannot all pass the check (accounts.Throttle).
+	att, wait := s.Throttle.Reserve(email, addr, s.deviceFor(c, email))
+	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		f.Error = fmt.Sprintf("Too many failed sign-ins for this account or from this address. Try again in %d seconds.", secs)
 		s.Logger.Warn("sign-in throttled", "remote", addr, "wait", wait)
-		s.event(c, audit.EventLoginThrottled, email, "from "+addr)
+		if !known {
+			actor = audit.UnknownActor // throttled unknowns fold per address only
+		}
+		s.signInEvent(c, s.SignIns.Throttled, actor, addr)
 		return s.render(c, http.StatusTooManyRequests, view{Title: "Sign in", Content: views.Login(s.page(c, "", ""), f)})
 	}
 	u, err := s.Accounts.Authenticate(ctx, email, password)
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		s.Throttle.Failed(email, addr)
 		s.Logger.Warn("sign-in failed", "remote", addr)
-		s.event(c, audit.EventLoginFailed, email, "from "+addr)
+		s.signInEvent(c, s.SignIns.Failed, actor, addr)
 		f.Error = "E-mail or password is wrong."
 		return s.render(c, http.StatusUnauthorized, view{Title: "Sign in", Content: views.Login(s.page(c, "", ""), f)})
 	}
 	if err != nil {
 		return err
 	}
-	s.Throttle.Succeeded(email)
+	att.Succeeded()
+	if u.TwoFactor {
+		// Second step: no session yet, only who passed the password.
+		sess := currentSession(c)
+		sess.Values[pendingUser], sess.Values[pendingAt], sess.Values[pendingNext] = u.ID, time.Now().Unix(), f.Next
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
+		return c.Redirect(http.StatusSeeOther, "/login/2fa")
+	}
+	return s.finishSignIn(c, u, f.Next, "")
+}
+
+// finishSignIn ends a successful sign-in: a device cookie for the account,
+// a new session id, the event, and the redirect.
+func (s *Server) finishSignIn(c echo.Context, u accounts.User, next, how string) error {
+	if err := s.issueDevice(c, u.Email); err != nil {
+		return err
+	}
 	if err := s.startSession(c, u); err != nil {
 		return err
 	}
+	addr := c.RealIP()
 	s.Logger.Info("signed in", "user_id", u.ID, "remote", addr)
-	s.event(c, audit.EventLogin, u.Email, "from "+addr)
-	return c.Redirect(http.StatusSeeOther, f.Next)
+	detail := "from " + addr
+	if how != "" {
+		detail += " " + how
+	}
+	s.event(c, audit.EventLogin, u.Email, detail)
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// signInEvent records a failed or throttled sign-in through the folding
+// log; a failure is logged and does not change the answer.
+func (s *Server) signInEvent(c echo.Context, record func(context.Context, string, string) error, actor, addr string) {
+	if s.SignIns == nil {
+		return
+	}
+	if err := record(c.Request().Context(), actor, addr); err != nil {
+		s.Logger.Error("recording a sign-in failure failed", "err", err)
+	}
 }
 
 // startSession signs u in with a fresh session id (never reusing the one the
@@ -124,6 +189,9 @@ func (s *Server) startSession(c echo.Context, u accounts.User) error {
 		return err
 	}
 	sess.Values["sid"] = sid
+	delete(sess.Values, pendingUser)
+	delete(sess.Values, pendingAt)
+	delete(sess.Values, pendingNext)
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,7 +248,13 @@ func TestSessionExpiry(t *testing.T) {
 	c.login(adminEmail, adminPass)
 	s.clock.Add(29 * time.Minute)
 	wantStatus(t, c.get("/"), http.StatusOK)
-	s.clock.Add(31 * time.Minute)
+	// Active 59 s later (last activity is written once a minute, so not
+	// stored), then idle for 29½ minutes: still under the 30-minute limit.
+	s.clock.Add(59 * time.Second)
+	wantStatus(t, c.get("/"), http.StatusOK)
+	s.clock.Add(29*time.Minute + 30*time.Second)
+	wantStatus(t, c.get("/"), http.StatusOK)
+	s.clock.Add(32 * time.Minute)
 	r := c.get("/users")
 	wantStatus(t, r, http.StatusSeeOther)
 	r = c.get(r.Header.Get("Location"))
@@ -324,4 +331,65 @@ func TestCookieFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// 64 parallel guesses at one account: only the allowance reaches bcrypt
+// (401), the rest are refused before it (429). Meanwhile the real user, whose
+// browser holds a device cookie from an earlier sign-in, still gets in; a
+// browser without one is locked out like the attacker.
+func TestParallelGuessesAndDeviceCookie(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t) // account allowance 3, address 50
+	user := s.client(t)
+	user.login(adminEmail, adminPass)
+	if user.cookie("ic_device") != nil {
+		t.Fatal("device cookie sent beyond /login") // its Path is /login
+	}
+	wantStatus(t, user.post("/logout", nil), http.StatusSeeOther)
+
+	attacker := s.client(t)
+	attacker.get("/login")
+	form := url.Values{"email": {adminEmail}, "password": {"a wrong guess"}, "_csrf": {attacker.csrf}}.Encode()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	statuses := map[int]int{}
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/login", strings.NewReader(form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := attacker.http.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			mu.Lock()
+			statuses[res.StatusCode]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[http.StatusUnauthorized] > 3 || statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests] != 64 {
+		t.Fatalf("answers to 64 parallel guesses: %v; want at most 3 checked (401), the rest 429", statuses)
+	}
+
+	stranger := s.client(t)
+	stranger.get("/login")
+	wantStatus(t, stranger.post("/login", url.Values{"email": {adminEmail}, "password": {adminPass}}), http.StatusTooManyRequests)
+
+	user.get("/login")
+	r := user.post("/login", url.Values{"email": {adminEmail}, "password": {adminPass}})
+	wantStatus(t, r, http.StatusSeeOther)
+	wantStatus(t, user.get("/"), http.StatusOK)
+
+	// A device cookie only counts for its own account.
+	other := s.createUser(t, "other@example.com", accounts.RoleAuditor)
+	user.post("/logout", nil)
+	user.get("/login")
+	for range 3 {
+		user.post("/login", url.Values{"email": {other.Email}, "password": {"wrong guess!"}})
+	}
+	wantStatus(t, user.post("/login", url.Values{"email": {other.Email}, "password": {testPass}}), http.StatusTooManyRequests)
 }

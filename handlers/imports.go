@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/cashlink"
+	"issuerconsole/services/csvsafe"
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
 	"issuerconsole/views"
@@ -30,7 +31,6 @@ type ImportDeps struct {
 	Store   *importer.Store
 	Engine  *importer.Engine
 	Sourcer *importer.Sourcer
-	Catalog importer.CatalogSource // nil in live mode
 }
 
 // MaxDocumentSize caps one signed document.
@@ -151,7 +151,15 @@ func (s *Server) importJob(c echo.Context) error {
 
 func (s *Server) importTemplate(c echo.Context) error {
 	c.Response().Header().Set("Content-Disposition", `attachment; filename="import-template.csv"`)
-	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", []byte(importer.CSVTemplate))
+	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	cols := csvsafe.Names(importer.CSVColumns...)
+	cols[0].Numeric, cols[2].Numeric = true, true
+	w := csvsafe.NewWriter(c.Response(), cols)
+	w.WriteHeader()
+	w.Write(importer.TemplateExample)
+	w.Flush()
+	return w.Error()
 }
 
 // --- 1. Source
@@ -162,7 +170,8 @@ func (s *Server) sourceView(c echo.Context, j importer.Job) (views.SourceView, e
 	if err != nil {
 		return views.SourceView{}, err
 	}
-	v := views.SourceView{H: h, Query: j.SourceQuery, Kind: j.SourceKind, Count: h.Rows}
+	pv := viewer(c)
+	v := views.SourceView{H: h, Query: pv.Query(j.SourceQuery), Kind: j.SourceKind, Count: h.Rows}
 	opts := s.offeringOptions(c)
 	if len(opts) > 1 {
 		v.Offerings = opts[1:]
@@ -172,7 +181,7 @@ func (s *Server) sourceView(c echo.Context, j importer.Job) (views.SourceView, e
 		return v, err
 	}
 	for _, ss := range saved {
-		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: ss.Query})
+		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: pv.Query(ss.Query)})
 	}
 	return v, nil
 }
@@ -289,6 +298,17 @@ func (s *Server) setImportSource(c echo.Context) error {
 
 // --- 2. Mapping
 
+// catalogLabel shows a kept campaign or product with its terms.
+func catalogLabel(it importer.CatalogItem) string {
+	l := it.Name
+	if it.PricePerUnit != "" {
+		l += " · " + it.PricePerUnit + " " + it.Currency + " per unit"
+	} else if it.Currency != "" {
+		l += " · " + it.Currency
+	}
+	return l + " (" + it.ID + ")"
+}
+
 func investorKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView, error) {
@@ -298,23 +318,35 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 		return views.MappingView{}, err
 	}
 	v := views.MappingView{H: h, CampaignID: j.CampaignID, ProductID: j.ProductID,
-		Live: s.Imports.Catalog == nil, TimestampRule: importer.TimestampRule}
-	if s.Imports.Catalog != nil {
-		cat, err := s.Imports.Catalog(ctx)
-		if err != nil {
-			v.Error = "The sandbox catalog could not be read: " + err.Error()
-		}
+		Live: s.Mode == "live", TimestampRule: importer.TimestampRule}
+	pv := viewer(c)
+	// The same in both modes: what the console keeps (Settings → Cashlink
+	// campaigns), never the emulator's /sandbox/ listing.
+	cat, err := s.Imports.Store.Catalog(ctx)
+	if err != nil {
+		return v, err
+	}
+	if len(cat.Campaigns) > 0 || len(cat.Products) > 0 {
 		v.Campaigns = []views.Option{{Value: "", Label: "choose…"}}
 		for _, cp := range cat.Campaigns {
-			v.Campaigns = append(v.Campaigns, views.Option{Value: cp.ID, Label: cp.Name + " (" + cp.ID + ")"})
+			v.Campaigns = append(v.Campaigns, views.Option{Value: cp.ID, Label: catalogLabel(cp)})
 		}
 		v.Products = []views.Option{{Value: "", Label: "choose…"}}
 		for _, pr := range cat.Products {
-			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: pr.Name + " (" + pr.ID + ")"})
+			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: catalogLabel(pr)})
 		}
-		for _, inv := range cat.Investors {
-			v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: inv.Name + " <" + inv.Email + ">"})
+		// An id the job holds that is no longer kept stays selectable.
+		for _, x := range []struct {
+			id   string
+			opts *[]views.Option
+		}{{j.CampaignID, &v.Campaigns}, {j.ProductID, &v.Products}} {
+			if x.id != "" && !slices.ContainsFunc(*x.opts, func(o views.Option) bool { return o.Value == x.id }) {
+				*x.opts = append(*x.opts, views.Option{Value: x.id, Label: x.id + " (not in the kept list)"})
+			}
 		}
+	}
+	for _, inv := range cat.Investors {
+		v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: pv.Value(inv.Name) + " <" + pv.Value(inv.Email) + ">"})
 	}
 	rows, err := s.Imports.Store.Rows(ctx, j.ID)
 	if err != nil {
@@ -328,13 +360,13 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 	var order []int64
 	for _, r := range rows {
 		if r.IssuanceInvestor == 0 {
-			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Cashlink: r.CashlinkInvestor})
+			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), Cashlink: r.CashlinkInvestor})
 			continue
 		}
 		m, ok := byInv[r.IssuanceInvestor]
 		if !ok {
-			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: r.InvestorName,
-				Email: r.InvestorEmail, Cashlink: r.CashlinkInvestor, NaturalPerson: true}
+			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: pv.Value(r.InvestorName),
+				Email: pv.Value(r.InvestorEmail), Cashlink: r.CashlinkInvestor, NaturalPerson: true}
 			if mp, ok := maps[r.IssuanceInvestor]; ok && mp.CashlinkInvestor == r.CashlinkInvestor {
 				m.Source = mp.Source
 			}
@@ -375,7 +407,7 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
 	ch := importer.MappingChange{CampaignID: form.Get("campaign_id"), ProductID: form.Get("product_id"),
-		Match: form.Get("action") == "match", Catalog: s.Imports.Catalog, Investors: map[int64]string{}, Rows: map[int64]string{}}
+		Match: form.Get("action") == "match", Investors: map[int64]string{}, Rows: map[int64]string{}}
 	for k, vals := range form {
 		val := strings.TrimSpace(vals[len(vals)-1])
 		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64); strings.HasPrefix(k, "map-") && err == nil {
@@ -609,7 +641,7 @@ func (s *Server) documentsView(c echo.Context, j importer.Job) (views.DocumentsV
 		return v, err
 	}
 	for _, r := range rows {
-		v.Rows = append(v.Rows, views.RowDocs{RowID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Docs: byRow[r.ID]})
+		v.Rows = append(v.Rows, views.RowDocs{RowID: r.ID, Ref: r.Reference, Investor: viewer(c).Value(r.InvestorName), Docs: byRow[r.ID]})
 	}
 	return v, nil
 }
@@ -752,7 +784,7 @@ func (s *Server) reviewView(c echo.Context, j importer.Job) (views.ReviewView, i
 		return v, rv, err
 	}
 	for _, r := range rows {
-		rr := views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, Cashlink: r.CashlinkInvestor, Units: r.Units,
+		rr := views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: viewer(c).Value(r.InvestorName), Cashlink: r.CashlinkInvestor, Units: r.Units,
 			Signed: fmtTS(r.SignedAt), Accepted: fmtTS(r.AcceptedAt), Paid: fmtTS(r.PaidAt), Skip: r.Skip, SkipReason: r.SkipReason,
 			Editable: j.State == importer.JobDraft, Amount: r.Amount}
 		for _, p := range rv.Problems[r.ID] {
@@ -929,8 +961,9 @@ func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.Run
 		v.Actions = append(v.Actions, views.JobAction{Name: string(a), Label: a.Label(), Href: fmt.Sprintf("/imports/%d/%s", j.ID, a),
 			Danger: a == importer.ActCancel, Secondary: a == importer.ActPause, Confirm: a == importer.ActCancel})
 	}
+	pv := viewer(c)
 	for _, r := range pp.Rows {
-		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: r.InvestorName, State: string(r.State), Step: r.Step,
+		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), State: string(r.State), Step: r.Step,
 			Error: r.Error, Investment: r.CashlinkInvestment, Wallet: r.Wallet, Final: r.FinalStatus,
 			AuditHref: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}, "row": {"row-" + strconv.FormatInt(r.ID, 10)}}.Encode()})
 	}
@@ -1033,24 +1066,20 @@ func (s *Server) importReport(c echo.Context) error {
 	c.Response().Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="import-%d-report.csv"`, j.ID))
 	c.Response().Header().Set("Content-Type", "text/csv; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
-	if err := w.Write([]string{"row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
-		"cashlink_investment", "wallet", "cashlink_status", "message"}); err != nil {
+	cols := csvsafe.Names("row", "issuance_investment_id", "reference", "investor", "cashlink_investor", "units", "state", "step",
+		"cashlink_investment", "wallet", "cashlink_status", "message")
+	cols[0].Numeric, cols[1].Numeric, cols[5].Numeric = true, true, true
+	w := csvsafe.NewWriter(c.Response(), cols)
+	if err := w.WriteHeader(); err != nil {
 		return err
 	}
+	pv := viewer(c)
 	for _, r := range rows {
-		if err := w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), guard(r.Reference), guard(r.InvestorName),
-			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), string(r.State), r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, guard(r.Error)}); err != nil {
+		if err := w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), r.Reference, pv.Value(r.InvestorName),
+			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), string(r.State), r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, r.Error}); err != nil {
 			return err
 		}
 	}
 	w.Flush()
 	return w.Error()
-}
-
-func guard(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
 }

@@ -87,7 +87,7 @@ func TestImportDocumentsSizeAndMeta(t *testing.T) {
 
 	// Each investment carries its document with that category and subject.
 	j.start()
-	waitJob(t, c, j.id, time.Minute)
+	waitJob(t, c, j.id, 3*time.Minute)
 	for i, row := range j.rows() {
 		inv, err := s.app.Cashlink.GetInvestment(ctx, row.CashlinkInvestment)
 		if err != nil {
@@ -268,5 +268,22 @@ func TestImportSearchSource(t *testing.T) {
 	wantStatus(t, c.post(j.path("source"), url.Values{"kind": {"search"}, "query": {"?status__in=invested&offering=1"}}), http.StatusOK)
 	if got := rowIDs(j); !slices.Equal(got, want) {
 		t.Fatalf("rows %v after the second search, want %v", got, want)
+	}
+}
+
+// A NUL byte in an upload's file name (the multipart part header cannot be
+// read) is a clear 400 naming the problem, not "Form expired".
+func TestUploadUnreadableFileName(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	j := newImportJob(t, s, c, "nul")
+	for _, path := range []string{"source", "mapping/csv", "documents"} {
+		r := c.upload(j.path(path), nil, "signed\x00.pdf", pdf("x"))
+		wantStatus(t, r, http.StatusBadRequest)
+		if !strings.Contains(r.body, "could not be read") || strings.Contains(r.body, "expired") {
+			t.Fatalf("%s: %.400s", path, text(r.doc.Find("main")))
+		}
 	}
 }

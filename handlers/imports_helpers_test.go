@@ -102,7 +102,7 @@ func (j *importJob) start() {
 // stopped waits until the engine no longer runs the job in this process.
 func (j *importJob) stopped() {
 	j.t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); j.s.app.Importer.Running(j.num); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); j.s.app.Importer.Running(j.num); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			j.t.Fatal("the engine still runs the job")
 		}
@@ -112,7 +112,7 @@ func (j *importJob) stopped() {
 // until polls the job's rows until cond holds.
 func (j *importJob) until(what string, cond func([]importer.Row) bool) {
 	j.t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		if cond(j.rows()) {
 			return
 		}

@@ -98,7 +98,7 @@ func TestImportRunControls(t *testing.T) {
 	wantStatus(t, c.post(a.path("pause"), nil), http.StatusConflict)
 
 	wantStatus(t, c.post(a.path("resume"), nil), http.StatusSeeOther)
-	waitJob(t, c, a.id, time.Minute)
+	waitJob(t, c, a.id, 3*time.Minute)
 	if rows := a.rows(); countState(rows, importer.RowDone) != 5 {
 		t.Fatalf("after resuming: %d of 5 rows done", countState(rows, importer.RowDone))
 	}
@@ -139,11 +139,12 @@ func TestImportRunControls(t *testing.T) {
 		t.Fatalf("cancel stopped nothing: %d investments", made)
 	}
 	wantStatus(t, c.post(b.path("resume"), nil), http.StatusConflict)
-	wantStatus(t, c.post(b.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, b.id, time.Minute)
+	// No row failed: a re-run is refused (the stopped rows are not failed
+	// ones); TestImportRerunFailedRows covers re-runs with failures.
+	wantStatus(t, c.post(b.path("rerun"), nil), http.StatusConflict)
 	for _, r := range b.rows() {
-		if r.State != importer.RowDone && (r.State != importer.RowSkipped || !strings.Contains(r.Error, "cancelled")) {
-			t.Errorf("row %d after the re-run of a cancelled job: %s %q", r.ID, r.State, r.Error)
+		if r.State != importer.RowDone && r.State != importer.RowPending {
+			t.Errorf("row %d after the refused re-run of a cancelled job: %s %q", r.ID, r.State, r.Error)
 		}
 	}
 	if b.investments() != made || counts(t, s).Investments != 5+made {
@@ -190,7 +191,7 @@ func TestImportRerunFailedRows(t *testing.T) {
 	j.campaign(inf)
 	j.sharedDocument()
 	j.start()
-	r := waitJob(t, c, j.id, time.Minute)
+	r := waitJob(t, c, j.id, 3*time.Minute)
 	failed := r.doc.Find(`tr[data-testid="run-row"][data-state="failed"]`)
 	if failed.Length() != 1 || !strings.Contains(text(failed), "Cashlink refused the credit (HTTP 400)") || !strings.Contains(text(failed), "KYC_PENDING") {
 		t.Fatalf("failed rows: %s", text(failed))
@@ -200,14 +201,14 @@ func TestImportRerunFailedRows(t *testing.T) {
 	}
 	// Re-run before the fix: refused again, nothing more created.
 	wantStatus(t, c.post(j.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, j.id, time.Minute)
+	waitJob(t, c, j.id, 3*time.Minute)
 	if got := j.rows()[0]; got.State != importer.RowFailed || got.Step != importer.StepCredit {
 		t.Fatalf("row before the fix: %s at %s", got.State, got.Step)
 	}
 	// The fix: x is identified. The re-run credits the same investment.
 	control(http.MethodPut, "/cashlink/investors/"+x+"/kyc", `{"kyc_status": "SUCCESS"}`)
 	wantStatus(t, c.post(j.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, j.id, time.Minute)
+	waitJob(t, c, j.id, 3*time.Minute)
 	row := j.rows()[0]
 	if row.State != importer.RowDone || row.FinalStatus != "DELIVERED" {
 		t.Fatalf("row after the fix: %s at %s: %s", row.State, row.Step, row.Error)
@@ -238,7 +239,7 @@ func TestImportRerunFailedRows(t *testing.T) {
 	j2.campaign(inf)
 	j2.sharedDocument()
 	j2.start()
-	waitJob(t, c, j2.id, time.Minute)
+	waitJob(t, c, j2.id, 3*time.Minute)
 	row = j2.rows()[0]
 	if row.State != importer.RowFailed || !strings.Contains(row.Error, "Outcome still unknown") || row.CashlinkInvestment != "" {
 		t.Fatalf("row under faults: %+v", row)
@@ -246,7 +247,7 @@ func TestImportRerunFailedRows(t *testing.T) {
 	beforeY := counts(t, s).PerInvestor[y].Investments
 	s.app.Sandbox.Faults.Set(nil)
 	wantStatus(t, c.post(j2.path("rerun"), nil), http.StatusSeeOther)
-	waitJob(t, c, j2.id, time.Minute)
+	waitJob(t, c, j2.id, 3*time.Minute)
 	if row = j2.rows()[0]; row.State != importer.RowDone {
 		t.Fatalf("row after the faults: %s: %s", row.State, row.Error)
 	}
@@ -262,5 +263,17 @@ func TestImportRerunFailedRows(t *testing.T) {
 	}
 	if len(inv) != 1 || inv[0].State != "done" || inv[0].Attempts != 3 {
 		t.Fatalf("ledger: %+v: want one investment key, sent in 2 passes and the re-run", calls)
+	}
+
+	// 3. Nothing failed any more: a re-run is refused with the reason, and
+	// nothing is recorded.
+	head := s.newestEvent(t).ID
+	r = c.post(j2.path("rerun"), nil)
+	wantStatus(t, r, http.StatusConflict)
+	if !strings.Contains(r.body, "Nothing to re-run") {
+		t.Fatalf("refusal does not say why: %.300s", r.body)
+	}
+	if e := s.newestEvent(t); e.ID != head {
+		t.Fatalf("a refused re-run recorded %q", e.Event)
 	}
 }

@@ -151,7 +151,7 @@ func TestImportWizard(t *testing.T) {
 
 	// 5./6. Run to the result.
 	t0 := time.Now()
-	waitJob(t, c, job, 60*time.Second)
+	waitJob(t, c, job, 3*time.Minute)
 	t.Logf("run took %s", time.Since(t0))
 	r = c.get("/imports/" + job + "/result")
 	rows := r.doc.Find(`tr[data-testid="run-row"]`)

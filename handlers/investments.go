@@ -16,6 +16,7 @@ import (
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/export"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/personal"
 	"issuerconsole/services/searches"
 	"issuerconsole/views"
 )
@@ -26,8 +27,6 @@ type invColumn struct {
 	key, label string
 	sort       string // ordering field ("" = not sortable)
 	num        bool
-	personal   bool // personal data: exported for admins only
-	text       bool // free text (formula guard in exports)
 	deprecated bool
 	def        bool // shown by default
 	value      func(issuance.Investment) string
@@ -72,8 +71,8 @@ func optTS(t *time.Time) string {
 // investmentColumns covers every field of the investment object (B.5).
 var investmentColumns = []invColumn{
 	{key: "id", label: "#", sort: "id", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.ID, 10) }},
-	{key: "reference_id", label: "Reference", sort: "reference_id", text: true, def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
-	{key: "investor_individual_name", label: "Investor", personal: true, text: true, def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
+	{key: "reference_id", label: "Reference", sort: "reference_id", def: true, value: func(i issuance.Investment) string { return i.ReferenceID }},
+	{key: "investor_individual_name", label: "Investor", def: true, value: func(i issuance.Investment) string { return i.InvestorIndividualName }},
 	{key: "offering", label: "Offering", sort: "offering", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Offering, 10) }},
 	{key: "status", label: "Status", sort: "status", def: true, value: func(i issuance.Investment) string { return string(i.Status) }},
 	{key: "quantity", label: "Quantity", sort: "quantity", num: true, def: true, value: func(i issuance.Investment) string { return strconv.FormatInt(i.Quantity, 10) }},
@@ -83,24 +82,24 @@ var investmentColumns = []invColumn{
 	{key: "amount", label: "Amount", sort: "amount", num: true, def: true, value: func(i issuance.Investment) string { return string(i.Amount) }},
 	{key: "shares_amount", label: "Shares amount", sort: "shares_amount", num: true, value: func(i issuance.Investment) string { return string(i.SharesAmount) }},
 	{key: "payment_method", label: "Payment", def: true, value: func(i issuance.Investment) string { return i.PaymentMethod }},
-	{key: "payment_intent_id", label: "Payment intent", personal: true, text: true, value: func(i issuance.Investment) string { return i.PaymentIntentID }},
+	{key: "payment_intent_id", label: "Payment intent", value: func(i issuance.Investment) string { return i.PaymentIntentID }},
 	{key: "has_investor_signed", label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
-	{key: "processing_issue_statuses", label: "Processing issues", text: true, def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
+	{key: "processing_issue_statuses", label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
 	{key: "processed_at", time: true, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
 	{key: "received_at", time: true, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
 	{key: "invested_at", time: true, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
 	{key: "refunded_at", time: true, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
 	{key: "updated_at", time: true, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
-	{key: "accredited_investor", label: "Accredited", personal: true, value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
-	{key: "accredited_investor_type", label: "Accreditation type", personal: true, value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
-	{key: "net_worth", label: "Net worth", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
-	{key: "annual_income", label: "Annual income", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
-	{key: "us_person", label: "US person", personal: true, value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
-	{key: "exempt_from_backup_withholding", label: "Backup withholding exempt", personal: true, value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
-	{key: "amount_invested_in_reg_cf_offering_this_year", label: "Reg CF invested this year", num: true, personal: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
-	{key: "user_browser_type", label: "Browser", personal: true, text: true, value: func(i issuance.Investment) string { return i.UserBrowserType }},
+	{key: "accredited_investor", label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
+	{key: "accredited_investor_type", label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
+	{key: "net_worth", label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
+	{key: "annual_income", label: "Annual income", num: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
+	{key: "us_person", label: "US person", value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
+	{key: "exempt_from_backup_withholding", label: "Backup withholding exempt", value: func(i issuance.Investment) string { return optBool(i.ExemptFromBackupWithholding) }},
+	{key: "amount_invested_in_reg_cf_offering_this_year", label: "Reg CF invested this year", num: true, value: func(i issuance.Investment) string { return optDec(i.AmountInvestedInRegCFOfferingThisYear) }},
+	{key: "user_browser_type", label: "Browser", value: func(i issuance.Investment) string { return i.UserBrowserType }},
 	{key: "bonus_shares", label: "Bonus shares", num: true, value: func(i issuance.Investment) string { return optI64(i.BonusShares) }},
-	{key: "bonus_shares_code", label: "Bonus code", text: true, value: func(i issuance.Investment) string { return optStr(i.BonusSharesCode) }},
+	{key: "bonus_shares_code", label: "Bonus code", value: func(i issuance.Investment) string { return optStr(i.BonusSharesCode) }},
 	{key: "bonus_shares_percentage_tier", label: "Bonus % tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesPercentageTier) }},
 	{key: "bonus_shares_quantity_tier", label: "Bonus quantity tier", num: true, value: func(i issuance.Investment) string { return optDec(i.BonusSharesQuantityTier) }},
 	{key: "quantity_qualified_shares", label: "Qualified shares", num: true, value: func(i issuance.Investment) string { return optI64(i.QuantityQualifiedShares) }},
@@ -108,11 +107,12 @@ var investmentColumns = []invColumn{
 	{key: "investor_verify_process_status", label: "Verify process status", deprecated: true, value: func(i issuance.Investment) string { return optStr(i.InvestorVerifyProcessStatus) }},
 }
 
-// ExportColumns are the CSV export's columns (personal ones for admins).
+// ExportColumns are the CSV export's columns (personal ones, as package
+// personal lists them, for admins only).
 func ExportColumns() []export.Column {
 	out := make([]export.Column, len(investmentColumns))
 	for i, c := range investmentColumns {
-		out[i] = export.Column{Name: c.key, Personal: c.personal, Text: c.text, Value: c.value}
+		out[i] = export.Column{Name: c.key, Personal: personal.IsField(c.key), Num: c.num, Value: c.value}
 	}
 	return out
 }
@@ -189,12 +189,27 @@ func (s *Server) offeringOptions(c echo.Context) []views.Option {
 
 const columnsPref = "investments.columns"
 
+// visibleColumns are the columns the user may choose: personal ones are for
+// admins only.
+func visibleColumns(c echo.Context) []invColumn {
+	if viewer(c).Full() {
+		return investmentColumns
+	}
+	var out []invColumn
+	for _, col := range investmentColumns {
+		if !personal.IsField(col.key) {
+			out = append(out, col)
+		}
+	}
+	return out
+}
+
 func (s *Server) chosenColumns(c echo.Context) []invColumn {
 	u, _ := currentUser(c)
 	v, _ := s.Searches.Pref(c.Request().Context(), u.ID, columnsPref)
 	keys := strings.Split(v, ",")
 	var out []invColumn
-	for _, col := range investmentColumns {
+	for _, col := range visibleColumns(c) {
 		if v == "" && col.def || v != "" && slices.Contains(keys, col.key) {
 			out = append(out, col)
 		}
@@ -252,7 +267,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	for _, col := range cols {
 		sv.Headers = append(sv.Headers, sortHeader("/investments", q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
 	}
-	for _, col := range investmentColumns {
+	for _, col := range visibleColumns(c) {
 		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
 	}
 	// An htmx search swaps only the results (and the field errors): the
@@ -270,7 +285,8 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	}
 	me, _ := currentUser(c)
 	for _, ss := range saved {
-		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + ss.Query,
+		// A search an admin saved may filter by a person's name or e-mail.
+		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + viewer(c).Query(ss.Query),
 			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
 	}
 	sv.IsAdmin = me.IsAdmin()
@@ -296,8 +312,9 @@ func (s *Server) investmentDetail(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
 	d := views.InvestmentDetail{ID: inv.ID, Ref: refOr(inv), Offering: inv.Offering, Status: issuance.Label(issuance.Statuses, string(inv.Status))}
+	pv := viewer(c)
 	for _, col := range investmentColumns {
-		v := col.value(inv)
+		v := pv.Field(col.key, col.value(inv))
 		if v == "" {
 			v = "—"
 		}
@@ -324,7 +341,7 @@ func (s *Server) setColumns(c echo.Context) error {
 	}
 	var keys []string
 	for _, k := range form["col"] {
-		if slices.ContainsFunc(investmentColumns, func(x invColumn) bool { return x.key == k }) {
+		if slices.ContainsFunc(visibleColumns(c), func(x invColumn) bool { return x.key == k }) {
 			keys = append(keys, k)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
+	"issuerconsole/services/personal"
 )
 
 const (
@@ -169,6 +170,25 @@ func (s *Server) checkCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// readUpload parses a multipart upload whole before anything else reads it,
+// and answers 400 with the reason when Go cannot (a malformed part header,
+// such as a NUL byte in a file name). A body over the route's limit keeps
+// its 413.
+func (s *Server) readUpload(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := c.Request().ParseMultipartForm(32 << 20)
+		var he *echo.HTTPError
+		switch {
+		case err == nil, errors.Is(err, http.ErrNotMultipart):
+			return next(c)
+		case errors.As(err, &he):
+			return he
+		}
+		return &echo.HTTPError{Code: http.StatusBadRequest, Internal: err,
+			Message: "The upload could not be read: its form data is malformed, for example a control character in the file name. Rename the file and try again; nothing was saved."}
+	}
+}
+
 // errCSRF marks a 403 caused by a missing or wrong CSRF token.
 const errCSRF = "csrf"
 
@@ -189,6 +209,9 @@ func (s *Server) requireRole(roles ...accounts.Role) echo.MiddlewareFunc {
 					return c.NoContent(http.StatusUnauthorized)
 				}
 				return c.Redirect(http.StatusSeeOther, target)
+			}
+			if gated, err := s.accountGate(c, u); gated || err != nil {
+				return err
 			}
 			if !slices.Contains(roles, u.Role) {
 				return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("Your role (%s) cannot open this page or do this.", u.Role))
@@ -214,6 +237,13 @@ func (s *Server) auditActor(next echo.HandlerFunc) echo.HandlerFunc {
 func currentUser(c echo.Context) (accounts.User, bool) {
 	u, ok := c.Get(ctxUser).(accounts.User)
 	return u, ok
+}
+
+// viewer is what the signed-in user may see of personal data: admins all
+// of it, everyone else masked (package personal holds the rule).
+func viewer(c echo.Context) personal.Viewer {
+	u, _ := currentUser(c)
+	return personal.For(u.IsAdmin())
 }
 
 func currentSession(c echo.Context) *sessions.Session {

@@ -14,6 +14,7 @@ import (
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/issuance"
 	"issuerconsole/services/offerings"
+	"issuerconsole/services/personal"
 	"issuerconsole/views"
 )
 
@@ -151,7 +152,7 @@ func (s *Server) offeringDetail(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
-	d := offeringDetailView(ov)
+	d := offeringDetailView(ov, viewer(c))
 	return s.render(c, http.StatusOK, view{Title: ov.Offering.Name, Nav: "offerings", Content: views.OfferingPage(d)})
 }
 
@@ -162,7 +163,7 @@ func optInt(p *int64) string {
 	return strconv.FormatInt(*p, 10)
 }
 
-func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
+func offeringDetailView(ov offerings.Overview, pv personal.Viewer) views.OfferingDetail {
 	o, f := ov.Offering, ov.Funnel
 	idq := "offering=" + strconv.FormatInt(o.ID, 10)
 	d := views.OfferingDetail{
@@ -259,7 +260,7 @@ func offeringDetailView(ov offerings.Overview) views.OfferingDetail {
 			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "payment_method": {b.Key}}.Encode()})
 	}
 	for _, a := range ov.Attention {
-		d.Attention = append(d.Attention, views.AttentionRow{ID: a.Investment.ID, Ref: refOr(a.Investment), Name: a.Investment.InvestorIndividualName,
+		d.Attention = append(d.Attention, views.AttentionRow{ID: a.Investment.ID, Ref: refOr(a.Investment), Name: pv.Value(a.Investment.InvestorIndividualName),
 			Status: issuance.Label(issuance.Statuses, string(a.Investment.Status)), Amount: money(a.Investment.Amount.Rat()), Reasons: strings.Join(a.Reasons, "; ")})
 	}
 	return d

@@ -302,7 +302,7 @@ func TestReconciliation(t *testing.T) {
 		t.Fatalf("review: %q %s", phrase, text(r.doc.Find(`[data-testid="row-problem"]`)))
 	}
 	wantStatus(t, c.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}}), http.StatusSeeOther)
-	waitJob(t, c, job, time.Minute)
+	waitJob(t, c, job, 3*time.Minute)
 
 	r = c.get("/imports/reconcile")
 	wantStatus(t, r, http.StatusOK)

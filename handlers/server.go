@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/csrf"
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -41,12 +42,19 @@ type Deps struct {
 	CSRFKey       []byte
 	SecureCookies bool
 	TLS           bool
+	Require2FA    bool // admins must enrol a second factor before using the console
 	Logger        *slog.Logger
 	// Sandbox serves /sandbox/... in sandbox mode (nil otherwise). It does its
 	// own authentication, as the real APIs do.
 	Sandbox http.Handler
+	// Starting reports start-up work still running after the listener
+	// opened (the sandbox's data set, the first admin), and its error once
+	// it failed; nil when there is none. See healthz.
+	Starting func() (bool, error)
 
 	Audit       *audit.Store
+	Anchor      *audit.Anchor    // signed checkpoints of the audit chain
+	SignIns     *audit.SignIns   // failed and throttled sign-ins, folded per window
 	Issuance    *issuance.Client // nil when not configured
 	Cashlink    *cashlink.Client // nil when not configured
 	Connections []views.Connection
@@ -60,6 +68,7 @@ type Server struct {
 	Deps
 	echo     *echo.Echo
 	sessions *sessions.CookieStore
+	devices  *securecookie.SecureCookie // device cookies (device.go)
 	csrf     http.Handler
 	routes   []route
 
@@ -112,6 +121,7 @@ func New(d Deps) (*Server, error) {
 	}
 	store.MaxAge(lifetime)
 	s.sessions = store
+	s.devices = securecookie.New(d.SessionKeys[0], d.SessionKeys[1]).MaxAge(int(deviceLifetime / time.Second))
 	s.csrf = s.newCSRF()
 
 	e.Use(middleware.RequestID())
@@ -138,7 +148,10 @@ func New(d Deps) (*Server, error) {
 		if limit, ok := uploadLimits[r.method+" "+r.path]; ok {
 			// The cap comes first: the CSRF check parses a multipart body
 			// whole (up to 32 MB in memory, the rest on disk).
-			mw := append([]echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10))}, appMW...)
+			// The form is read before the CSRF check too, so a body Go
+			// cannot parse (a NUL in a file name) is a 400 that says so,
+			// not a missing token ("Form expired").
+			mw := []echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10)), s.loadSession, s.readUpload, s.checkCSRF, s.auditActor}
 			e.Add(r.method, r.path, r.handler, append(mw, role...)...)
 			continue
 		}
@@ -176,10 +189,17 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/login", public, s.loginForm},
 		{http.MethodPost, "/login", public, s.login},
 		{http.MethodPost, "/logout", public, s.logout},
+		{http.MethodGet, "/login/2fa", public, s.loginCodeForm},
+		{http.MethodPost, "/login/2fa", public, s.loginCode},
 		{http.MethodGet, "/setup", public, s.setupForm},
 		{http.MethodPost, "/setup", public, s.setup},
 
 		{http.MethodGet, "/", signedIn, s.home},
+		{http.MethodGet, "/account", signedIn, s.account},
+		{http.MethodPost, "/account/password", signedIn, s.changePassword},
+		{http.MethodPost, "/account/2fa", signedIn, s.startTOTP},
+		{http.MethodPost, "/account/2fa/confirm", signedIn, s.confirmTOTP},
+		{http.MethodPost, "/account/2fa/remove", signedIn, s.removeTOTP},
 		{http.MethodGet, "/offerings", signedIn, s.offeringsList},
 		{http.MethodGet, "/offerings/:id", signedIn, s.offeringDetail},
 		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
@@ -237,8 +257,11 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/users", adminOnly, s.createUser},
 		{http.MethodPost, "/users/:id/role", adminOnly, s.setUserRole},
 		{http.MethodPost, "/users/:id/disabled", adminOnly, s.setUserDisabled},
+		{http.MethodPost, "/users/:id/password", adminOnly, s.resetPassword},
 		{http.MethodGet, "/settings", adminOnly, s.settings},
 		{http.MethodPost, "/settings/test/:api", adminOnly, s.testConnection},
+		{http.MethodGet, "/settings/catalog", adminOnly, s.catalog},
+		{http.MethodPost, "/settings/catalog", adminOnly, s.saveCatalog},
 	}
 	if s.Sandbox != nil {
 		h := echo.WrapHandler(s.Sandbox)
@@ -257,6 +280,18 @@ func (s *Server) healthz(c echo.Context) error {
 	if err := s.DB.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		s.Logger.Error("health check: database unusable", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "mode": s.Mode, "error": "database unusable"})
+	}
+	// While the sandbox's data set is generated the console is up (pages
+	// wait for it): 200 with "state": "preparing"; if that work failed the
+	// process is stopping: 503.
+	if s.Starting != nil {
+		busy, err := s.Starting()
+		if err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "mode": s.Mode, "error": "start-up failed"})
+		}
+		if busy {
+			return c.JSON(http.StatusOK, map[string]string{"status": "ok", "mode": s.Mode, "state": "preparing"})
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "mode": s.Mode})
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,6 +47,18 @@ func (s *Server) testConnection(c echo.Context) error {
 		p, err = s.Issuance.ListOfferings(ctx, issuance.OfferingFilter{}, issuance.PageOpts{PageSize: 1})
 		if err == nil {
 			res = views.TestResult{OK: true, Message: fmt.Sprintf("Connected: the API answered and lists %d offerings.", p.Count)}
+			var scopes []issuance.KeyScope
+			if scopes, err = s.Issuance.KeyScopes(ctx); err == nil && len(scopes) > 1 {
+				var parts []string
+				for i, sc := range scopes {
+					ids := make([]string, len(sc.Offerings))
+					for j, o := range sc.Offerings {
+						ids[j] = "#" + strconv.FormatInt(o, 10)
+					}
+					parts = append(parts, fmt.Sprintf("key %d: %s", i+1, strings.Join(ids, ", ")))
+				}
+				res.Message += " Offerings per API key: " + strings.Join(parts, "; ") + "."
+			}
 		}
 	case api == "cashlink" && s.Cashlink != nil:
 		if err = s.Cashlink.Tokens.Refresh(ctx); err == nil {

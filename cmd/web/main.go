@@ -4,10 +4,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"issuerconsole/app"
 	"issuerconsole/config"
@@ -57,7 +61,9 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	}
 	defer ln.Close()
 
-	a, err := app.New(ctx, cfg, ln.Addr(), log, stderr, app.Options{})
+	// The sandbox's data set and the first admin are prepared while the
+	// listener already answers (see app.Options.Background).
+	a, err := app.New(ctx, cfg, ln.Addr(), log, stderr, app.Options{Background: true})
 	if err != nil {
 		return err
 	}
@@ -101,8 +107,9 @@ func exportFixture(ctx context.Context, cfg config.Config, log *slog.Logger, std
 }
 
 // auditVerify recomputes the audit log's hash chain of a data folder
-// without changing anything; an error (non-zero exit) names the first
-// broken row.
+// without changing anything, and checks it against the signed checkpoints;
+// an error (non-zero exit) names the first broken row, or the first row
+// after the last checkpoint that still matches.
 func auditVerify(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("web audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -111,6 +118,8 @@ func auditVerify(ctx context.Context, args []string, getenv config.Getenv, stdou
 		def = "./data"
 	}
 	dir := fs.String("data", def, "data folder holding console.db (env DATA_DIR)")
+	cpFile := fs.String("checkpoints", "", "signed checkpoints to check against: the checkpoint file or an NDJSON audit export (default DATA/"+audit.CheckpointFile+")")
+	pubHex := fs.String("public-key", "", "hex Ed25519 public key the checkpoints must be signed with, as recorded from the audit page (default: the data folder's key)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,12 +127,31 @@ func auditVerify(ctx context.Context, args []string, getenv config.Getenv, stdou
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no console database at %s: %w", path, err)
 	}
+	pub, err := checkpointKey(*dir, *pubHex)
+	if err != nil {
+		return err
+	}
 	d, err := db.OpenRaw(ctx, path, db.SyncFull)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	res, err := audit.NewStore(d, nil).Verify(ctx)
+	st := audit.NewStore(d, nil)
+	var res audit.VerifyResult
+	if pub == nil {
+		fmt.Fprintf(stdout, "no checkpoint key in %s: only the chain itself is checked (a cut-off tail or a recomputed chain cannot be detected)\n", *dir)
+		res, err = st.Verify(ctx)
+	} else {
+		fmt.Fprintf(stdout, "checkpoint key (Ed25519): %x\n", []byte(pub))
+		if *cpFile == "" {
+			*cpFile = filepath.Join(*dir, audit.CheckpointFile)
+		}
+		var cps []audit.Checkpoint
+		if cps, err = audit.LoadCheckpoints(*cpFile); err != nil {
+			return err
+		}
+		res, err = st.VerifyAnchored(ctx, cps, pub)
+	}
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -131,7 +159,37 @@ func auditVerify(ctx context.Context, args []string, getenv config.Getenv, stdou
 		return fmt.Errorf("audit chain broken at row %d: %s (%d rows read)", res.BrokenID, res.Reason, res.Rows)
 	}
 	fmt.Fprintf(stdout, "audit chain intact: %d rows; head row %d, hash %x\n", res.Rows, res.HeadID, res.Head)
+	if res.Anchored {
+		fmt.Fprintf(stdout, "matches %d signed checkpoints; the last covers row %d (%s)\n", res.Checkpoints, res.AnchorRow, res.AnchorAt.Format(time.RFC3339))
+		if res.BadSigs > 0 {
+			fmt.Fprintf(stdout, "warning: %d checkpoints are not signed with this key and were ignored\n", res.BadSigs)
+		}
+	}
 	return nil
+}
+
+// checkpointKey is the public key to check checkpoints with: the one given,
+// which must then match the data folder's, or the data folder's (nil when
+// the folder has none).
+func checkpointKey(dir, given string) (ed25519.PublicKey, error) {
+	var pub ed25519.PublicKey
+	if given != "" {
+		b, err := hex.DecodeString(strings.TrimSpace(given))
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("-public-key: want %d bytes in hex", ed25519.PublicKeySize)
+		}
+		pub = b
+	}
+	key, err := app.ReadAuditKey(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return pub, nil
+	case err != nil:
+		return nil, err
+	case pub != nil && !pub.Equal(key.Public()):
+		return nil, fmt.Errorf("the data folder's checkpoint key %x is not the one given: the key file was replaced", []byte(key.Public().(ed25519.PublicKey)))
+	}
+	return key.Public().(ed25519.PublicKey), nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"issuerconsole/sandbox/cashlink"
@@ -97,6 +98,10 @@ func (i *Injector) ControlHandler(cl *cashlink.Emulator) http.Handler {
 		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if crossSite(r) {
+			writeDetail(w, http.StatusForbidden, "Cross-site requests to the control endpoint are refused.")
+			return
+		}
 		p := r.URL.Path
 		if k := strings.Index(p, "/_control"); k >= 0 {
 			p = p[k+len("/_control"):]
@@ -117,6 +122,25 @@ func (i *Injector) ControlHandler(cl *cashlink.Emulator) http.Handler {
 		}
 		mux.ServeHTTP(w, r2)
 	})
+}
+
+// crossSite reports a request a browser sent on behalf of another site: a
+// page elsewhere must not change the emulators (faults, KYC, tokens) by a
+// form post or fetch. Browsers say so in Sec-Fetch-Site, and older ones in
+// Origin; clients that are not browsers send neither and keep working.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	case "same-origin", "none":
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err != nil || u.Host != r.Host
 }
 
 func knobResult(w http.ResponseWriter, err error) {

@@ -270,6 +270,31 @@ func TestControlHandler(t *testing.T) {
 			}
 		})
 	}
+	t.Run("cross-site browser requests refused", func(t *testing.T) {
+		h := New(2).ControlHandler(nil)
+		for _, tt := range []struct {
+			headers []string
+			want    int
+		}{
+			{nil, 200}, // curl, Go, Python: no browser headers
+			{[]string{"Sec-Fetch-Site", "cross-site"}, 403},
+			{[]string{"Sec-Fetch-Site", "same-site"}, 403},
+			{[]string{"Sec-Fetch-Site", "same-origin", "Origin", "http://example.com"}, 200},
+			{[]string{"Origin", "http://evil.example"}, 403},
+			{[]string{"Origin", "null"}, 403},
+			{[]string{"Origin", "http://example.com"}, 200}, // httptest's Host
+		} {
+			req := httptest.NewRequest("DELETE", "/faults", nil)
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				req.Header.Set(tt.headers[i], tt.headers[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("headers %v: %d, want %d", tt.headers, rec.Code, tt.want)
+			}
+		}
+	})
 	t.Run("without a Cashlink emulator", func(t *testing.T) {
 		h := New(2).ControlHandler(nil)
 		rec := httptest.NewRecorder()

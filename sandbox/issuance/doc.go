@@ -48,8 +48,17 @@
 //     NotAuthenticated: HasAPIKey is a permission, so a wrong key is "not
 //     authenticated"); a bad Bearer token: 401 {"detail": "Invalid
 //     token."}; a valid token on an Api-Key endpoint: 403. Authentication
-//     comes before the method check, as in DRF. One key sees every
-//     offering.
+//     comes before the method check, as in DRF. The seed hands an issuer
+//     "their Offering's API key": OfferingAPIKey(id) ("sandbox-offering-
+//     <id>-key", listed by /sandbox/issuance/_info) sees its offering and
+//     its investments (lists, details, values, summary); filters still
+//     validate against every record, so a filter on another offering is
+//     an empty 200, not a 400. Investors and users take the Firebase ID
+//     token, a user's credential, so no offering key reaches them.
+//     DefaultAPIKey sees every offering. Bearer tokens: the fixed
+//     DefaultFirebaseToken, or an ID token of the Firebase emulator until
+//     it expires (-sandbox-token-ttl): then 401 {"detail": "Token has
+//     expired."}.
 //   - /summary/: auth optional; the list's filters and search plus "slug";
 //     "committed" means the investor has committed money that is
 //     expected, held or invested: statuses not_received, received,
@@ -96,5 +105,10 @@
 // are read from the end in reverse order, and a page's ids are selected
 // before its rows (often from an index alone); the investments' search
 // fields are denormalised into one upper-cased column (search_u), rebuilt
-// when a user's e-mail changes.
+// when a user's e-mail changes. A search term of three or more characters
+// is narrowed by a trigram index kept in Go-built posting lists
+// (searchindex.go; SQLite's FTS5 would need a build tag) and becomes the
+// exact set of matching references, offerings and investors; shorter terms
+// scan search_u. The investor's type is copied onto each investment
+// (investor_type) so investor__type + status is one index range.
 package issuance

@@ -364,9 +364,20 @@ func (e *Emulator) compile(rq *request, res *resource) (*compiled, bool, error) 
 func (e *Emulator) compileForSet(rq *request, res *resource) (*compiled, bool, error) {
 	cq, ok, err := e.compile(rq, res)
 	if ok {
-		err = e.chooseSearchForm(rq.r.Context(), res, cq)
+		err = e.prepareSet(rq.r.Context(), res, cq)
 	}
 	return cq, ok && err == nil, err
+}
+
+// prepareSet narrows the investments' search through the trigram index
+// (searchindex.go), then chooses the search's SQL form.
+func (e *Emulator) prepareSet(ctx context.Context, res *resource, cq *compiled) error {
+	if res == e.investments || res == e.summary {
+		if err := e.narrowSearch(ctx, cq); err != nil {
+			return err
+		}
+	}
+	return e.chooseSearchForm(ctx, res, cq)
 }
 
 // correlatedBelow is the filtered-row count under which a search through a
@@ -379,7 +390,7 @@ const correlatedBelow = 50_000
 // chooseSearchForm picks the search's SQL form from the size of the set
 // the filters leave (a cached count).
 func (e *Emulator) chooseSearchForm(ctx context.Context, res *resource, cq *compiled) error {
-	if len(cq.search.in) == 0 || len(cq.filters.parts) == 0 {
+	if len(cq.search.in) == 0 || len(cq.filters.parts) == 0 || !res.searchesVia() {
 		return nil
 	}
 	filtersOnly := &compiled{filters: cq.filters}
@@ -390,6 +401,17 @@ func (e *Emulator) chooseSearchForm(ctx context.Context, res *resource, cq *comp
 	}
 	cq.use(n < correlatedBelow)
 	return nil
+}
+
+// searchesVia reports whether a search field is reached through a
+// related table (otherwise both search forms are the same SQL).
+func (r *resource) searchesVia() bool {
+	for _, sf := range r.search {
+		if sf.via != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // list serves a paginated list: filters, search, ordering, then DRF's

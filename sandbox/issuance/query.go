@@ -208,7 +208,7 @@ func newInvestmentResource() *resource {
 		"investor__entity":                {expr: "xv.entity_id", via: viaInvestor, vt: vtModel, fkTable: "iss_entities"},
 		"investor__entity__email":         {expr: "xe.email", via: viaInvestorEntity, vt: vtChar},
 		"investor__entity__kyc_status":    choiceIn("xe.kyc_status", viaInvestorEntity, kycStatuses),
-		"investor__type":                  choiceIn("xv.type", viaInvestor, investorTypes),
+		"investor__type":                  choiceIn("i.investor_type", "", investorTypes), // a copy of the investor's type
 		"investor__user":                  {expr: "xv.user_id", via: viaInvestor, vt: vtModel, fkTable: "iss_users"},
 		"investor__user__email":           {expr: "xu.email", via: viaInvestorUser, vt: vtChar},
 		"investor__user__entity__entityperson__first_name": {expr: "xu.first_name", via: viaInvestorUser, vt: vtChar},
@@ -819,6 +819,7 @@ const maxInlineTerms = 8
 type searchConds struct {
 	in, correlated []string
 	args           []any
+	terms          []string // the upper-cased terms of the inline form, one per in/correlated entry
 }
 
 // applySearch is DRF 3.14's SearchFilter: NUL characters removed, commas
@@ -846,6 +847,7 @@ func (r *resource) applySearch(q queryParams) searchConds {
 			corr, _ := r.searchTerm("?", true)
 			s.in = append(s.in, in)
 			s.correlated = append(s.correlated, corr)
+			s.terms = append(s.terms, t)
 			for i := 0; i < n; i++ {
 				s.args = append(s.args, t)
 			}

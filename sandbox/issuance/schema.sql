@@ -120,3 +120,40 @@ CREATE INDEX iss_inv_shares_amount ON iss_investments (shares_amount);
 CREATE INDEX iss_inv_quantity ON iss_investments (quantity);
 CREATE INDEX iss_inv_reference ON iss_investments (reference_id);
 CREATE INDEX iss_inv_payment_method ON iss_investments (payment_method, status);
+
+-- migrate: 2 trigram index of the investments' search
+-- Posting lists per kind ('r' investments by reference_id, 'u' users by
+-- e-mail and names) and trigram of the upper-cased text: ascending ids as
+-- delta varints (searchindex.go builds them after a load). Users whose text
+-- changed since then are listed in iss_search_dirty and always checked.
+CREATE TABLE iss_search_grams (
+    kind TEXT    NOT NULL,
+    gram TEXT    NOT NULL,
+    n    INTEGER NOT NULL, -- how many ids
+    ids  BLOB    NOT NULL,
+    PRIMARY KEY (kind, gram)
+) WITHOUT ROWID;
+
+CREATE TABLE iss_search_dirty (
+    user_id INTEGER PRIMARY KEY
+);
+
+-- migrate: 3 investor type on investments, covering indexes for the heavy pairs
+-- investor_type copies iss_investors.type (investors never change after a
+-- load), so investor__type + status is one index range. The replaced
+-- index is a prefix of its successor; a bulk load drops and recreates the
+-- indexes of iss_investments that no later DROP removes. An index whose
+-- columns after the equality ones are (created_at, rowid) lets SQLite stop
+-- early in each IN value for "-created_at, -id" pages, so
+-- iss_inv_status_created stays beside the amount-covering one.
+ALTER TABLE iss_investments ADD COLUMN investor_type TEXT NOT NULL DEFAULT '';
+UPDATE iss_investments SET investor_type = coalesce((SELECT v.type FROM iss_investors v WHERE v.id = iss_investments.investor_id), '');
+DROP INDEX IF EXISTS iss_inv_investor;
+CREATE INDEX iss_inv_status_created_amount ON iss_investments (status, created_at, amount);
+CREATE INDEX iss_inv_investor_created ON iss_investments (investor_id, created_at, offering_id);
+CREATE INDEX iss_inv_type_status_created ON iss_investments (investor_type, status, created_at);
+CREATE INDEX iss_inv_offering_payment_amount ON iss_investments (offering_id, payment_method, amount);
+CREATE INDEX iss_inv_offering_investor ON iss_investments (offering_id, investor_id);
+CREATE INDEX iss_inv_status_updated_method ON iss_investments (status, updated_at, requested_payment_method);
+PRAGMA analysis_limit = 2000;
+ANALYZE;

@@ -69,6 +69,8 @@ type Emulator struct {
 	// offeringKeys are the per-offering API keys (key → offering id); the
 	// data set's offerings never change after the load.
 	offeringKeys map[string]int64
+	// userSearch is the users' searched text in memory (searchindex.go).
+	userSearch userSearchCache
 	// noCache makes every count and aggregate hit the database (benchmarks).
 	noCache bool
 }
@@ -145,6 +147,9 @@ func Open(ctx context.Context, d *sql.DB, opts Options) (*Emulator, error) {
 	}
 	if current == src.id {
 		e.log.Info("issuance sandbox: keeping data set", "source", src.id)
+		if err := ensureSearchIndex(ctx, d); err != nil {
+			return nil, fmt.Errorf("issuance: %w", err)
+		}
 		return e, e.loadOfferingKeys(ctx)
 	}
 	start := time.Now()
@@ -168,10 +173,29 @@ type dataSource struct {
 // than updating it per row).
 var investmentIndexRe = regexp.MustCompile(`(?m)^CREATE INDEX (\w+) ON iss_investments \((.*)\);`)
 
-func ensureInvestmentIndexes(ctx context.Context, d *sql.DB) error {
+// droppedIndexRe finds indexes a later migration dropped.
+var droppedIndexRe = regexp.MustCompile(`(?m)^DROP INDEX IF EXISTS (\w+);`)
+
+// investmentIndexes are the current indexes of iss_investments: name and
+// columns.
+func investmentIndexes() [][]string {
+	dropped := map[string]bool{}
+	for _, m := range droppedIndexRe.FindAllStringSubmatch(schemaSQL, -1) {
+		dropped[m[1]] = true
+	}
+	var out [][]string
 	for _, m := range investmentIndexRe.FindAllStringSubmatch(schemaSQL, -1) {
-		if _, err := d.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON iss_investments (%s)", m[1], m[2])); err != nil {
-			return fmt.Errorf("issuance: create index %s: %w", m[1], err)
+		if !dropped[m[1]] {
+			out = append(out, m[1:])
+		}
+	}
+	return out
+}
+
+func ensureInvestmentIndexes(ctx context.Context, d *sql.DB) error {
+	for _, m := range investmentIndexes() {
+		if _, err := d.ExecContext(ctx, fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON iss_investments (%s)", m[0], m[1])); err != nil {
+			return fmt.Errorf("issuance: create index %s: %w", m[0], err)
 		}
 	}
 	return nil
@@ -206,9 +230,9 @@ func (e *Emulator) load(ctx context.Context, src dataSource) error {
 	if err := e.clear(ctx); err != nil {
 		return err
 	}
-	for _, m := range investmentIndexRe.FindAllStringSubmatch(schemaSQL, -1) {
-		if _, err := e.db.ExecContext(ctx, "DROP INDEX IF EXISTS "+m[1]); err != nil {
-			return fmt.Errorf("drop index %s: %w", m[1], err)
+	for _, m := range investmentIndexes() {
+		if _, err := e.db.ExecContext(ctx, "DROP INDEX IF EXISTS "+m[0]); err != nil {
+			return fmt.Errorf("drop index %s: %w", m[0], err)
 		}
 	}
 	if err := e.insertSmallTables(ctx, f); err != nil {
@@ -246,6 +270,9 @@ func (e *Emulator) load(ctx context.Context, src dataSource) error {
 	if _, err := e.db.ExecContext(ctx, "PRAGMA analysis_limit = 2000; ANALYZE"); err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
+	if err := buildSearchIndex(ctx, e.db); err != nil {
+		return err
+	}
 	if _, err := e.db.ExecContext(ctx, `INSERT INTO iss_meta (key, value) VALUES ('source', ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, src.id); err != nil {
 		return fmt.Errorf("record data source: %w", err)
@@ -260,7 +287,7 @@ func (e *Emulator) clear(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, t := range []string{"iss_meta", "iss_investments", "iss_investors", "iss_entities", "iss_users", "iss_offerings", "iss_issuers"} {
+	for _, t := range []string{"iss_meta", "iss_search_grams", "iss_search_dirty", "iss_investments", "iss_investors", "iss_entities", "iss_users", "iss_offerings", "iss_issuers"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("clear %s: %w", t, err)
 		}
@@ -376,7 +403,7 @@ func refreshSearch(ctx context.Context, tx *sql.Tx, userID int64) error {
 			return fmt.Errorf("refresh search of user %d: %w", userID, err)
 		}
 	}
-	return nil
+	return markSearchDirty(ctx, tx, userID)
 }
 
 func insertUser(ctx context.Context, tx *sql.Tx, u User, passwordHash *string) error {
@@ -401,12 +428,13 @@ type investmentInserter struct {
 type searchTexts struct {
 	offerings map[int]string // offering id → upper-cased name
 	investors map[int]string // investor id → upper-cased "email␟first␟last"
+	types     map[int]string // investor id → type (iss_investments.investor_type)
 }
 
 const searchSep = "\x1f"
 
 func newSearchTexts(f *Fixture) searchTexts {
-	s := searchTexts{offerings: map[int]string{}, investors: map[int]string{}}
+	s := searchTexts{offerings: map[int]string{}, investors: map[int]string{}, types: map[int]string{}}
 	for _, o := range f.Offerings {
 		s.offerings[o.ID] = pgUpper(o.Name)
 	}
@@ -415,6 +443,7 @@ func newSearchTexts(f *Fixture) searchTexts {
 		users[u.ID] = u
 	}
 	for _, v := range f.Investors {
+		s.types[v.ID] = v.Type
 		if v.User != nil {
 			s.investors[v.ID] = userSearchText(users[*v.User])
 		}
@@ -435,8 +464,8 @@ const batchSize = 10_000
 const insertInvestmentSQL = `INSERT INTO iss_investments (id, offering_id, investor_id, reference_id, search_u,
 	status, quantity, price, price_fees, price_payment_processing_fees, amount, shares_amount, payment_method,
 	requested_payment_method, processing_issue_statuses, has_investor_signed, is_approved, watchlist_has_hits,
-	created_at, updated_at, processed_at, received_at, refunded_at, invested_at, payment_intent_id, extra)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	created_at, updated_at, processed_at, received_at, refunded_at, invested_at, payment_intent_id, extra, investor_type)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (e *Emulator) newInvestmentInserter(ctx context.Context, search searchTexts) (*investmentInserter, error) {
 	ins := &investmentInserter{db: e.db, search: search}
@@ -475,7 +504,7 @@ func (ins *investmentInserter) add(ctx context.Context, i Investment) error {
 	if _, err := ins.stmt.ExecContext(ctx, i.ID, i.Offering, i.Investor, i.ReferenceID, search, i.Status, i.Quantity,
 		x.price, x.fees, x.ppf, x.amount, x.shares, i.PaymentMethod, i.RequestedPaymentMethod,
 		i.ProcessingIssueStatuses, i.HasInvestorSigned, i.IsApproved, i.WatchlistHasHits, x.created, x.updated,
-		processed, x.received, x.refunded, x.invested, i.PaymentIntentID, extra); err != nil {
+		processed, x.received, x.refunded, x.invested, i.PaymentIntentID, extra, ins.search.types[i.Investor]); err != nil {
 		return fmt.Errorf("investment %d: %w", i.ID, err)
 	}
 	ins.count++
@@ -543,6 +572,11 @@ func cacheKey(kind, query string, args []any) string {
 	b.WriteString(query)
 	for _, a := range args {
 		fmt.Fprintf(&b, "\x00%T:%v", a, a)
+	}
+	if b.Len() > 512 {
+		// Narrowed searches carry long id lists: keep the key small.
+		sum := sha256.Sum256([]byte(b.String()))
+		return kind + "\x00sha256:" + hex.EncodeToString(sum[:])
 	}
 	return b.String()
 }

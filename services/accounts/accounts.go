@@ -10,14 +10,17 @@ package accounts
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +51,10 @@ type User struct {
 	Disabled  bool
 	CreatedAt time.Time
 	LastSeen  time.Time // latest session activity; zero if never signed in
+	// MustChangePassword is set by an admin's reset: the user changes the
+	// password before anything else.
+	MustChangePassword bool
+	TwoFactor          bool // a TOTP second factor is enrolled
 }
 
 // IsAdmin reports whether the user may change things.
@@ -87,6 +94,11 @@ type Options struct {
 	SessionLifetime time.Duration // sign out this long after sign-in
 	BcryptCost      int           // 0 = bcrypt.DefaultCost+2 (12)
 	Now             func() time.Time
+	// ActorKey keys the hash that stands for an unknown e-mail in the
+	// audit log (SignInActor). Required outside tests.
+	ActorKey []byte
+	// SecretKey seals TOTP secrets in the database (AES-256-GCM, 32 bytes).
+	SecretKey []byte
 }
 
 // Service manages users and sessions in console.db.
@@ -96,12 +108,22 @@ type Service struct {
 	lifetime  time.Duration
 	cost      int
 	now       func() time.Time
-	dummyHash []byte // compared against for unknown e-mails, so timing does not reveal accounts
+	dummyHash func() []byte // compared against for unknown e-mails, so timing does not reveal accounts
+	actorKey  []byte
+	secretKey []byte
 }
+
+// dummyPassword and defaultDummyHash: a bcrypt hash at the production cost
+// of a password nobody has, computed once ahead of time so that starting
+// the console costs no bcrypt work. Other costs (tests) hash on first use.
+const (
+	dummyPassword    = "not a real password, timing only"
+	defaultDummyHash = "$2a$12$K3ORvWvpIRklLbfq4RRyDO14UTIOp/y/s1k.QyFu6yVjjcZPCV/li"
+)
 
 // New returns a Service over the console database.
 func New(db *sql.DB, opts Options) (*Service, error) {
-	s := &Service{db: db, idle: opts.SessionIdle, lifetime: opts.SessionLifetime, cost: opts.BcryptCost, now: opts.Now}
+	s := &Service{db: db, idle: opts.SessionIdle, lifetime: opts.SessionLifetime, cost: opts.BcryptCost, now: opts.Now, actorKey: opts.ActorKey, secretKey: opts.SecretKey}
 	if s.cost == 0 {
 		s.cost = bcrypt.DefaultCost + 2
 	}
@@ -114,11 +136,17 @@ func New(db *sql.DB, opts Options) (*Service, error) {
 	if s.lifetime <= 0 {
 		s.lifetime = 12 * time.Hour
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte("not a real password, timing only"), s.cost)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: %w", err)
+	if s.cost < bcrypt.MinCost || s.cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("accounts: bcrypt cost %d is outside %d to %d", s.cost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s.dummyHash = h
+	if c, _ := bcrypt.Cost([]byte(defaultDummyHash)); c == s.cost {
+		s.dummyHash = func() []byte { return []byte(defaultDummyHash) }
+	} else {
+		s.dummyHash = sync.OnceValue(func() []byte {
+			h, _ := bcrypt.GenerateFromPassword([]byte(dummyPassword), s.cost) // the cost was checked above
+			return h
+		})
+	}
 	return s, nil
 }
 
@@ -250,14 +278,14 @@ func (s *Service) CreateFirstAdmin(ctx context.Context, n NewUser) (User, bool, 
 }
 
 const userCols = `u.id, u.email, u.name, u.role, u.disabled_at, u.created_at,
-	(SELECT max(last_seen_at) FROM sessions s WHERE s.user_id = u.id)`
+	(SELECT max(last_seen_at) FROM sessions s WHERE s.user_id = u.id), u.must_change_password, u.totp_secret <> ''`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var role string
 	var disabled, lastSeen sql.NullInt64
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &disabled, &created, &lastSeen); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &role, &disabled, &created, &lastSeen, &u.MustChangePassword, &u.TwoFactor); err != nil {
 		return User{}, err
 	}
 	u.Role = Role(role)
@@ -307,7 +335,7 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	var disabled sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT id, password_hash, disabled_at FROM users WHERE email = ?`, email).Scan(&id, &hash, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -317,6 +345,38 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 		return User{}, ErrBadCredentials
 	}
 	return s.Get(ctx, id)
+}
+
+// UnknownEmail starts the audit actor of a failed sign-in whose e-mail names
+// no user.
+const UnknownEmail = "unknown e-mail"
+
+// maxEmail is the longest e-mail address a user can have (RFC 5321 path).
+const maxEmail = 254
+
+// SignInActor is what the audit log records as the actor of a failed
+// sign-in: the user's e-mail when what was typed names an existing user,
+// otherwise a marker and a keyed hash (HMAC-SHA256, key from keys.json) of
+// the typed text. Repeated attempts with the same text can then be
+// correlated, but a password typed into the e-mail field, or 5 MB of junk,
+// is never stored. known reports whether the e-mail names a user.
+func (s *Service) SignInActor(ctx context.Context, typed string) (actor string, known bool) {
+	typed = strings.TrimSpace(typed)
+	if typed != "" && len(typed) <= maxEmail {
+		var email string
+		if err := s.db.QueryRowContext(ctx, `SELECT email FROM users WHERE email = ?`, typed).Scan(&email); err == nil {
+			return email, true
+		}
+	}
+	m := hmac.New(sha256.New, s.actorKey)
+	if len(typed) <= maxEmail {
+		m.Write([]byte(strings.ToLower(typed))) // the same address in any case is one actor
+	} else {
+		// No e-mail is this long: its first KB and length identify the junk
+		// well enough, and hashing megabytes per request would be a lever.
+		fmt.Fprintf(m, "%d:%s", len(typed), typed[:1024])
+	}
+	return UnknownEmail + " #" + hex.EncodeToString(m.Sum(nil)[:8]), false
 }
 
 // SetRole changes a user's role. The last active admin cannot be demoted and
@@ -460,7 +520,11 @@ func (s *Service) ResolveSession(ctx context.Context, raw string) (User, Session
 		s.EndSession(ctx, raw)
 		return User{}, Session{}, ErrNoSession
 	}
-	if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.CreatedAt) > s.lifetime {
+	// last_seen_at is written at most once per touchEvery, so the last
+	// request may have come up to touchEvery after it: the idle limit
+	// counts from there, and never ends an active session early (at most
+	// touchEvery late instead).
+	if now.Sub(sess.LastSeen) > s.idle+touchEvery || now.Sub(sess.CreatedAt) > s.lifetime {
 		s.EndSession(ctx, raw)
 		return User{}, Session{}, ErrSessionExpired
 	}
@@ -489,7 +553,7 @@ func (s *Service) EndSession(ctx context.Context, raw string) error {
 func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
 	now := s.now()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?`,
-		ms(now.Add(-s.idle)), ms(now.Add(-s.lifetime)))
+		ms(now.Add(-s.idle-touchEvery)), ms(now.Add(-s.lifetime)))
 	if err != nil {
 		return 0, fmt.Errorf("purge sessions: %w", err)
 	}

@@ -150,7 +150,7 @@ func TestSessionLifecycle(t *testing.T) {
 		if _, _, err := s.ResolveSession(ctx, id); err != nil {
 			t.Fatalf("after activity: %v", err)
 		}
-		c.Add(31 * time.Minute)
+		c.Add(32 * time.Minute) // idle limit plus the minute last activity may be stale
 		if _, _, err := s.ResolveSession(ctx, id); !errors.Is(err, ErrSessionExpired) {
 			t.Fatalf("past idle: err = %v, want ErrSessionExpired", err)
 		}
@@ -225,34 +225,96 @@ func TestThrottle(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{AccountBurst: 3, AccountRefill: time.Minute, AddressBurst: 5, AddressRefill: 10 * time.Second, Now: c.Now})
-
-	for i := range 3 {
-		if w := th.Wait("Jane@example.com", "10.0.0.1"); w != 0 {
-			t.Fatalf("attempt %d throttled early (%s)", i, w)
-		}
-		th.Failed("jane@example.com", "10.0.0.1")
+	try := func(email, addr, device string) bool {
+		_, w := th.Reserve(email, addr, device)
+		return w == 0
 	}
-	if w := th.Wait("JANE@example.com", "10.0.0.2"); w <= 0 || w > time.Minute {
-		t.Fatalf("account not throttled after 3 failures from anywhere: wait %s", w)
+	for i := range 3 {
+		if !try("jane@example.com", "10.0.0.1", "") {
+			t.Fatalf("attempt %d throttled early", i)
+		}
+	}
+	if _, w := th.Reserve("JANE@example.com ", "10.0.0.2", ""); w <= 0 || w > time.Minute {
+		t.Fatalf("account not throttled after 3 attempts from anywhere: wait %s", w)
 	}
 	// Another account from the same address still has address budget left.
-	if w := th.Wait("bob@example.com", "10.0.0.1"); w != 0 {
-		t.Fatalf("other account throttled: %s", w)
+	if !try("bob@example.com", "10.0.0.1", "") || !try("carol@example.com", "10.0.0.1", "") {
+		t.Fatal("other accounts throttled")
 	}
-	th.Failed("bob@example.com", "10.0.0.1")
-	th.Failed("carol@example.com", "10.0.0.1")
-	if w := th.Wait("dave@example.com", "10.0.0.1"); w <= 0 {
-		t.Fatal("address not throttled after 5 failures")
+	if try("dave@example.com", "10.0.0.1", "") {
+		t.Fatal("address not throttled after 5 attempts")
+	}
+	// A device cookie for the account has its own allowance, past both.
+	for i := range 3 {
+		if !try("jane@example.com", "10.0.0.1", "device-1") {
+			t.Fatalf("device attempt %d throttled", i)
+		}
+	}
+	if try("jane@example.com", "10.0.0.1", "device-1") {
+		t.Fatal("a device's own failures are not limited")
 	}
 	c.Add(time.Minute)
-	if w := th.Wait("jane@example.com", "10.0.0.9"); w != 0 {
+	a, w := th.Reserve("jane@example.com", "10.0.0.9", "")
+	if w != 0 {
 		t.Fatalf("account still throttled after refill: %s", w)
 	}
-	th.Succeeded("jane@example.com")
+	a.Succeeded()
 	for range 3 {
-		th.Failed("jane@example.com", "10.0.0.9")
+		try("jane@example.com", "10.0.0.9", "")
 	}
-	if th.Wait("jane@example.com", "10.0.0.9") == 0 {
+	if try("jane@example.com", "10.0.0.9", "") {
 		t.Fatal("success must clear only past failures, not disable the throttle")
+	}
+}
+
+// TestDummyHash: the precomputed hash an unknown e-mail is checked against
+// costs what a real password at the production cost does, so starting
+// needs no bcrypt work and a sign-in of an unknown user is not faster than
+// a known one; other costs get a hash of their own.
+func TestDummyHash(t *testing.T) {
+	t.Parallel()
+	if c, err := bcrypt.Cost([]byte(defaultDummyHash)); err != nil || c != bcrypt.DefaultCost+2 {
+		t.Fatalf("default dummy hash cost %d (%v), want the production cost %d", c, err, bcrypt.DefaultCost+2)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(defaultDummyHash), []byte(dummyPassword)); err != nil {
+		t.Fatalf("default dummy hash is not of the dummy password: %v", err)
+	}
+	prod, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(prod.dummyHash()) != defaultDummyHash {
+		t.Fatal("the production cost does not use the precomputed hash")
+	}
+	s, _ := newService(t)
+	if c, err := bcrypt.Cost(s.dummyHash()); err != nil || c != bcrypt.MinCost {
+		t.Fatalf("dummy hash at cost %d (%v), want %d", c, err, bcrypt.MinCost)
+	}
+	if _, err := New(nil, Options{BcryptCost: 99}); err == nil {
+		t.Fatal("cost 99 accepted")
+	}
+}
+
+// Reservations are atomic: of many parallel attempts, exactly the
+// allowance gets through.
+func TestThrottleParallel(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{AccountBurst: 5, AddressBurst: 1000})
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	passed := 0
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, w := th.Reserve("jane@example.com", "10.0.0.1", ""); w == 0 {
+				mu.Lock()
+				passed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if passed != 5 {
+		t.Fatalf("%d of 64 parallel attempts passed, want 5", passed)
 	}
 }

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"crypto/sha256"
 	"strings"
 	"sync"
 	"time"
@@ -8,10 +9,23 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Throttle limits failed sign-ins per account and per client address, with
-// token buckets from golang.org/x/time/rate. Only failures spend tokens, so a
-// user who signs in correctly is never slowed down; a success clears the
-// account's bucket.
+// Throttle limits sign-in attempts per account and per client address, with
+// token buckets from golang.org/x/time/rate.
+//
+// An attempt is reserved before the password is checked: Reserve takes a
+// token from every bucket that applies under one lock, so parallel guesses
+// cannot all pass a check made before the slow bcrypt comparison (the
+// finding: 68 guesses a minute with 64 connections against 5 allowed). A
+// successful sign-in gives the tokens back and clears the account's bucket.
+//
+// Device cookies (OWASP, "Slow Down Online Guessing Attacks with Device
+// Cookies"): a browser that has signed in to an account before holds a
+// signed device cookie for it. Its attempts at that account count against a
+// bucket of that device only, not against the account's bucket for unknown
+// clients nor the address's, so an attacker who exhausts those cannot lock
+// the real user out of a browser they have used before. A stolen device
+// cookie without the password only gets the same small allowance, for that
+// one device.
 type Throttle struct {
 	mu       sync.Mutex
 	now      func() time.Time
@@ -22,14 +36,14 @@ type Throttle struct {
 
 type policy struct {
 	burst  int
-	refill time.Duration // one failure is forgiven per refill
+	refill time.Duration // one attempt is forgiven per refill
 }
 
 // ThrottleOptions set the limits; zero values take the defaults.
 type ThrottleOptions struct {
-	AccountBurst  int           // failures allowed per account before waiting (default 5)
+	AccountBurst  int           // attempts per account (and per device) before waiting (default 5)
 	AccountRefill time.Duration // then one more try per this long (default 1m)
-	AddressBurst  int           // failures allowed per client address (default 20)
+	AddressBurst  int           // attempts per client address (default 20)
 	AddressRefill time.Duration // default 15s
 	Now           func() time.Time
 }
@@ -60,8 +74,18 @@ func NewThrottle(o ThrottleOptions) *Throttle {
 	return t
 }
 
-func accountKey(email string) string { return "a:" + strings.ToLower(strings.TrimSpace(email)) }
+// accountKey is a fixed-size key, whatever was typed (a 5 MB "e-mail"
+// must not become a 5 MB map key).
+func accountKey(email string) string {
+	email = strings.TrimSpace(email)
+	if len(email) > 254 {
+		return "a:(too long)" // names no account; the address's limit applies
+	}
+	h := sha256.Sum256([]byte(strings.ToLower(email)))
+	return "a:" + string(h[:])
+}
 func addressKey(addr string) string  { return "i:" + addr }
+func deviceKey(device string) string { return "d:" + device }
 
 func (t *Throttle) limiter(key string, p policy) *rate.Limiter {
 	l, ok := t.limiters[key]
@@ -72,45 +96,57 @@ func (t *Throttle) limiter(key string, p policy) *rate.Limiter {
 	return l
 }
 
-// Wait reports how long the caller must wait before trying to sign in as
-// email from addr; zero means go ahead.
-func (t *Throttle) Wait(email, addr string) time.Duration {
+// Attempt is a reserved sign-in attempt.
+type Attempt struct {
+	t       *Throttle
+	account string // bucket cleared by a success
+	held    []*rate.Reservation
+}
+
+// Reserve takes one attempt from the buckets of the account (or of the
+// device, when device is the id of a valid device cookie for this account)
+// and of the client address, atomically. It returns a wait instead when a
+// bucket is empty; nothing is taken then.
+func (t *Throttle) Reserve(email, addr, device string) (*Attempt, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	var wait time.Duration
-	for _, k := range []struct {
+	type bucket struct {
 		key string
 		p   policy
-	}{{accountKey(email), t.account}, {addressKey(addr), t.address}} {
-		l, ok := t.limiters[k.key]
-		if !ok {
-			continue
-		}
-		if tokens := l.TokensAt(now); tokens < 1 {
-			d := time.Duration((1 - tokens) * float64(k.p.refill))
-			wait = max(wait, d)
+	}
+	buckets := []bucket{{accountKey(email), t.account}, {addressKey(addr), t.address}}
+	if device != "" {
+		buckets = []bucket{{deviceKey(device), t.account}}
+	}
+	var wait time.Duration
+	for _, b := range buckets {
+		if tokens := t.limiter(b.key, b.p).TokensAt(now); tokens < 1 {
+			wait = max(wait, time.Duration((1-tokens)*float64(b.p.refill)))
 		}
 	}
-	return wait
+	if wait > 0 {
+		return nil, max(wait, time.Second)
+	}
+	a := &Attempt{t: t, account: buckets[0].key}
+	for _, b := range buckets {
+		a.held = append(a.held, t.limiter(b.key, b.p).ReserveN(now, 1))
+	}
+	t.prune(now)
+	return a, 0
 }
 
-// Failed records a failed sign-in.
-func (t *Throttle) Failed(email, addr string) {
+// Succeeded gives the attempt back and clears the account's (or device's)
+// past failures; the address keeps the attempts of other accounts.
+func (a *Attempt) Succeeded() {
+	t := a.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	t.limiter(accountKey(email), t.account).AllowN(now, 1)
-	t.limiter(addressKey(addr), t.address).AllowN(now, 1)
-	t.prune(now)
-}
-
-// Succeeded clears the account's failures (not the address's: one good
-// password must not reset an attacker's budget for other accounts).
-func (t *Throttle) Succeeded(email string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.limiters, accountKey(email))
+	for _, r := range a.held {
+		r.CancelAt(now)
+	}
+	delete(t.limiters, a.account)
 }
 
 // prune drops buckets that have refilled completely, bounding memory.

@@ -13,8 +13,10 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -128,6 +130,25 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	// timeout is exactly what needs recording), but not wait forever.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return e, fmt.Errorf("audit append: %w", err)
+	}
+	defer tx.Rollback()
+	if e, err = s.appendTx(ctx, tx, e); err != nil {
+		return e, err
+	}
+	if err := tx.Commit(); err != nil {
+		return e, fmt.Errorf("audit append: commit: %w", err)
+	}
+	return e, nil
+}
+
+// appendTx links e to the chain head inside tx (the caller holds s.mu).
+// Every string field is capped first (limits.go).
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, e Entry) (Entry, error) {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
@@ -138,17 +159,10 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if e.Actor == "" {
 		e.Actor = ActorSystem
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return e, fmt.Errorf("audit append: %w", err)
-	}
-	defer tx.Rollback()
+	capFields(&e)
 	var lastID, lastAt int64
 	prev := genesis
-	err = tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
+	err := tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return e, fmt.Errorf("audit append: read chain head: %w", err)
 	}
@@ -169,9 +183,6 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return e, fmt.Errorf("audit append: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return e, fmt.Errorf("audit append: commit: %w", err)
-	}
 	return e, nil
 }
 
@@ -180,6 +191,7 @@ const (
 	EventLogin            = "login"
 	EventLoginFailed      = "login_failed"
 	EventLoginThrottled   = "login_throttled"
+	EventLoginSummary     = "login_failed_summary" // folded failed and throttled sign-ins of a window (signins.go)
 	EventLogout           = "logout"
 	EventUserCreated      = "user_created"
 	EventRoleChanged      = "role_changed"
@@ -192,6 +204,11 @@ const (
 	EventImportCancelled  = "import_cancelled"
 	EventRedemption       = "redemption"
 	EventConnectionTested = "connection_tested"
+	EventPasswordChanged  = "password_changed"
+	EventPasswordReset    = "password_reset"
+	Event2FAEnrolled      = "2fa_enrolled"
+	Event2FARemoved       = "2fa_removed"
+	EventRecoveryCodeUsed = "recovery_code_used"
 )
 
 // Event records a security event. The actor is taken from ctx unless given.
@@ -248,20 +265,91 @@ func (s *Store) Head(ctx context.Context) (int64, []byte, error) {
 type VerifyResult struct {
 	Rows     int64
 	Intact   bool
-	BrokenID int64  // first row whose hash or link does not match
+	BrokenID int64  // first row whose hash or link does not match, or the first row after the last good checkpoint
 	Reason   string // what did not match
 	HeadID   int64
 	Head     []byte
+
+	// Against signed checkpoints (VerifyAnchored):
+	Anchored    bool      // checkpoints were checked with a public key
+	Checkpoints int       // checkpoints with a good signature
+	BadSigs     int       // checkpoints whose signature does not verify (ignored)
+	AnchorRow   int64     // row of the last checkpoint that matches the chain
+	AnchorAt    time.Time // and when it was written
 }
 
 // Verify recomputes every row's hash from the first row on, streaming (so it
 // runs in constant memory), and names the first row that does not match.
-// Deleting the newest rows cannot be seen from inside the chain: compare the
-// head with one recorded elsewhere (every export carries it).
+// Deleting the newest rows, or rewriting a row and recomputing every hash
+// after it, cannot be seen from inside the chain: VerifyAnchored checks
+// against signed checkpoints too.
 func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
+	res, _, err := s.verify(ctx, nil)
+	return res, err
+}
+
+// VerifyAnchored verifies the chain, then checks it against every
+// checkpoint signed with pub (others are counted and ignored): each one's
+// row must exist and have the signed hash. A missing row means the tail was
+// cut off; another hash means the chain was rewritten. Either way the first
+// row after the last checkpoint that still matches is named.
+func (s *Store) VerifyAnchored(ctx context.Context, cps []Checkpoint, pub ed25519.PublicKey) (VerifyResult, error) {
+	var good []Checkpoint
+	want := map[int64]bool{}
+	bad := 0
+	for _, c := range cps {
+		if !c.Valid(pub) {
+			bad++
+			continue
+		}
+		good = append(good, c)
+		want[c.Row] = true
+	}
+	res, seen, err := s.verify(ctx, want)
+	if err != nil {
+		return res, err
+	}
+	res.Anchored, res.Checkpoints, res.BadSigs = true, len(good), bad
+	if !res.Intact {
+		return res, nil
+	}
+	if len(good) == 0 && res.Rows > 0 {
+		// The console anchors the log from its first start on: a log with
+		// rows and no checkpoint signed by its key lost its checkpoint file.
+		res.Intact, res.BrokenID = false, 1
+		res.Reason = "no checkpoint signed with this key was found (the checkpoint file was deleted or replaced): a cut-off tail or a rewritten chain cannot be ruled out"
+		return res, nil
+	}
+	for _, c := range good {
+		h, ok := seen[c.Row]
+		if c.Row == 0 {
+			h, ok = genesis, true
+		}
+		at := c.At.Format("2006-01-02 15:04:05 UTC")
+		switch {
+		case !ok:
+			res.Intact, res.BrokenID = false, res.AnchorRow+1
+			res.Reason = fmt.Sprintf("the log ends at row %d, but the checkpoint signed %s saw row %d: rows were removed from the end after row %d (the last good checkpoint)",
+				res.HeadID, at, c.Row, res.AnchorRow)
+		case hex.EncodeToString(h) != c.Hash:
+			res.Intact, res.BrokenID = false, res.AnchorRow+1
+			res.Reason = fmt.Sprintf("row %d's hash differs from the one signed %s: the chain was rewritten after row %d (the last good checkpoint)",
+				c.Row, at, res.AnchorRow)
+		}
+		if !res.Intact {
+			return res, nil
+		}
+		res.AnchorRow, res.AnchorAt = c.Row, c.At
+	}
+	return res, nil
+}
+
+// verify walks the chain and keeps the hashes of the rows in want.
+func (s *Store) verify(ctx context.Context, want map[int64]bool) (VerifyResult, map[int64][]byte, error) {
+	seen := map[int64][]byte{}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM audit_log ORDER BY id`)
 	if err != nil {
-		return VerifyResult{}, fmt.Errorf("audit verify: %w", err)
+		return VerifyResult{}, nil, fmt.Errorf("audit verify: %w", err)
 	}
 	defer rows.Close()
 	res := VerifyResult{Intact: true, Head: genesis}
@@ -270,7 +358,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return res, fmt.Errorf("audit verify: %w", err)
+			return res, nil, fmt.Errorf("audit verify: %w", err)
 		}
 		res.Rows++
 		switch {
@@ -282,10 +370,13 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 			res.Intact, res.BrokenID, res.Reason = false, e.ID, "its content does not match its hash (the row was changed)"
 		}
 		if !res.Intact {
-			return res, nil
+			return res, seen, nil
+		}
+		if want[e.ID] {
+			seen[e.ID] = e.Hash
 		}
 		prev, prevID = e.Hash, e.ID
 		res.HeadID, res.Head = e.ID, e.Hash
 	}
-	return res, rows.Err()
+	return res, seen, rows.Err()
 }

@@ -6,7 +6,6 @@ package export
 import (
 	"context"
 	"crypto/rand"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"issuerconsole/services/audit"
+	"issuerconsole/services/csvsafe"
 	"issuerconsole/services/issuance"
 )
 
@@ -25,7 +25,7 @@ import (
 type Column struct {
 	Name     string
 	Personal bool // only admins export it
-	Text     bool // free text: guarded against spreadsheet formulas
+	Num      bool // a number: left as is when it is one (every other cell is guarded against formulas)
 	Value    func(issuance.Investment) string
 }
 
@@ -179,12 +179,12 @@ func (m *Manager) run(ctx context.Context, j *Job, query url.Values) {
 	}
 	defer f.Close()
 	cols := m.Columns(j.Personal)
-	w := csv.NewWriter(f)
-	header := make([]string, len(cols))
+	sheet := make([]csvsafe.Column, len(cols))
 	for i, c := range cols {
-		header[i] = c.Name
+		sheet[i] = csvsafe.Column{Name: c.Name, Numeric: c.Num}
 	}
-	w.Write(header)
+	w := csvsafe.NewWriter(f, sheet)
+	w.WriteHeader()
 	q := url.Values{}
 	for k, v := range query {
 		q[k] = v
@@ -202,11 +202,7 @@ func (m *Manager) run(ctx context.Context, j *Job, query url.Values) {
 		for _, inv := range page.Results {
 			rec := make([]string, len(cols))
 			for i, c := range cols {
-				v := c.Value(inv)
-				if c.Text {
-					v = GuardFormula(v)
-				}
-				rec[i] = v
+				rec[i] = c.Value(inv)
 			}
 			if err := w.Write(rec); err != nil {
 				os.Remove(tmp)
@@ -243,18 +239,4 @@ func (j *Job) SetTotal(n int) {
 	j.mu.Lock()
 	j.total = n
 	j.mu.Unlock()
-}
-
-// GuardFormula keeps a spreadsheet from running a cell as a formula: text
-// starting with = + - @ or a control character gets a leading apostrophe
-// (OWASP "CSV injection"). Names in the data can be hostile.
-func GuardFormula(v string) string {
-	if v == "" {
-		return v
-	}
-	switch v[0] {
-	case '=', '+', '-', '@', '\t', '\r', '\n':
-		return "'" + v
-	}
-	return v
 }

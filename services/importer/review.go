@@ -12,9 +12,12 @@ import (
 	"issuerconsole/services/cashlink"
 )
 
-// Catalog is what a Cashlink installation offers: the sandbox lists it
-// (GET /sandbox/cashlink/_info); the live API has no public endpoint for
-// products, campaigns or an investor list, so there ids are entered.
+// Catalog is what the console knows of the Cashlink installation. The
+// Cashlink API lists no products, campaigns or investors, so the console
+// keeps them itself (catalog.go): campaigns and products an admin entered
+// once (pre-filled from the emulator in sandbox mode), and investors known
+// by e-mail (created by the console, or mapped from an Issuance investor
+// whose e-mail the console saw).
 type Catalog struct {
 	Products  []CatalogItem
 	Campaigns []CatalogItem // Parent = product id
@@ -22,16 +25,17 @@ type Catalog struct {
 }
 
 // CatalogItem is a product or campaign.
-type CatalogItem struct{ ID, Name, Parent string }
+type CatalogItem struct {
+	ID, Name, Parent string
+	Currency         string // ISO 4217, e.g. EUR; "" = not entered
+	PricePerUnit     string // decimal; "" = not entered
+}
 
 // CatalogInvestor is a Cashlink investor with its e-mail.
 type CatalogInvestor struct {
 	ID, Email, Name string
 	Wallets         int
 }
-
-// CatalogSource reads the catalog; nil in live mode.
-type CatalogSource func(ctx context.Context) (Catalog, error)
 
 // MatchByEmail maps rows without a Cashlink investor to the catalog
 // investor with the same e-mail (case-insensitive), when exactly one has it.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"issuerconsole/services/issuance"
 )
@@ -158,12 +160,33 @@ type CSVRow struct {
 	PaidAt           time.Time
 }
 
+// maxInvestorID caps a Cashlink investor id (a UUID is 36 characters).
+const maxInvestorID = 100
+
+// checkInvestorID explains what is wrong with a cashlink_investor_id cell,
+// or returns "": ids are short, valid UTF-8 and printable (no NUL, no
+// control characters), as they end up in requests, pages and the audit log.
+func checkInvestorID(v string) string {
+	switch {
+	case len(v) > maxInvestorID:
+		return fmt.Sprintf("longer than %d characters (%d bytes): not a Cashlink investor id", maxInvestorID, len(v))
+	case !utf8.ValidString(v):
+		return "not valid UTF-8 text"
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) {
+			return fmt.Sprintf("contains the control or invisible character %U", r)
+		}
+	}
+	return ""
+}
+
 // CSVColumns are the import CSV's columns; only the first is required.
 var CSVColumns = []string{"issuance_investment_id", "cashlink_investor_id", "units", "signed_at", "accepted_at", "paid_at"}
 
-// CSVTemplate is the downloadable template.
-const CSVTemplate = "issuance_investment_id,cashlink_investor_id,units,signed_at,accepted_at,paid_at\n" +
-	"1042,3fa85f64-5717-4562-b3fc-2c963f66afa6,300,2026-03-12T07:14:13Z,2026-03-12T07:14:13Z,2026-03-13T09:00:00Z\n"
+// TemplateExample is the example line of the downloadable template (whose
+// header is CSVColumns).
+var TemplateExample = []string{"1042", "3fa85f64-5717-4562-b3fc-2c963f66afa6", "300", "2026-03-12T07:14:13Z", "2026-03-12T07:14:13Z", "2026-03-13T09:00:00Z"}
 
 // MaxCSVSize caps an import CSV.
 const MaxCSVSize = 10 << 20
@@ -269,6 +292,10 @@ func ParseCSV(r io.Reader) ([]CSVRow, []error) {
 			return strings.TrimSpace(rec[i])
 		}
 		row := CSVRow{Line: line, CashlinkInvestor: get("cashlink_investor_id")}
+		if msg := checkInvestorID(row.CashlinkInvestor); msg != "" {
+			errs = append(errs, &CSVError{Line: line, Column: "cashlink_investor_id", Msg: msg})
+			row.CashlinkInvestor = ""
+		}
 		id, err := strconv.ParseInt(get("issuance_investment_id"), 10, 64)
 		if err != nil || id <= 0 {
 			errs = append(errs, &CSVError{Line: line, Column: "issuance_investment_id", Msg: "not a positive whole number"})

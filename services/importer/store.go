@@ -457,11 +457,18 @@ func (s *Store) Rerun(ctx context.Context, jobID int64) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
 	}
+	if n == 0 {
+		// Refused, and nothing changed: the transaction is rolled back.
+		return 0, &ConflictError{Job: jobID, Action: ActRerun, State: JobState(state), Reason: NothingToRerun}
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
 	}
 	return n, nil
 }
+
+// NothingToRerun is the refusal of a re-run of a job with no failed row.
+const NothingToRerun = "Nothing to re-run: no row of this import failed or has an unknown outcome."
 
 // AddDocument stores a signed PDF for a row (rowID 0: shared by the job).
 // The same file twice in one job is refused.

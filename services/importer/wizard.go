@@ -82,6 +82,14 @@ func (w *Wizard) CreateInvestor(ctx context.Context, reg InvestorCreator, jobID,
 	if err != nil {
 		return "", upstream("investor", err)
 	}
+	// Known from now on by its e-mail ("Match by e-mail" in later jobs).
+	known := CatalogInvestor{ID: id, Name: strings.TrimSpace(in.NaturalPerson.Forename + " " + in.NaturalPerson.Surname)}
+	if in.Communication != nil {
+		known.Email = in.Communication.Email
+	}
+	if err := w.Store.RememberInvestor(ctx, known, "created"); err != nil {
+		return id, fmt.Errorf("investor %s created in Cashlink, but the console could not record it: %w", id, err)
+	}
 	m := Mapping{IssuanceInvestor: issuanceInvestor, CashlinkInvestor: id, Source: "created"}
 	if err := w.Store.MapInvestors(ctx, jobID, map[int64]string{issuanceInvestor: id}, []Mapping{m}, by.ID); err != nil {
 		return id, fmt.Errorf("investor %s created in Cashlink, but the console could not save the mapping: %w", id, err)
@@ -260,10 +268,10 @@ func (w *Wizard) readBack(ctx context.Context, rows []Row) (bool, error) {
 // MappingChange is what the Mapping step saves.
 type MappingChange struct {
 	CampaignID, ProductID string
-	// Match maps every unmapped investor to the catalog investor with the
-	// same e-mail (the sandbox's catalog); Investors and Rows are then unused.
+	// Match maps every unmapped investor to the Cashlink investor the
+	// console knows with the same e-mail (Store.Catalog, in both modes);
+	// Investors and Rows are then unused.
 	Match     bool
-	Catalog   CatalogSource
 	Investors map[int64]string // Issuance investor → Cashlink investor ("" clears)
 	Rows      map[int64]string // row without an Issuance investor → Cashlink investor
 }
@@ -288,8 +296,8 @@ func (w *Wizard) SaveMapping(ctx context.Context, jobID int64, by Actor, ch Mapp
 		return out
 	}
 	msg := "Mapping saved."
-	if ch.Match && ch.Catalog != nil {
-		cat, err := ch.Catalog(ctx)
+	if ch.Match {
+		cat, err := w.Store.Catalog(ctx)
 		if err != nil {
 			return "", err
 		}

@@ -74,6 +74,9 @@ type KeyScope struct {
 // KeyScopes learns (or returns what was learned of) the offerings each key
 // sees.
 func (c *Client) KeyScopes(ctx context.Context) ([]KeyScope, error) {
+	if !c.multi() {
+		return nil, nil // one key: nothing to route, nothing to learn
+	}
 	if err := c.learn(ctx, false); err != nil {
 		return nil, err
 	}
@@ -279,8 +282,9 @@ func contains(list []string, s string) bool {
 // key and page. It never reaches the API.
 const cursorParam = "ic_merge"
 
-// pageOf reads DRF's page_size (default 20, capped at 100) and page
-// ("last", or 1..n; anything else is the API's 404 "Invalid page.").
+// pageSizeOf reads page_size as DRF does: default 20, capped at 100
+// (mergedList reads page: "last", or 1..n; anything else is the API's 404
+// "Invalid page.").
 func pageSizeOf(q url.Values) int {
 	n, err := strconv.Atoi(strings.TrimSpace(q.Get("page_size")))
 	switch {
