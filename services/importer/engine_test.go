@@ -180,8 +180,16 @@ func TestHappyPath(t *testing.T) {
 	if job.State != JobDone {
 		t.Fatalf("job state %s", job.State)
 	}
-	// Running it again changes nothing and creates nothing.
-	if _, err := e.st.Rerun(context.Background(), e.job.ID); err != nil {
+	// Nothing failed: a re-run is refused and changes nothing.
+	var conflict *ConflictError
+	if _, err := e.st.Rerun(context.Background(), e.job.ID); !errors.As(err, &conflict) || conflict.Reason != NothingToRerun {
+		t.Fatalf("re-run of a job with nothing failed: %v, want the nothing-to-re-run conflict", err)
+	}
+	if job, _ = e.st.Job(context.Background(), e.job.ID); job.State != JobDone {
+		t.Fatalf("job state after a refused re-run: %s", job.State)
+	}
+	// The engine run again (bypassing the store's guard) creates nothing.
+	if _, err := e.st.db.Exec(`UPDATE import_jobs SET state = 'running' WHERE id = ?`, e.job.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.run(t)
@@ -244,7 +252,7 @@ func TestChangedBodyIsNeverSent(t *testing.T) {
 	e.eng.opt.MaxPasses = 1
 	e.run(t) // one pass: unknown outcome recorded, row unknown→failed after max passes
 	// Someone changes what the row would send (bypassing the store's guard).
-	e.st.db.Exec(`UPDATE import_rows SET units = 99, state = 'pending'`)
+	e.st.db.Exec(`UPDATE import_rows SET units = 99, state = 'failed'`)
 	if _, err := e.st.Rerun(ctx, e.job.ID); err != nil {
 		t.Fatal(err)
 	}
