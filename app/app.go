@@ -613,6 +613,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-a.failed: // nil (never) unless start-up work in the background failed
 		srv.Close()
 		<-errc
+		<-a.ready // closed just after failed: /healthz then says the start failed, not "preparing"
 		return fmt.Errorf("start-up: %w", a.readyErr)
 	case <-ctx.Done():
 	}

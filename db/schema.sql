@@ -281,3 +281,7 @@ CREATE TABLE recovery_codes (
     used_at   INTEGER,
     PRIMARY KEY (user_id, code_hash)
 ) WITHOUT ROWID;
+
+-- migrate: 9 page an import's rows
+-- The run page reads one page of rows by position (keyset), whatever the job's size.
+CREATE INDEX import_rows_position ON import_rows (job_id, position);

@@ -93,6 +93,9 @@ func classify(err error) views.ErrorInfo {
 		}
 		return serverError(he.Code)
 	}
+	if info, ok := importError(err); ok {
+		return info
+	}
 	switch {
 	case errors.Is(err, accounts.ErrNotFound):
 		return views.ErrorInfo{Status: 404, Title: "Not found", Message: "That user does not exist."}
@@ -107,4 +110,35 @@ func serverError(code int) views.ErrorInfo {
 		code = http.StatusInternalServerError
 	}
 	return views.ErrorInfo{Status: code, Title: "Something went wrong", Message: "The console could not complete this request. Nothing was changed by the failed step.", Action: "Try again; if it keeps failing, the log has the details."}
+}
+
+// importError maps the import wizard's typed errors, the one place they
+// become answers: a conflict 409 in words, not found 404, invalid input 422
+// (handlers that keep a form render it themselves), a refused or failed
+// upstream call 502, an action done but not audited 500 saying so.
+func importError(err error) (views.ErrorInfo, bool) {
+	var conflict *importer.ConflictError
+	var invalid *importer.InvalidError
+	var up *importer.UpstreamError
+	var unaudited *importer.AuditError
+	switch {
+	case errors.As(err, &conflict):
+		return views.ErrorInfo{Status: http.StatusConflict, Title: "Not possible now", Message: conflict.Error(),
+			Action: "Reload the page to see the import as it is now."}, true
+	case errors.Is(err, importer.ErrNotFound):
+		return views.ErrorInfo{Status: http.StatusNotFound, Title: "Not found", Message: "There is no such import, row or document.",
+			Action: "Start again from the list of imports."}, true
+	case errors.As(err, &invalid):
+		return views.ErrorInfo{Status: http.StatusUnprocessableEntity, Title: "Check the form", Message: invalid.Error()}, true
+	case errors.As(err, &up):
+		msg := "Cashlink refused the request: " + up.Message
+		if !up.Refused {
+			msg = "Cashlink did not answer clearly: " + up.Message
+		}
+		return views.ErrorInfo{Status: http.StatusBadGateway, Title: "Cashlink", Message: msg}, true
+	case errors.As(err, &unaudited):
+		return views.ErrorInfo{Status: http.StatusInternalServerError, Title: "Not recorded in the audit log",
+			Message: unaudited.Done + ", but the audit log could not record it.", Action: "The cause is in the log; tell whoever keeps the audit log."}, true
+	}
+	return views.ErrorInfo{}, false
 }

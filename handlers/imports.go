@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/csvsafe"
 	"issuerconsole/services/importer"
@@ -50,6 +48,16 @@ func (s *Server) requireImports() error {
 	return nil
 }
 
+// wizard is the import use cases over this server's services.
+func (s *Server) wizard() *importer.Wizard {
+	return &importer.Wizard{Store: s.Imports.Store, Engine: s.Imports.Engine, Audit: s.Audit, Registry: s.Cashlink}
+}
+
+func actor(c echo.Context) importer.Actor {
+	u, _ := currentUser(c)
+	return importer.Actor{ID: u.ID, Email: u.Email}
+}
+
 func (s *Server) loadJob(c echo.Context) (importer.Job, error) {
 	if err := s.requireImports(); err != nil {
 		return importer.Job{}, err
@@ -58,42 +66,37 @@ func (s *Server) loadJob(c echo.Context) (importer.Job, error) {
 	if err != nil {
 		return importer.Job{}, err
 	}
-	j, err := s.Imports.Store.Job(c.Request().Context(), id)
-	if errors.Is(err, importer.ErrNotFound) {
-		return j, echo.NewHTTPError(http.StatusNotFound)
-	}
-	return j, err
+	return s.Imports.Store.Job(c.Request().Context(), id)
 }
 
-// editable guards changes of a draft job (admins only; routes enforce the role).
+// editable refuses at once a change of a job that has started (the
+// store's guarded writes refuse it too, whatever happens in between).
 func editable(j importer.Job) error {
 	if j.State != importer.JobDraft {
-		return echo.NewHTTPError(http.StatusConflict, "This import has started; its source, mapping and documents can no longer change.")
+		return &importer.ConflictError{Job: j.ID, State: j.State, Reason: "This import has started; its source, mapping and documents can no longer change."}
 	}
 	return nil
 }
 
-func (s *Server) jobHeader(c echo.Context, j importer.Job, current string) views.JobHeader {
+func (s *Server) jobHeader(c echo.Context, j importer.Job, current string) (views.JobHeader, error) {
 	u, _ := currentUser(c)
 	p := s.page(c, "", "")
-	rows, _ := s.Imports.Store.Rows(c.Request().Context(), j.ID)
-	h := views.JobHeader{ID: j.ID, Name: j.Name, State: j.State, CSRF: p.CSRFToken, Rows: len(rows),
+	n, err := s.Imports.Store.JobProgress(c.Request().Context(), j.ID)
+	if err != nil {
+		return views.JobHeader{}, err
+	}
+	rows := n.Total
+	h := views.JobHeader{ID: j.ID, Name: j.Name, State: string(j.State), Draft: j.State == importer.JobDraft, CSRF: p.CSRFToken, Rows: rows,
 		ReadOnly: !u.IsAdmin() || j.State != importer.JobDraft && current != "run" && current != "result"}
 	reached := slices.Index(importer.Steps, j.Step)
 	for i, st := range importer.Steps {
 		link := views.StepLink{Key: st, Label: stepLabels[st], Href: fmt.Sprintf("/imports/%d/%s", j.ID, st), Current: st == current, Done: i < reached}
-		if len(rows) == 0 && i > 0 || (st == "run" || st == "result") && j.State == importer.JobDraft {
+		if rows == 0 && i > 0 || (st == "run" || st == "result") && j.State == importer.JobDraft {
 			link.Disabled = true
 		}
 		h.Steps = append(h.Steps, link)
 	}
-	return h
-}
-
-func (s *Server) advance(ctx context.Context, j importer.Job, step string) {
-	if slices.Index(importer.Steps, step) > slices.Index(importer.Steps, j.Step) {
-		s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{Step: &step})
-	}
+	return h, nil
 }
 
 func (s *Server) importsList(c echo.Context) error {
@@ -108,9 +111,12 @@ func (s *Server) importsList(c echo.Context) error {
 	u, _ := currentUser(c)
 	l := views.ImportsList{CanEdit: u.IsAdmin(), CSRF: s.page(c, "", "").CSRFToken}
 	for _, j := range jobs {
-		p, _ := s.Imports.Store.JobProgress(ctx, j.ID)
-		by, _ := s.Accounts.Get(ctx, j.CreatedBy)
-		l.Jobs = append(l.Jobs, views.ImportJobRow{ID: j.ID, Name: j.Name, State: j.State, Step: stepLabels[j.Step],
+		p, err := s.Imports.Store.JobProgress(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		by, _ := s.Accounts.Get(ctx, j.CreatedBy) // a deleted user shows no e-mail
+		l.Jobs = append(l.Jobs, views.ImportJobRow{ID: j.ID, Name: j.Name, State: string(j.State), Step: stepLabels[j.Step],
 			Created: views.FormatTime(j.CreatedAt), CreatedBy: by.Email, Rows: p.Total, Done: p.Done, Failed: p.Failed})
 	}
 	return s.render(c, http.StatusOK, view{Title: "Imports", Nav: "imports", Content: views.ImportsPage(l)})
@@ -158,24 +164,26 @@ func (s *Server) importTemplate(c echo.Context) error {
 
 // --- 1. Source
 
-func (s *Server) sourceView(c echo.Context, j importer.Job) views.SourceView {
+func (s *Server) sourceView(c echo.Context, j importer.Job) (views.SourceView, error) {
 	ctx := c.Request().Context()
+	h, err := s.jobHeader(c, j, "source")
+	if err != nil {
+		return views.SourceView{}, err
+	}
 	pv := viewer(c)
-	v := views.SourceView{H: s.jobHeader(c, j, "source"), Query: pv.Query(j.SourceQuery), Kind: j.SourceKind, Count: s.jobHeaderRows(ctx, j.ID)}
+	v := views.SourceView{H: h, Query: pv.Query(j.SourceQuery), Kind: j.SourceKind, Count: h.Rows}
 	opts := s.offeringOptions(c)
 	if len(opts) > 1 {
 		v.Offerings = opts[1:]
 	}
-	saved, _ := s.Searches.List(ctx)
+	saved, err := s.Searches.List(ctx)
+	if err != nil {
+		return v, err
+	}
 	for _, ss := range saved {
 		v.Saved = append(v.Saved, views.SavedSearch{Name: ss.Name, URL: pv.Query(ss.Query)})
 	}
-	return v
-}
-
-func (s *Server) jobHeaderRows(ctx context.Context, id int64) int {
-	p, _ := s.Imports.Store.JobProgress(ctx, id)
-	return p.Total
+	return v, nil
 }
 
 func (s *Server) importSource(c echo.Context) error {
@@ -183,7 +191,11 @@ func (s *Server) importSource(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(s.sourceView(c, j))})
+	v, err := s.sourceView(c, j)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(v)})
 }
 
 func (s *Server) setImportSource(c echo.Context) error {
@@ -199,7 +211,10 @@ func (s *Server) setImportSource(c echo.Context) error {
 	var warns []string
 	kind, query := c.FormValue("kind"), ""
 	fail := func(msg string, csvErrs []string) error {
-		v := s.sourceView(c, j)
+		v, err := s.sourceView(c, j)
+		if err != nil {
+			return err
+		}
 		v.Error, v.CSVErrors = msg, csvErrs
 		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(v)})
 	}
@@ -264,24 +279,19 @@ func (s *Server) setImportSource(c echo.Context) error {
 	if err != nil {
 		return fail(err.Error(), nil)
 	}
-	// Remembered mappings apply at once.
-	maps, err := s.Imports.Store.Mappings(ctx)
+	var invalid *importer.InvalidError
+	if err := s.wizard().SetSource(ctx, j.ID, kind, query, rows); errors.As(err, &invalid) {
+		return fail(invalid.Error(), nil)
+	} else if err != nil {
+		return err
+	}
+	if j, err = s.Imports.Store.Job(ctx, j.ID); err != nil {
+		return err
+	}
+	v, err := s.sourceView(c, j)
 	if err != nil {
 		return err
 	}
-	for i := range rows {
-		if m, ok := maps[rows[i].IssuanceInvestor]; ok && rows[i].CashlinkInvestor == "" && rows[i].IssuanceInvestor != 0 {
-			rows[i].CashlinkInvestor = m.CashlinkInvestor
-		}
-	}
-	if err := s.Imports.Store.ReplaceRows(ctx, j.ID, rows); err != nil {
-		return fail(err.Error(), nil)
-	}
-	src := map[string]string{"offering": "an offering", "search": "a search", "csv": "a CSV file"}[kind]
-	s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{SourceKind: &src, SourceQuery: &query})
-	s.advance(ctx, j, "mapping")
-	j, _ = s.Imports.Store.Job(ctx, j.ID)
-	v := s.sourceView(c, j)
 	v.Warnings = warns
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(v)})
 }
@@ -303,7 +313,11 @@ func investorKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView, error) {
 	ctx := c.Request().Context()
-	v := views.MappingView{H: s.jobHeader(c, j, "mapping"), CampaignID: j.CampaignID, ProductID: j.ProductID,
+	h, err := s.jobHeader(c, j, "mapping")
+	if err != nil {
+		return views.MappingView{}, err
+	}
+	v := views.MappingView{H: h, CampaignID: j.CampaignID, ProductID: j.ProductID,
 		Live: s.Mode == "live", TimestampRule: importer.TimestampRule}
 	pv := viewer(c)
 	// The same in both modes: what the console keeps (Settings → Cashlink
@@ -388,82 +402,40 @@ func (s *Server) setImportMapping(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, _ := currentUser(c)
 	form, err := c.FormParams()
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	camp, prod := form.Get("campaign_id"), form.Get("product_id")
-	if err := s.Imports.Store.UpdateJob(ctx, j.ID, importer.JobUpdate{CampaignID: &camp, ProductID: &prod}); err != nil {
+	ch := importer.MappingChange{CampaignID: form.Get("campaign_id"), ProductID: form.Get("product_id"),
+		Match: form.Get("action") == "match", Investors: map[int64]string{}, Rows: map[int64]string{}}
+	for k, vals := range form {
+		val := strings.TrimSpace(vals[len(vals)-1])
+		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64); strings.HasPrefix(k, "map-") && err == nil {
+			ch.Investors[id] = val
+		}
+		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64); strings.HasPrefix(k, "row-") && err == nil {
+			ch.Rows[id] = val
+		}
+	}
+	msg, err := s.wizard().SaveMapping(ctx, j.ID, actor(c), ch)
+	var invalid *importer.InvalidError
+	var conflict *importer.ConflictError
+	switch {
+	case errors.As(err, &invalid):
+		v, verr := s.mappingView(c, j)
+		if verr != nil {
+			return verr
+		}
+		v.Error = "Some rows were not changed: " + invalid.Error()
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case errors.As(err, &conflict), errors.Is(err, importer.ErrNotFound):
+		return err
+	case err != nil:
+		return s.mappingNotSaved(c, j, err)
+	}
+	if j, err = s.Imports.Store.Job(ctx, j.ID); err != nil {
 		return err
 	}
-	msg := "Mapping saved."
-	if form.Get("action") == "match" {
-		cat, err := s.Imports.Store.Catalog(ctx)
-		if err != nil {
-			return err
-		}
-		rows, err := s.Imports.Store.Rows(ctx, j.ID)
-		if err != nil {
-			return err
-		}
-		matched := importer.MatchByEmail(rows, cat)
-		if err := s.Imports.Store.MapInvestors(ctx, j.ID, matched, remembered(matched, "email"), u.ID); err != nil {
-			return s.mappingNotSaved(c, j, err)
-		}
-		msg = fmt.Sprintf("Matched %d investors by e-mail.", len(matched))
-	} else {
-		rows, err := s.Imports.Store.Rows(ctx, j.ID)
-		if err != nil {
-			return err
-		}
-		current := map[int64]string{}
-		for _, r := range rows {
-			current[r.IssuanceInvestor] = r.CashlinkInvestor
-		}
-		apply, changed := map[int64]string{}, map[int64]string{}
-		rowEdits := map[int64]string{}
-		for k, vals := range form {
-			val := strings.TrimSpace(vals[len(vals)-1])
-			switch {
-			case strings.HasPrefix(k, "map-"):
-				inv, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64)
-				if err != nil {
-					continue
-				}
-				apply[inv] = val
-				if val != "" && val != current[inv] { // a changed value is the admin's own
-					changed[inv] = val
-				}
-			case strings.HasPrefix(k, "row-"):
-				row, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64)
-				if err != nil {
-					continue
-				}
-				rowEdits[row] = val
-			}
-		}
-		if err := s.Imports.Store.MapInvestors(ctx, j.ID, apply, remembered(changed, "manual"), u.ID); err != nil {
-			return s.mappingNotSaved(c, j, err)
-		}
-		var refused []string
-		for row, val := range rowEdits {
-			if err := s.Imports.Store.EditRow(ctx, j.ID, row, importer.RowEdit{CashlinkInvestor: &val}); err != nil {
-				refused = append(refused, err.Error())
-			}
-		}
-		if len(refused) > 0 {
-			sort.Strings(refused)
-			v, err := s.mappingView(c, j)
-			if err != nil {
-				return err
-			}
-			v.Error = "Some rows were not changed: " + strings.Join(refused, "; ") + "."
-			return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
-		}
-	}
-	s.advance(ctx, j, "documents")
-	j, _ = s.Imports.Store.Job(ctx, j.ID)
 	v, err := s.mappingView(c, j)
 	if err != nil {
 		return err
@@ -590,7 +562,6 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, _ := currentUser(c)
 	inv, err := strconv.ParseInt(c.FormValue("investor"), 10, 64)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest)
@@ -606,21 +577,29 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 	if verr != nil {
 		return verr
 	}
-	id, err := s.Imports.Engine.CreateInvestor(ctx, s.Cashlink, j.ID, inv, in)
-	if err != nil {
-		v.Error = importer.FriendlyError("investor", err)
-		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
-	}
-	if err := s.Imports.Store.RememberInvestor(ctx, importer.CatalogInvestor{ID: id, Email: f("email"), Name: f("forename") + " " + f("surname")}, "created"); err != nil {
-		s.Logger.Error("recording a created investor", "job", j.ID, "investor", inv, "err", err)
-	}
-	if err := s.Imports.Store.MapInvestors(ctx, j.ID, map[int64]string{inv: id}, remembered(map[int64]string{inv: id}, "created"), u.ID); err != nil {
+	id, err := s.wizard().CreateInvestor(ctx, s.Cashlink, j.ID, inv, in, actor(c))
+	var up *importer.UpstreamError
+	switch {
+	case errors.As(err, &up):
+		// The form keeps what was typed; a refusal is the input's (422), a
+		// lost answer Cashlink's (502).
+		status := http.StatusBadGateway
+		if up.Refused {
+			status = http.StatusUnprocessableEntity
+		}
+		v.Error = up.Message
+		return s.render(c, status, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case err != nil && id != "":
 		s.Logger.Error("saving the mapping of a created investor", "job", j.ID, "investor", inv, "err", err)
 		v.Error = "Cashlink created the investor " + id + ", but the console could not save the mapping (the cause is in the log). " +
 			"Submit the form again: the same idempotency key returns the same investor, no second one is created."
 		return s.render(c, http.StatusInternalServerError, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case err != nil:
+		return err
 	}
-	v, _ = s.mappingView(c, j)
+	if v, err = s.mappingView(c, j); err != nil {
+		return err
+	}
 	v.Msg = "Created the Cashlink investor " + id + " and mapped it. New investors may need identification and a wallet before the import can credit them."
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 }
@@ -639,7 +618,11 @@ func humanSize(n int64) string {
 
 func (s *Server) documentsView(c echo.Context, j importer.Job) (views.DocumentsView, error) {
 	ctx := c.Request().Context()
-	v := views.DocumentsView{H: s.jobHeader(c, j, "documents"), Category: j.DocCategory, Subject: j.DocSubject, MaxSize: humanSize(MaxDocumentSize)}
+	h, err := s.jobHeader(c, j, "documents")
+	if err != nil {
+		return views.DocumentsView{}, err
+	}
+	v := views.DocumentsView{H: h, Category: j.DocCategory, Subject: j.DocSubject, MaxSize: humanSize(MaxDocumentSize)}
 	docs, err := s.Imports.Store.Documents(ctx, j.ID)
 	if err != nil {
 		return v, err
@@ -692,10 +675,10 @@ func (s *Server) uploadDocument(c echo.Context) error {
 		v.Msg, v.Error = msg, errMsg
 		return s.render(c, status, view{Title: j.Name, Nav: "imports", Content: views.DocumentsStep(v)})
 	}
-	row, _ := strconv.ParseInt(c.FormValue("row"), 10, 64)
+	row, _ := strconv.ParseInt(c.FormValue("row"), 10, 64) // none or not a number: the shared document
 	if row != 0 {
 		if _, err := s.Imports.Store.Row(ctx, j.ID, row); err != nil {
-			return echo.NewHTTPError(http.StatusNotFound)
+			return err
 		}
 	}
 	fh, err := c.FormFile("file")
@@ -734,7 +717,9 @@ func (s *Server) uploadDocument(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.advance(ctx, j, "review")
+	if err := s.Imports.Store.Advance(ctx, j.ID, "review"); err != nil {
+		return err
+	}
 	return respond(http.StatusOK, "Stored "+name+" ("+humanSize(int64(len(content)))+").", "")
 }
 
@@ -751,7 +736,7 @@ func (s *Server) deleteDocument(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	if err := s.Imports.Store.RemoveDocument(c.Request().Context(), j.ID, doc); err != nil {
-		return echo.NewHTTPError(http.StatusConflict, err.Error())
+		return err
 	}
 	return redirect(c, fmt.Sprintf("/imports/%d/documents", j.ID))
 }
@@ -768,7 +753,9 @@ func (s *Server) setDocumentMeta(c echo.Context) error {
 	if strings.TrimSpace(cat) == "" || strings.TrimSpace(subj) == "" {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Category and subject are both required.")
 	}
-	s.Imports.Store.UpdateJob(c.Request().Context(), j.ID, importer.JobUpdate{DocCategory: &cat, DocSubject: &subj})
+	if err := s.Imports.Store.UpdateJob(c.Request().Context(), j.ID, importer.JobUpdate{DocCategory: &cat, DocSubject: &subj}); err != nil {
+		return err
+	}
 	return redirect(c, fmt.Sprintf("/imports/%d/documents", j.ID))
 }
 
@@ -781,11 +768,13 @@ func fmtTS(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04Z")
 }
 
-func confirmPhrase(n int) string { return fmt.Sprintf("CREDIT %d", n) }
-
 func (s *Server) reviewView(c echo.Context, j importer.Job) (views.ReviewView, importer.Review, error) {
 	ctx := c.Request().Context()
-	v := views.ReviewView{H: s.jobHeader(c, j, "review")}
+	h, err := s.jobHeader(c, j, "review")
+	if err != nil {
+		return views.ReviewView{}, importer.Review{}, err
+	}
+	v := views.ReviewView{H: h}
 	rv, err := importer.Validate(ctx, s.Imports.Store, s.Cashlink, j)
 	if err != nil {
 		return v, rv, err
@@ -804,7 +793,7 @@ func (s *Server) reviewView(c echo.Context, j importer.Job) (views.ReviewView, i
 		v.Rows = append(v.Rows, rr)
 	}
 	v.JobProblems, v.Ready, v.Skipped, v.Docs, v.Investors, v.OK = rv.JobProblems, rv.Ready, rv.Skipped, rv.Documents, rv.Investors, rv.OK()
-	v.Phrase = confirmPhrase(rv.Ready)
+	v.Phrase = importer.ConfirmPhrase(rv.Ready)
 	return v, rv, nil
 }
 
@@ -871,8 +860,11 @@ func (s *Server) editImportRow(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if len(problems) == 0 {
-		if err := s.Imports.Store.EditRow(ctx, j.ID, row, e); err != nil {
+		var conflict *importer.ConflictError
+		if err := s.Imports.Store.EditRow(ctx, j.ID, row, e); errors.As(err, &conflict) {
 			problems = append(problems, err.Error())
+		} else if err != nil {
+			return err
 		}
 	}
 	if len(problems) > 0 {
@@ -901,71 +893,77 @@ func (s *Server) skipImportRow(c echo.Context) error {
 	skip := c.FormValue("skip") == "true"
 	reason := "skipped at review"
 	if err := s.Imports.Store.EditRow(c.Request().Context(), j.ID, row, importer.RowEdit{Skip: &skip, SkipReason: &reason}); err != nil {
-		return echo.NewHTTPError(http.StatusConflict, err.Error())
+		return err
 	}
 	return redirect(c, fmt.Sprintf("/imports/%d/review", j.ID))
 }
 
-// startImport checks the typed confirmation and everything again, then
-// starts the run.
+// startImport hands the typed confirmation to the wizard, which checks
+// everything again and starts the run.
 func (s *Server) startImport(c echo.Context) error {
 	j, err := s.loadJob(c)
 	if err != nil {
 		return err
 	}
-	if err := editable(j); err != nil {
-		return err
+	var invalid *importer.InvalidError
+	err = s.wizard().Confirm(c.Request().Context(), j.ID, actor(c), c.FormValue("confirm"))
+	if errors.As(err, &invalid) {
+		v, _, verr := s.reviewView(c, j)
+		if verr != nil {
+			return verr
+		}
+		v.Error = invalid.Error()
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
 	}
-	ctx := c.Request().Context()
-	v, rv, err := s.reviewView(c, j)
 	if err != nil {
 		return err
 	}
-	if !rv.OK() {
-		v.Error = "The import cannot start: fix or skip the rows with problems first."
-		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
-	}
-	if strings.TrimSpace(c.FormValue("confirm")) != confirmPhrase(rv.Ready) {
-		v.Error = fmt.Sprintf("The confirmation does not match: type %s exactly.", confirmPhrase(rv.Ready))
-		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
-	}
-	u, _ := currentUser(c)
-	if err := s.Imports.Store.Confirm(ctx, j.ID, u.ID); err != nil {
-		return echo.NewHTTPError(http.StatusConflict, err.Error())
-	}
-	detail := fmt.Sprintf("job %d (%s): %d investments into campaign %s", j.ID, j.Name, rv.Ready, j.CampaignID)
-	s.event(c, audit.EventImportStarted, u.Email, detail)
-	s.event(c, audit.EventCreditConfirmed, u.Email, fmt.Sprintf("typed %q for job %d", confirmPhrase(rv.Ready), j.ID))
-	s.Imports.Engine.Start(j.ID, u.Email)
 	return redirect(c, fmt.Sprintf("/imports/%d/run", j.ID))
 }
 
 // --- 5. Run and 6. Result
 
+// runPageSize is how many rows the run page shows (and a poll reads).
+const runPageSize = 50
+
 func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.RunView, error) {
 	ctx := c.Request().Context()
+	page := pageOf(c.QueryParams(), 0, runPageSize)
+	pp, err := s.wizard().Progress(ctx, j.ID, page, runPageSize)
+	if err != nil {
+		return views.RunView{}, err
+	}
+	j = pp.Job
+	u, _ := currentUser(c)
 	step := "run"
 	if result {
 		step = "result"
 	}
-	v := views.RunView{H: s.jobHeader(c, j, step), Result: result, Running: j.State == importer.JobRunning,
-		AuditURL: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}}.Encode()}
-	u, _ := currentUser(c)
-	v.H.ReadOnly = !u.IsAdmin()
-	p, err := s.Imports.Store.JobProgress(ctx, j.ID)
-	if err != nil {
-		return v, err
+	h := views.JobHeader{ID: j.ID, Name: j.Name, State: string(j.State), CSRF: s.page(c, "", "").CSRFToken, Rows: pp.Counts.Total, ReadOnly: !u.IsAdmin()}
+	reached := slices.Index(importer.Steps, j.Step)
+	for i, st := range importer.Steps {
+		h.Steps = append(h.Steps, views.StepLink{Key: st, Label: stepLabels[st], Href: fmt.Sprintf("/imports/%d/%s", j.ID, st), Current: st == step, Done: i < reached,
+			Disabled: pp.Counts.Total == 0 && i > 0})
 	}
+	p := pp.Counts
+	v := views.RunView{H: h, Result: result, Running: j.State == importer.JobRunning,
+		AuditURL: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}}.Encode(),
+		Pager:    pager(fmt.Sprintf("/imports/%d/%s", j.ID, step), c.QueryParams(), pp.Page, p.Total, runPageSize, "#run-area")}
 	v.Total, v.Finished, v.Done, v.Failed, v.Skipped, v.Unknown, v.Waiting = p.Total, p.Finished(), p.Done, p.Failed, p.Skipped, p.Unknown, p.Waiting
 	if p.Total > 0 {
 		v.Percent = p.Finished() * 100 / p.Total
 	}
-	rows, err := s.Imports.Store.Rows(ctx, j.ID)
-	if err != nil {
-		return v, err
+	v.Poll = fmt.Sprintf("/imports/%d/progress", j.ID)
+	if pp.Page > 1 {
+		v.Poll += "?page=" + strconv.Itoa(pp.Page)
 	}
-	for _, r := range rows {
-		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: viewer(c).Value(r.InvestorName), State: r.State, Step: r.Step,
+	for _, a := range pp.Actions {
+		v.Actions = append(v.Actions, views.JobAction{Name: string(a), Label: a.Label(), Href: fmt.Sprintf("/imports/%d/%s", j.ID, a),
+			Danger: a == importer.ActCancel, Secondary: a == importer.ActPause, Confirm: a == importer.ActCancel})
+	}
+	pv := viewer(c)
+	for _, r := range pp.Rows {
+		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), State: string(r.State), Step: r.Step,
 			Error: r.Error, Investment: r.CashlinkInvestment, Wallet: r.Wallet, Final: r.FinalStatus,
 			AuditHref: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}, "row": {"row-" + strconv.FormatInt(r.ID, 10)}}.Encode()})
 	}
@@ -994,49 +992,66 @@ func (s *Server) importProgress(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.runView(c, j, j.State == importer.JobDone || j.State == importer.JobCancelled)
+	v, err := s.runView(c, j, j.State.Final())
 	if err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, view{Content: views.RunProgress(v)})
 }
 
-func (s *Server) importAction(action string) echo.HandlerFunc {
+// importAction runs one of the run page's actions through the wizard; a
+// refused one (the job is no longer in a state that allows it) is a 409
+// in words, from handlers/errors.go.
+func (s *Server) importAction(action importer.Action) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		j, err := s.loadJob(c)
 		if err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		u, _ := currentUser(c)
-		switch {
-		case action == "pause" && j.State == importer.JobRunning:
-			err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobPaused)
-		case action == "resume" && j.State == importer.JobPaused:
-			if err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobRunning); err == nil {
-				s.Imports.Engine.Start(j.ID, u.Email)
-			}
-		case action == "cancel" && (j.State == importer.JobRunning || j.State == importer.JobPaused):
-			err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobCancelled)
-		case action == "rerun" && (j.State == importer.JobDone || j.State == importer.JobCancelled):
-			_, err = s.Imports.Store.Rerun(ctx, j.ID)
-			if errors.Is(err, importer.ErrNothingToRerun) {
-				return echo.NewHTTPError(http.StatusConflict, "Nothing to re-run: no row of this import failed or has an unknown outcome.")
-			}
-			if err == nil {
-				if err = s.Imports.Store.SetJobState(ctx, j.ID, importer.JobRunning); err == nil {
-					s.event(c, audit.EventImportStarted, u.Email, fmt.Sprintf("job %d: re-run of failed rows with their keys", j.ID))
-					s.Imports.Engine.Start(j.ID, u.Email)
-				}
+		ctx, w, by := c.Request().Context(), s.wizard(), actor(c)
+		switch action {
+		case importer.ActPause:
+			err = w.Pause(ctx, j.ID, by)
+		case importer.ActResume:
+			err = w.Resume(ctx, j.ID, by)
+		case importer.ActRerun:
+			err = w.Rerun(ctx, j.ID, by)
+		case importer.ActCancel:
+			var invalid *importer.InvalidError
+			if err = w.Cancel(ctx, j.ID, by, c.FormValue("confirm") == "yes"); errors.As(err, &invalid) {
+				return s.cancelPage(c, j, http.StatusUnprocessableEntity, invalid.Error())
 			}
 		default:
-			return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("An import that is %s cannot %s.", j.State, action))
+			return echo.NewHTTPError(http.StatusNotFound)
 		}
 		if err != nil {
 			return err
 		}
 		return redirect(c, fmt.Sprintf("/imports/%d/run", j.ID))
 	}
+}
+
+// confirmCancel asks before a cancel: the rows not started yet will never
+// be imported, not even by a re-run.
+func (s *Server) confirmCancel(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if _, ok := j.State.Next(importer.ActCancel); !ok {
+		return &importer.ConflictError{Job: j.ID, Action: importer.ActCancel, State: j.State}
+	}
+	return s.cancelPage(c, j, http.StatusOK, "")
+}
+
+func (s *Server) cancelPage(c echo.Context, j importer.Job, status int, errMsg string) error {
+	p, err := s.Imports.Store.JobProgress(c.Request().Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	v := views.CancelView{ID: j.ID, Name: j.Name, State: string(j.State), CSRF: s.page(c, "", "").CSRFToken,
+		NotStarted: p.Pending, Finished: p.Finished(), Total: p.Total, Error: errMsg}
+	return s.render(c, status, view{Title: "Cancel " + j.Name, Nav: "imports", Content: views.CancelConfirm(v)})
 }
 
 func (s *Server) importReport(c echo.Context) error {
@@ -1055,11 +1070,15 @@ func (s *Server) importReport(c echo.Context) error {
 		"cashlink_investment", "wallet", "cashlink_status", "message")
 	cols[0].Numeric, cols[1].Numeric, cols[5].Numeric = true, true, true
 	w := csvsafe.NewWriter(c.Response(), cols)
-	w.WriteHeader()
+	if err := w.WriteHeader(); err != nil {
+		return err
+	}
 	pv := viewer(c)
 	for _, r := range rows {
-		w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), r.Reference, pv.Value(r.InvestorName),
-			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), r.State, r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, r.Error})
+		if err := w.Write([]string{strconv.FormatInt(r.ID, 10), strconv.FormatInt(r.IssuanceID, 10), r.Reference, pv.Value(r.InvestorName),
+			r.CashlinkInvestor, strconv.FormatInt(r.Units, 10), string(r.State), r.Step, r.CashlinkInvestment, r.Wallet, r.FinalStatus, r.Error}); err != nil {
+			return err
+		}
 	}
 	w.Flush()
 	return w.Error()

@@ -122,7 +122,7 @@ func (j *importJob) until(what string, cond func([]importer.Row) bool) {
 	}
 }
 
-func countState(rows []importer.Row, state string) int {
+func countState(rows []importer.Row, state importer.RowState) int {
 	n := 0
 	for _, r := range rows {
 		if r.State == state {

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"issuerconsole/services/importer"
 )
 
 // jobInvestors lists a job's distinct Issuance investors, in row order.
@@ -169,6 +172,8 @@ func TestImportCreateInvestor(t *testing.T) {
 		"street": "Hauptstr. 1", "zip": "10115", "city": "Berlin", "country": "DEU"} {
 		fields.Set(k, v)
 	}
+	// An e-mail of its own in Cashlink: only the created investor's record carries it.
+	fields.Set("email", "cashlink-"+fields.Get("email"))
 	before := counts(t, s).Investors
 
 	// Cashlink refuses the birth date: shown, nothing created or mapped.
@@ -205,6 +210,13 @@ func TestImportCreateInvestor(t *testing.T) {
 	}
 	if maps, _ := s.app.Importer.Store().Mappings(ctx); maps[inv].CashlinkInvestor != created || maps[inv].Source != "created" {
 		t.Fatalf("remembered %+v", maps[inv])
+	}
+	// Known from now on by its e-mail ("Match by e-mail" in later jobs).
+	cat, err := s.app.Importer.Store().Catalog(ctx)
+	if err != nil || !slices.ContainsFunc(cat.Investors, func(ci importer.CatalogInvestor) bool {
+		return ci.ID == created && strings.EqualFold(ci.Email, fields.Get("email"))
+	}) {
+		t.Fatalf("created investor %s <%s> not among the %d investors the console keeps (%v)", created, fields.Get("email"), len(cat.Investors), err)
 	}
 	got, err := s.app.Cashlink.GetInvestor(ctx, created)
 	if err != nil || !strings.Contains(fmt.Sprint(got.Fields), "1980-01-02") {

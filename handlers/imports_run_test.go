@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,7 +111,25 @@ func TestImportRunControls(t *testing.T) {
 	// a later re-run of failed rows.
 	b.start()
 	b.until("a first row done", func(rows []importer.Row) bool { return countState(rows, importer.RowDone) >= 1 })
-	wantStatus(t, c.post(b.path("cancel"), nil), http.StatusSeeOther)
+	// Cancel asks first: the run page's button leads to a confirmation,
+	// and a post without the box ticked cancels nothing.
+	if href, _ := c.get(b.path("run")).doc.Find(`a[data-testid="cancel-button"]`).Attr("href"); href != b.path("cancel") {
+		t.Fatalf("the run page's cancel leads to %q, want the confirmation", href)
+	}
+	confirm := c.get(b.path("cancel"))
+	wantStatus(t, confirm, http.StatusOK)
+	if confirm.doc.Find(`[data-testid="cancel-confirm"] input[type="checkbox"][name="confirm"][required]`).Length() != 1 {
+		t.Fatalf("cancel confirmation: %s", confirm.body)
+	}
+	unconfirmed := c.post(b.path("cancel"), nil)
+	wantStatus(t, unconfirmed, http.StatusUnprocessableEntity)
+	if msg := text(unconfirmed.doc.Find(`[data-testid="cancel-error"]`)); !strings.Contains(msg, "Tick the box") {
+		t.Fatalf("unconfirmed cancel: %q", msg)
+	}
+	if b.job().State != importer.JobRunning {
+		t.Fatalf("an unconfirmed cancel changed the job: %s", b.job().State)
+	}
+	wantStatus(t, c.post(b.path("cancel"), url.Values{"confirm": {"yes"}}), http.StatusSeeOther)
 	b.stopped()
 	if st, buttons := runState(c, b); st != "cancelled" || len(buttons) != 0 {
 		t.Fatalf("cancelled job: state %q, buttons %v", st, buttons)

@@ -522,7 +522,7 @@ func (s *Server) investmentDetail(c echo.Context) error {
 		d.ImportsShown = true
 		for _, r := range rows {
 			d.Imports = append(d.Imports, views.InvestmentImport{JobID: r.JobID, JobName: r.JobName, JobState: r.JobState,
-				State: r.State, Step: r.Step, CashlinkInvestment: r.CashlinkInvestment, FinalStatus: r.FinalStatus, Error: r.Error})
+				State: string(r.State), Step: r.Step, CashlinkInvestment: r.CashlinkInvestment, FinalStatus: r.FinalStatus, Error: r.Error})
 		}
 	}
 	return s.render(c, http.StatusOK, view{Title: "Investment " + d.Ref, Nav: "investments", Content: views.InvestmentPage(d)})

@@ -9,11 +9,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/importer"
-	"issuerconsole/services/issuance"
 	"issuerconsole/views"
 )
 
@@ -136,64 +134,25 @@ func (s *Server) reconcile(c echo.Context) error {
 	if err := s.requireImports(); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	all, err := s.Imports.Store.ImportedInvestments(ctx, 100000)
+	const size = 25
+	page := pageOf(c.QueryParams(), 0, size)
+	rs, total, err := s.wizard().Reconcile(c.Request().Context(), s.Issuance, page, size)
 	if err != nil {
 		return err
 	}
-	const size = 25
-	page := pageOf(c.QueryParams(), len(all), size)
-	v := views.ReconcileView{Pager: pager("/imports/reconcile", c.QueryParams(), page, len(all), size, "main")}
-	lo := min((page-1)*size, len(all))
-	for _, im := range all[lo:min(lo+size, len(all))] {
-		row, _ := s.Imports.Store.Row(ctx, im.JobID, im.RowID)
-		rr := views.ReconcileRow{IssuanceID: im.IssuanceID, Ref: row.Reference, Units: row.Units, Wallet: row.Wallet, CashlinkID: im.CashlinkInvestment, JobID: im.JobID}
-		iss, ierr := s.Issuance.GetInvestment(ctx, im.IssuanceID)
-		cl, cerr := s.Cashlink.GetInvestment(ctx, im.CashlinkInvestment)
-		if ierr != nil || cerr != nil {
-			v.Errors = append(v.Errors, fmt.Sprintf("%s could not be read: %v %v", row.Reference, errOrEmpty(ierr), errOrEmpty(cerr)))
+	v := views.ReconcileView{Pager: pager("/imports/reconcile", c.QueryParams(), page, total, size, "main")}
+	for _, r := range rs {
+		if r.Problem != "" {
+			v.Errors = append(v.Errors, r.Problem)
 			continue
 		}
-		rr.IssuanceStatus, rr.Quantity, rr.CashlinkStatus, rr.CashlinkUnits = string(iss.Status), iss.Quantity, cl.Status, cl.Units
-		if cl.Wallet != nil {
-			rr.CashlinkWallet = *cl.Wallet
+		rr := views.ReconcileRow{IssuanceID: r.IssuanceID, Ref: r.Row.Reference, Units: r.Row.Units, Wallet: r.Row.Wallet, CashlinkID: r.CashlinkInvestment,
+			JobID: r.JobID, IssuanceStatus: string(r.Issuance.Status), Quantity: r.Issuance.Quantity, CashlinkStatus: r.Cashlink.Status,
+			CashlinkUnits: r.Cashlink.Units, Differences: r.Differences}
+		if r.Cashlink.Wallet != nil {
+			rr.CashlinkWallet = *r.Cashlink.Wallet
 		}
-		rr.Differences = differences(iss, cl, row)
 		v.Rows = append(v.Rows, rr)
 	}
 	return s.render(c, http.StatusOK, view{Title: "Reconciliation", Nav: "imports", Content: views.ReconcilePage(v)})
-}
-
-func errOrEmpty(err error) string {
-	if err == nil {
-		return ""
-	}
-	if errors.Is(err, apiclient.ErrNotFound) {
-		return "(not found)"
-	}
-	return "(" + err.Error() + ")"
-}
-
-// differences flags what disagrees between an imported investment and its
-// Cashlink counterpart.
-func differences(iss issuance.Investment, cl cashlink.Investment, row importer.Row) []string {
-	var out []string
-	issEnded := iss.Status == issuance.StatusCancelled || iss.Status == issuance.StatusRefunded || iss.Status == issuance.StatusNotApproved
-	clEnded := cashlink.Final(cl.Status) && cl.Status != cashlink.StatusDelivered
-	switch {
-	case issEnded && !clEnded:
-		out = append(out, fmt.Sprintf("Issuance says %s, Cashlink says %s: the registry entry may need a correction.", iss.Status, cl.Status))
-	case clEnded && !issEnded:
-		out = append(out, fmt.Sprintf("Cashlink ended the investment (%s) while Issuance says %s.", cl.Status, iss.Status))
-	}
-	if cl.Units != row.Units {
-		out = append(out, fmt.Sprintf("Units: %d sent, Cashlink has %d.", row.Units, cl.Units))
-	}
-	if row.Units != iss.Quantity {
-		out = append(out, fmt.Sprintf("Units %d differ from the Issuance quantity %d (edited at review?).", row.Units, iss.Quantity))
-	}
-	if row.Wallet != "" && (cl.Wallet == nil || *cl.Wallet != row.Wallet) {
-		out = append(out, "The wallet in Cashlink is not the one set by the import.")
-	}
-	return out
 }

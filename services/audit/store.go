@@ -200,6 +200,8 @@ const (
 	EventSetupCompleted   = "setup_completed"
 	EventImportStarted    = "import_started"
 	EventCreditConfirmed  = "credit_confirmed"
+	EventImportPaused     = "import_paused"
+	EventImportCancelled  = "import_cancelled"
 	EventRedemption       = "redemption"
 	EventConnectionTested = "connection_tested"
 	EventPasswordChanged  = "password_changed"

@@ -175,10 +175,17 @@ func (e *Engine) Run(ctx context.Context, jobID int64) error {
 			}
 		}
 		if len(todo) == 0 {
-			if err := e.st.SetJobState(ctx, jobID, JobDone); err != nil {
+			// Guarded: a pause or cancel that won the race keeps the job.
+			var conflict *ConflictError
+			if err := e.st.Transition(ctx, jobID, ActFinish); errors.As(err, &conflict) {
+				return nil
+			} else if err != nil {
 				return err
 			}
-			p, _ := e.st.JobProgress(ctx, jobID)
+			p, err := e.st.JobProgress(ctx, jobID)
+			if err != nil {
+				return err
+			}
 			e.log.Info("import job finished", "job", jobID, "done", p.Done, "failed", p.Failed, "skipped", p.Skipped)
 			return nil
 		}
@@ -204,15 +211,21 @@ func (e *Engine) Run(ctx context.Context, jobID int64) error {
 			case <-time.After(wait):
 			}
 		}
-		e.pass(ctx, job, todo, pass)
+		if err := e.pass(ctx, job, todo, pass); err != nil {
+			return err
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
 }
 
-// pass runs the rows through a bounded pool of workers.
-func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) {
+// pass runs the rows through a bounded pool of workers. A row whose
+// progress could not be saved stops the run (the first such error is
+// returned): going on would make calls the console cannot account for.
+func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) error {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	work := make(chan Row)
 	var wg sync.WaitGroup
 	for range min(e.opt.Workers, len(rows)) {
@@ -222,10 +235,17 @@ func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) {
 			for r := range work {
 				// The dispatcher hands a row over before the previous one ends:
 				// a pause or cancel in between must still keep it from starting.
-				if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
+				cur, err := e.st.Job(ctx, job.ID)
+				if err != nil {
+					stop(err)
 					continue
 				}
-				e.processRow(ctx, job, r, pass)
+				if cur.State != JobRunning {
+					continue
+				}
+				if err := e.processRow(ctx, job, r, pass); err != nil {
+					stop(err)
+				}
 			}
 		}()
 	}
@@ -243,26 +263,33 @@ func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) {
 	}
 	close(work)
 	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // processRow moves one row through its remaining steps until it is final or
 // an outcome is unknown (then a later pass tries again with the same keys).
-func (e *Engine) processRow(ctx context.Context, job Job, r Row, pass int) {
+// The error is a failure to record the row's progress, not the row's own.
+func (e *Engine) processRow(ctx context.Context, job Job, r Row, pass int) error {
 	ctx = audit.WithJob(ctx, "job-"+strconv.FormatInt(job.ID, 10), "row-"+strconv.FormatInt(r.ID, 10))
 	r.State = RowRunning
 	if err := e.st.saveRow(ctx, r); err != nil {
-		e.log.Error("import: saving row", "row", r.ID, "err", err)
-		return
+		return err
 	}
 	for r.Step != StepDone {
 		err := e.step(ctx, job, &r)
 		if err == nil {
 			continue
 		}
+		var conflict *ConflictError
+		if errors.As(err, &conflict) || isStoreError(err) {
+			return err
+		}
 		if ctx.Err() != nil {
 			r.State = RowUnknown // interrupted: resumed at this step
-			e.st.saveRow(context.WithoutCancel(ctx), r)
-			return
+			return e.st.saveRow(context.WithoutCancel(ctx), r)
 		}
 		r.Tries++
 		r.Error = FriendlyError(r.Step, err)
@@ -285,15 +312,21 @@ func (e *Engine) processRow(ctx context.Context, job Job, r Row, pass int) {
 		default:
 			r.State = RowUnknown
 		}
-		if serr := e.st.saveRow(ctx, r); serr != nil {
-			e.log.Error("import: saving row", "row", r.ID, "err", serr)
-		}
-		return
+		return e.st.saveRow(ctx, r)
 	}
 	r.State, r.Error = RowDone, ""
-	if err := e.st.saveRow(ctx, r); err != nil {
-		e.log.Error("import: saving row", "row", r.ID, "err", err)
-	}
+	return e.st.saveRow(ctx, r)
+}
+
+// storeError marks a failed write of the console's own records (not a call).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+func isStoreError(err error) bool {
+	var se *storeError
+	return errors.As(err, &se)
 }
 
 var (
@@ -313,7 +346,10 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 	}
 	save := func(next string) error {
 		r.Step = next
-		return e.st.saveRow(ctx, *r)
+		if err := e.st.saveRow(ctx, *r); err != nil {
+			return &storeError{err}
+		}
+		return nil
 	}
 	switch r.Step {
 	case StepDocuments:
@@ -369,7 +405,7 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 		}
 		r.CashlinkInvestment = id
 		if err := e.st.setImported(ctx, *r); err != nil {
-			return err
+			return &storeError{err}
 		}
 		return save(StepWallet)
 
@@ -419,10 +455,8 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 		case inv.Status == cashlink.StatusDelivered:
 			return save(StepDone)
 		case cashlink.Final(inv.Status):
-			e.st.saveRow(ctx, *r)
 			return fmt.Errorf("%w: Cashlink ended the investment with status %s", errFinal, inv.Status)
 		}
-		e.st.saveRow(ctx, *r)
 		return errWaiting
 	}
 	return fmt.Errorf("unknown step %q", r.Step)
@@ -463,8 +497,13 @@ func (e *Engine) uploadShared(ctx context.Context, job Job) error {
 				break
 			}
 			if apiclient.Classify(err) == apiclient.Rejected || errors.Is(err, ErrBodyChanged) || attempt >= e.opt.MaxPasses || ctx.Err() != nil {
-				e.st.SetJobState(context.WithoutCancel(ctx), job.ID, JobPaused)
-				return fmt.Errorf("shared document %s: %s", d.Filename, FriendlyError(StepDocuments, err))
+				serr := fmt.Errorf("shared document %s: %s", d.Filename, FriendlyError(StepDocuments, err))
+				// Paused unless an admin paused or cancelled it first.
+				var conflict *ConflictError
+				if perr := e.st.Transition(context.WithoutCancel(ctx), job.ID, ActPause); perr != nil && !errors.As(perr, &conflict) {
+					return errors.Join(serr, perr)
+				}
+				return serr
 			}
 			select {
 			case <-ctx.Done():
@@ -539,8 +578,11 @@ func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64,
 	}
 	key = cashlink.Key(c.Key) // the next key after a refused one
 	id, err := send(key)
-	if ferr := e.st.finish(ctx, key, id, err); ferr != nil && err == nil {
-		err = ferr
+	if ferr := e.st.finish(ctx, key, id, err); ferr != nil {
+		// Without the outcome on record the call must not count as done or
+		// refused: the run stops, and the key is sent again (same body)
+		// when the job goes on; Cashlink replays its answer.
+		return "", &storeError{errors.Join(ferr, err)}
 	}
 	return id, err
 }

@@ -180,8 +180,18 @@ func TestHappyPath(t *testing.T) {
 	if job.State != JobDone {
 		t.Fatalf("job state %s", job.State)
 	}
-	// Running it again changes nothing and creates nothing.
-	e.st.SetJobState(context.Background(), e.job.ID, JobRunning)
+	// Nothing failed: a re-run is refused and changes nothing.
+	var conflict *ConflictError
+	if _, err := e.st.Rerun(context.Background(), e.job.ID); !errors.As(err, &conflict) || conflict.Reason != NothingToRerun {
+		t.Fatalf("re-run of a job with nothing failed: %v, want the nothing-to-re-run conflict", err)
+	}
+	if job, _ = e.st.Job(context.Background(), e.job.ID); job.State != JobDone {
+		t.Fatalf("job state after a refused re-run: %s", job.State)
+	}
+	// The engine run again (bypassing the store's guard) creates nothing.
+	if _, err := e.st.db.Exec(`UPDATE import_jobs SET state = 'running' WHERE id = ?`, e.job.ID); err != nil {
+		t.Fatal(err)
+	}
 	e.run(t)
 	if e.reg.created["investment"] != 5 {
 		t.Fatalf("a second run created more: %v", e.reg.created)
@@ -242,8 +252,10 @@ func TestChangedBodyIsNeverSent(t *testing.T) {
 	e.eng.opt.MaxPasses = 1
 	e.run(t) // one pass: unknown outcome recorded, row unknown→failed after max passes
 	// Someone changes what the row would send (bypassing the store's guard).
-	e.st.db.Exec(`UPDATE import_rows SET units = 99, state = 'pending'`)
-	e.st.SetJobState(ctx, e.job.ID, JobRunning)
+	e.st.db.Exec(`UPDATE import_rows SET units = 99, state = 'failed'`)
+	if _, err := e.st.Rerun(ctx, e.job.ID); err != nil {
+		t.Fatal(err)
+	}
 	rows := e.run(t)
 	if rows[0].State != RowFailed || !strings.Contains(rows[0].Error, "differs from the one first sent") {
 		t.Fatalf("row %+v", rows[0])
@@ -266,12 +278,25 @@ func TestEditRowRefusedOnceStarted(t *testing.T) {
 	e := setup(t, 1)
 	ctx := context.Background()
 	units := int64(11)
+	var conflict *ConflictError
+	// setup confirmed the job: its rows are fixed, even the ones not started yet.
+	if err := e.st.EditRow(ctx, e.job.ID, e.rows[0].ID, RowEdit{Units: &units}); !errors.As(err, &conflict) {
+		t.Fatalf("edit of a confirmed job's row: %v, want a conflict", err)
+	}
+	e.st.db.Exec(`UPDATE import_jobs SET state = 'draft' WHERE id = ?`, e.job.ID)
 	if err := e.st.EditRow(ctx, e.job.ID, e.rows[0].ID, RowEdit{Units: &units}); err != nil {
-		t.Fatalf("edit before the run: %v", err)
+		t.Fatalf("edit of a draft's row: %v", err)
+	}
+	if err := e.st.Confirm(ctx, e.job.ID, e.admin.ID); err != nil {
+		t.Fatal(err)
 	}
 	e.run(t)
-	if err := e.st.EditRow(ctx, e.job.ID, e.rows[0].ID, RowEdit{Units: &units}); err == nil {
-		t.Fatal("a row that ran could still be edited")
+	e.st.db.Exec(`UPDATE import_jobs SET state = 'draft' WHERE id = ?`, e.job.ID)
+	if err := e.st.EditRow(ctx, e.job.ID, e.rows[0].ID, RowEdit{Units: &units}); !errors.As(err, &conflict) {
+		t.Fatalf("edit of a row that ran: %v, want a conflict", err)
+	}
+	if err := e.st.EditRow(ctx, e.job.ID, 9999, RowEdit{Units: &units}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("edit of no row: %v, want not found", err)
 	}
 }
 
@@ -315,7 +340,9 @@ func TestPauseStopsBeforeTheNextRow(t *testing.T) {
 	t.Parallel()
 	e := setup(t, 3)
 	ctx := context.Background()
-	e.st.SetJobState(ctx, e.job.ID, JobPaused)
+	if err := e.st.Transition(ctx, e.job.ID, ActPause); err != nil {
+		t.Fatal(err)
+	}
 	rows := e.run(t)
 	for _, r := range rows {
 		if r.State != RowPending {

@@ -49,7 +49,10 @@ func (e *Engine) RequestRedemption(ctx context.Context, reg Redeemer, by int64, 
 	if err != nil {
 		return Redemption{}, fmt.Errorf("record redemption: %w", err)
 	}
-	id, _ := res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return Redemption{}, fmt.Errorf("record redemption: %w", err)
+	}
 	return e.SendRedemption(ctx, reg, id)
 }
 

@@ -86,14 +86,13 @@ func TestValidate(t *testing.T) {
 
 	// Without a campaign the job itself has a problem; only the valid row
 	// left, the review passes.
-	none := ""
-	e.st.UpdateJob(ctx, e.job.ID, JobUpdate{CampaignID: &none})
+	// (setup confirmed the job, so its settings change behind the store's guard)
+	e.st.db.Exec(`UPDATE import_jobs SET campaign_id = '' WHERE id = ?`, e.job.ID)
 	job, _ = e.st.Job(ctx, e.job.ID)
 	if rv, _ := Validate(ctx, e.st, reviewRegistry{e.reg}, job); len(rv.JobProblems) != 1 || !strings.Contains(rv.JobProblems[0], "No Cashlink campaign") {
 		t.Fatalf("job problems %v", rv.JobProblems)
 	}
-	camp := "camp-1"
-	e.st.UpdateJob(ctx, e.job.ID, JobUpdate{CampaignID: &camp})
+	e.st.db.Exec(`UPDATE import_jobs SET campaign_id = 'camp-1' WHERE id = ?`, e.job.ID)
 	job, _ = e.st.Job(ctx, e.job.ID)
 	e.st.db.Exec(`DELETE FROM import_rows WHERE job_id = ? AND id <> ?`, e.job.ID, e.rows[0].ID)
 	if rv, _ := Validate(ctx, e.st, reviewRegistry{e.reg}, job); !rv.OK() || rv.Ready != 1 {
@@ -152,7 +151,6 @@ func TestRerunOfCancelledJobKeepsUnstartedRowsOut(t *testing.T) {
 	if n, err := e.st.Rerun(ctx, e.job.ID); err != nil || n != 1 {
 		t.Fatalf("rerun: %d %v", n, err)
 	}
-	e.st.SetJobState(ctx, e.job.ID, JobRunning)
 	rows = e.run(t)
 	if rows[0].State != RowDone {
 		t.Fatalf("re-run row %+v", rows[0])
@@ -185,7 +183,6 @@ func TestRefusedInvestmentReleasesReservation(t *testing.T) {
 	if n, err := e.st.Rerun(ctx, e.job.ID); err != nil || n != 1 {
 		t.Fatalf("rerun: %d %v", n, err)
 	}
-	e.st.SetJobState(ctx, e.job.ID, JobRunning)
 	rows = e.run(t)
 	if by, _ := e.st.ImportedBy(ctx, rows[0].IssuanceID); rows[0].State != RowDone || by != e.job.ID {
 		t.Fatalf("re-run: %s, held by job %d", rows[0].State, by)

@@ -14,28 +14,8 @@ import (
 	"time"
 )
 
-// Job states.
-const (
-	JobDraft     = "draft"
-	JobRunning   = "running"
-	JobPaused    = "paused"
-	JobCancelled = "cancelled"
-	JobDone      = "done"
-)
-
 // Wizard steps, in order.
 var Steps = []string{"source", "mapping", "documents", "review", "run", "result"}
-
-// Row states.
-const (
-	RowPending = "pending"
-	RowRunning = "running"
-	RowUnknown = "unknown" // the last call's outcome is unknown: retried with the same key
-	RowWaiting = "waiting" // credited, waiting for DELIVERED
-	RowDone    = "done"
-	RowFailed  = "failed"
-	RowSkipped = "skipped"
-)
 
 // Row steps, in order (the guide's sequence).
 const (
@@ -55,7 +35,7 @@ type Job struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Step        string
-	State       string
+	State       JobState
 	SourceKind  string
 	SourceQuery string
 	CampaignID  string
@@ -88,7 +68,7 @@ type Row struct {
 	PaidAt             time.Time
 	Skip               bool
 	SkipReason         string
-	State              string
+	State              RowState
 	Step               string
 	Error              string
 	Tries              int
@@ -126,9 +106,6 @@ func NewStore(db *sql.DB, now func() time.Time) *Store {
 	return &Store{db: db, now: now}
 }
 
-// ErrNotFound is returned for unknown jobs, rows and documents.
-var ErrNotFound = errors.New("not found")
-
 func ms(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -164,7 +141,10 @@ func (s *Store) CreateJob(ctx context.Context, name string, by int64) (Job, erro
 	if err != nil {
 		return Job{}, fmt.Errorf("create job: %w", err)
 	}
-	id, _ := res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return Job{}, fmt.Errorf("create job: %w", err)
+	}
 	return s.Job(ctx, id)
 }
 
@@ -195,12 +175,12 @@ func (s *Store) Job(ctx context.Context, id int64) (Job, error) {
 }
 
 // Jobs lists jobs, newest first.
-func (s *Store) Jobs(ctx context.Context, state string) ([]Job, error) {
+func (s *Store) Jobs(ctx context.Context, state JobState) ([]Job, error) {
 	q := `SELECT ` + jobCols + ` FROM import_jobs`
 	var args []any
 	if state != "" {
 		q += ` WHERE state = ?`
-		args = append(args, state)
+		args = append(args, string(state))
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC`, args...)
 	if err != nil {
@@ -220,48 +200,64 @@ func (s *Store) Jobs(ctx context.Context, state string) ([]Job, error) {
 
 // JobUpdate changes a draft job's settings; nil fields are left alone.
 type JobUpdate struct {
-	Name, Step, SourceKind, SourceQuery, CampaignID, ProductID, DocCategory, DocSubject *string
+	Name, SourceKind, SourceQuery, CampaignID, ProductID, DocCategory, DocSubject *string
 }
 
-// UpdateJob saves a job's settings.
+// UpdateJob saves a draft job's settings (a job that has started keeps them).
 func (s *Store) UpdateJob(ctx context.Context, id int64, up JobUpdate) error {
 	sets := []string{"updated_at = ?"}
 	args := []any{s.now().UnixMilli()}
-	for col, v := range map[string]*string{"name": up.Name, "step": up.Step, "source_kind": up.SourceKind, "source_query": up.SourceQuery,
-		"campaign_id": up.CampaignID, "product_id": up.ProductID, "doc_category": up.DocCategory, "doc_subject": up.DocSubject} {
-		if v != nil {
-			sets = append(sets, col+" = ?")
-			args = append(args, strings.TrimSpace(*v))
+	for _, f := range []struct {
+		col string
+		v   *string
+	}{{"name", up.Name}, {"source_kind", up.SourceKind}, {"source_query", up.SourceQuery}, {"campaign_id", up.CampaignID},
+		{"product_id", up.ProductID}, {"doc_category", up.DocCategory}, {"doc_subject", up.DocSubject}} {
+		if f.v != nil {
+			sets = append(sets, f.col+" = ?")
+			args = append(args, strings.TrimSpace(*f.v))
 		}
 	}
-	args = append(args, id)
-	_, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
-	return err
+	return s.draftUpdate(ctx, id, sets, args)
 }
 
-// SetJobState moves a job to a state (finished jobs get their end time).
-func (s *Store) SetJobState(ctx context.Context, id int64, state string) error {
-	now := s.now().UnixMilli()
-	var finished any
-	if state == JobDone || state == JobCancelled {
-		finished = now
+// draftUpdate changes a job while it is a draft, or says why not.
+func (s *Store) draftUpdate(ctx context.Context, id int64, sets []string, args []any) error {
+	args = append(args, id)
+	res, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET `+strings.Join(sets, ", ")+` WHERE id = ? AND state = 'draft'`, args...)
+	if err != nil {
+		return fmt.Errorf("update job %d: %w", id, err)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET state = ?, updated_at = ?, finished_at = coalesce(?, finished_at) WHERE id = ?`, state, now, finished, id)
-	return err
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	j, err := s.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	return &ConflictError{Job: id, State: j.State, Reason: "This import has started; its source, mapping and documents can no longer change."}
+}
+
+// Advance records the furthest wizard step a draft job reached (never back).
+func (s *Store) Advance(ctx context.Context, id int64, step string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET step = ?, updated_at = ? WHERE id = ? AND state = 'draft'
+		AND (CASE step `+stepOrderSQL()+` END) < (CASE ? `+stepOrderSQL()+` END)`, step, s.now().UnixMilli(), id, step)
+	if err != nil {
+		return fmt.Errorf("job %d: step %s: %w", id, step, err)
+	}
+	return nil
+}
+
+func stepOrderSQL() string {
+	var b strings.Builder
+	for i, st := range Steps {
+		fmt.Fprintf(&b, "WHEN '%s' THEN %d ", st, i)
+	}
+	return b.String()
 }
 
 // Confirm records the typed confirmation and starts the job.
 func (s *Store) Confirm(ctx context.Context, id, by int64) error {
-	now := s.now().UnixMilli()
-	res, err := s.db.ExecContext(ctx, `UPDATE import_jobs SET state = 'running', step = 'run', confirmed_by = ?, confirmed_at = ?, updated_at = ?
-		WHERE id = ? AND state IN ('draft', 'paused')`, by, now, now, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("job %d cannot be started from its current state", id)
-	}
-	return nil
+	return s.transition(ctx, s.db, id, ActStart, []string{"step = 'run'", "confirmed_by = ?", "confirmed_at = ?"}, by, s.now().UnixMilli())
 }
 
 const rowCols = `id, job_id, position, issuance_id, reference, offering_id, issuance_status, quantity, amount, issuance_investor,
@@ -291,8 +287,8 @@ func (s *Store) ReplaceRows(ctx context.Context, jobID int64, rows []Row) error 
 	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); err != nil {
 		return fmt.Errorf("job %d: %w", jobID, err)
 	}
-	if state != JobDraft {
-		return fmt.Errorf("the source of a job that has run cannot change")
+	if JobState(state) != JobDraft {
+		return &ConflictError{Job: jobID, State: JobState(state), Reason: "The source of an import that has started cannot change."}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM import_rows WHERE job_id = ?`, jobID); err != nil {
 		return err
@@ -309,7 +305,7 @@ func (s *Store) ReplaceRows(ctx context.Context, jobID int64, rows []Row) error 
 		if _, err := st.ExecContext(ctx, jobID, i+1, r.IssuanceID, r.Reference, r.OfferingID, r.IssuanceStatus, r.Quantity, r.Amount,
 			r.IssuanceInvestor, r.InvestorName, r.InvestorEmail, r.CashlinkInvestor, r.Units, ms(r.SignedAt), ms(r.AcceptedAt), ms(r.PaidAt), now); err != nil {
 			if strings.Contains(err.Error(), "UNIQUE") {
-				return fmt.Errorf("investment %d appears twice in the source", r.IssuanceID)
+				return invalid("source", fmt.Sprintf("Investment %d appears twice in the source.", r.IssuanceID))
 			}
 			return err
 		}
@@ -369,72 +365,110 @@ func (s *Store) EditRow(ctx context.Context, jobID, rowID int64, e RowEdit) erro
 			sets, args = append(sets, col+" = ?"), append(args, ms(*t))
 		}
 	}
+	act := RowActEdit
 	if e.Skip != nil {
 		state := RowPending
+		act = RowActUnskip
 		if *e.Skip {
-			state = RowSkipped
+			state, act = RowSkipped, RowActSkip
 		}
-		sets, args = append(sets, "skip = ?", "state = ?"), append(args, *e.Skip, state)
+		sets, args = append(sets, "skip = ?", "state = ?"), append(args, *e.Skip, string(state))
 	}
 	if e.SkipReason != nil {
 		sets, args = append(sets, "skip_reason = ?"), append(args, *e.SkipReason)
 	}
-	args = append(args, jobID, rowID)
+	guard, gargs := rowGuard(act)
+	args = append(append(args, jobID, rowID), gargs...)
+	// The job's state is part of the guard: a row cannot change while the
+	// job starts, whatever a handler read just before.
 	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET `+strings.Join(sets, ", ")+`
-		WHERE job_id = ? AND id = ? AND step = 'documents' AND state IN ('pending', 'skipped')
+		WHERE job_id = ? AND id = ? AND step = 'documents' AND `+guard+`
+		AND (SELECT state FROM import_jobs WHERE id = import_rows.job_id) = 'draft'
 		AND NOT EXISTS (SELECT 1 FROM import_calls c WHERE c.row_id = import_rows.id)`, args...)
 	if err != nil {
+		return fmt.Errorf("edit row %d: %w", rowID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("row %d has started; it can no longer change", rowID)
+	if _, err := s.Row(ctx, jobID, rowID); err != nil {
+		return err
 	}
-	return nil
+	return &ConflictError{Job: jobID, Reason: fmt.Sprintf("Row %d has started; it can no longer change.", rowID)}
 }
 
-// saveRow stores the engine's progress on a row.
+// saveRow stores the engine's progress on a row. Only a row the engine
+// still works on changes (RowActWork's From states).
 func (s *Store) saveRow(ctx context.Context, r Row) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE import_rows SET state = ?, step = ?, error = ?, tries = ?, cashlink_investment = ?,
-		wallet = ?, final_status = ?, updated_at = ? WHERE id = ?`,
-		r.State, r.Step, r.Error, r.Tries, r.CashlinkInvestment, r.Wallet, r.FinalStatus, s.now().UnixMilli(), r.ID)
+	guard, gargs := rowGuard(RowActWork)
+	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET state = ?, step = ?, error = ?, tries = ?, cashlink_investment = ?,
+		wallet = ?, final_status = ?, updated_at = ? WHERE id = ? AND `+guard,
+		append([]any{string(r.State), r.Step, r.Error, r.Tries, r.CashlinkInvestment, r.Wallet, r.FinalStatus, s.now().UnixMilli(), r.ID}, gargs...)...)
 	if err != nil {
 		return fmt.Errorf("save row %d: %w", r.ID, err)
 	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("save row %d: %w", r.ID, err)
+	}
+	if n == 0 {
+		return &ConflictError{Job: r.JobID, Reason: fmt.Sprintf("Row %d is no longer being imported; its progress was not saved.", r.ID)}
+	}
 	return nil
 }
 
-// Rerun puts failed and unknown rows of a job back in the queue, at the
-// step where they stopped (see begin for the keys they use). In a cancelled
-// job, rows that never started stay out: the cancellation stopped them, and
-// a re-run of failed rows must not import them.
+// Rerun puts failed and unknown rows of a finished job back in the queue,
+// at the step where they stopped (see begin for the keys they use), and
+// sets the job running: one transaction, guarded by the transition table.
+// In a cancelled job, rows that never started stay out: the cancellation
+// stopped them, and a re-run of failed rows must not import them.
 func (s *Store) Rerun(ctx context.Context, jobID int64) (int64, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
 	}
 	defer tx.Rollback()
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	} else if err != nil {
+		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
+	}
+	if err := s.transition(ctx, tx, jobID, ActRerun, nil); err != nil {
+		return 0, err
+	}
 	now := s.now().UnixMilli()
-	if _, err := tx.ExecContext(ctx, `UPDATE import_rows SET state = 'skipped', error = ?, updated_at = ?
-		WHERE job_id = ? AND state = 'pending' AND step = 'documents'
-		AND (SELECT state FROM import_jobs WHERE id = ?) = 'cancelled'
-		AND NOT EXISTS (SELECT 1 FROM import_calls c WHERE c.row_id = import_rows.id)`,
-		"Not imported: the import was cancelled before this row started.", now, jobID, jobID); err != nil {
-		return 0, err
+	if JobState(state) == JobCancelled {
+		guard, gargs := rowGuard(RowActStopped)
+		if _, err := tx.ExecContext(ctx, `UPDATE import_rows SET state = ?, error = ?, updated_at = ?
+			WHERE job_id = ? AND step = 'documents' AND `+guard+`
+			AND NOT EXISTS (SELECT 1 FROM import_calls c WHERE c.row_id = import_rows.id)`,
+			append([]any{string(rowTransitions[RowActStopped].To), "Not imported: the import was cancelled before this row started.", now, jobID}, gargs...)...); err != nil {
+			return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
+		}
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE import_rows SET state = 'pending', error = '', tries = 0, updated_at = ?
-		WHERE job_id = ? AND state IN ('failed', 'unknown') AND skip = 0`, now, jobID)
+	guard, gargs := rowGuard(RowActRequeue)
+	res, err := tx.ExecContext(ctx, `UPDATE import_rows SET state = ?, error = '', tries = 0, updated_at = ?
+		WHERE job_id = ? AND `+guard+` AND skip = 0`, append([]any{string(rowTransitions[RowActRequeue].To), now, jobID}, gargs...)...)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
 	}
-	n, _ := res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
+	}
 	if n == 0 {
-		return 0, ErrNothingToRerun // and nothing changed
+		// Refused, and nothing changed: the transaction is rolled back.
+		return 0, &ConflictError{Job: jobID, Action: ActRerun, State: JobState(state), Reason: NothingToRerun}
 	}
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("rerun job %d: %w", jobID, err)
+	}
+	return n, nil
 }
 
-// ErrNothingToRerun refuses a re-run of a job with no failed row.
-var ErrNothingToRerun = errors.New("nothing to re-run: no row of this import failed or has an unknown outcome")
+// NothingToRerun is the refusal of a re-run of a job with no failed row.
+const NothingToRerun = "Nothing to re-run: no row of this import failed or has an unknown outcome."
 
 // AddDocument stores a signed PDF for a row (rowID 0: shared by the job).
 // The same file twice in one job is refused.
@@ -448,12 +482,16 @@ func (s *Store) AddDocument(ctx context.Context, d Document, content []byte) (Do
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
 			var other sql.NullInt64
-			s.db.QueryRowContext(ctx, `SELECT row_id FROM import_documents WHERE job_id = ? AND sha256 = ?`, d.JobID, d.SHA256).Scan(&other)
+			if err := s.db.QueryRowContext(ctx, `SELECT row_id FROM import_documents WHERE job_id = ? AND sha256 = ?`, d.JobID, d.SHA256).Scan(&other); err != nil {
+				return Document{}, fmt.Errorf("store document: %w", err)
+			}
 			return Document{}, &DuplicateError{RowID: other.Int64}
 		}
 		return Document{}, fmt.Errorf("store document: %w", err)
 	}
-	d.ID, _ = res.LastInsertId()
+	if d.ID, err = res.LastInsertId(); err != nil {
+		return Document{}, fmt.Errorf("store document: %w", err)
+	}
 	d.Size = int64(len(content))
 	return d, nil
 }
@@ -470,14 +508,21 @@ func (e *DuplicateError) Error() string {
 
 // RemoveDocument deletes a document that has not been uploaded yet.
 func (s *Store) RemoveDocument(ctx context.Context, jobID, docID int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM import_documents WHERE job_id = ? AND id = ? AND cashlink_id = ''`, jobID, docID)
+	res, err := s.db.ExecContext(ctx, `DELETE FROM import_documents WHERE job_id = ? AND id = ? AND cashlink_id = ''
+		AND (SELECT state FROM import_jobs WHERE id = ?) = 'draft'`, jobID, docID, jobID)
 	if err != nil {
+		return fmt.Errorf("remove document %d: %w", docID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("document %d is uploaded already, or not part of this job", docID)
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1 FROM import_documents WHERE job_id = ? AND id = ?`, jobID, docID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("remove document %d: %w", docID, err)
 	}
-	return nil
+	return &ConflictError{Job: jobID, Reason: fmt.Sprintf("Document %d is part of an import that has started; it stays.", docID)}
 }
 
 const docCols = `id, job_id, coalesce(row_id, 0), filename, size, sha256, category, subject, cashlink_id, created_at`
@@ -509,8 +554,10 @@ func (s *Store) documentContent(ctx context.Context, id int64) ([]byte, error) {
 }
 
 func (s *Store) setDocumentUploaded(ctx context.Context, id int64, cashlinkID string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE import_documents SET cashlink_id = ? WHERE id = ?`, cashlinkID, id)
-	return err
+	if _, err := s.db.ExecContext(ctx, `UPDATE import_documents SET cashlink_id = ? WHERE id = ?`, cashlinkID, id); err != nil {
+		return fmt.Errorf("document %d uploaded as %s: %w", id, cashlinkID, err)
+	}
+	return nil
 }
 
 // Mapping is a remembered Issuance → Cashlink investor mapping.
@@ -554,9 +601,10 @@ func (s *Store) rememberMapping(ctx context.Context, x execer, m Mapping, by int
 }
 
 func (s *Store) applyMapping(ctx context.Context, x execer, jobID, issuanceInvestor int64, cashlinkInvestor string) (int64, error) {
+	guard, gargs := rowGuard(RowActEdit)
 	res, err := x.ExecContext(ctx, `UPDATE import_rows SET cashlink_investor = ?, updated_at = ?
-		WHERE job_id = ? AND issuance_investor = ? AND step = 'documents' AND state IN ('pending', 'skipped')`,
-		strings.TrimSpace(cashlinkInvestor), s.now().UnixMilli(), jobID, issuanceInvestor)
+		WHERE job_id = ? AND issuance_investor = ? AND step = 'documents' AND `+guard,
+		append([]any{strings.TrimSpace(cashlinkInvestor), s.now().UnixMilli(), jobID, issuanceInvestor}, gargs...)...)
 	if err != nil {
 		return 0, fmt.Errorf("map investor %d: %w", issuanceInvestor, err)
 	}
@@ -569,9 +617,18 @@ func (s *Store) applyMapping(ctx context.Context, x execer, jobID, issuanceInves
 func (s *Store) MapInvestors(ctx context.Context, jobID int64, apply map[int64]string, remember []Mapping, by int64) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("map investors: %w", err)
 	}
 	defer tx.Rollback()
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("map investors: %w", err)
+	}
+	if JobState(state) != JobDraft {
+		return &ConflictError{Job: jobID, State: JobState(state), Reason: "This import has started; its mapping can no longer change."}
+	}
 	for inv, cl := range apply {
 		if _, err := s.applyMapping(ctx, tx, jobID, inv, cl); err != nil {
 			return err
@@ -603,12 +660,17 @@ type Imported struct {
 	ImportedAt         time.Time
 }
 
-// ImportedInvestments lists all imported investments, newest first.
-func (s *Store) ImportedInvestments(ctx context.Context, limit int) ([]Imported, error) {
+// ImportedInvestments lists a page of the imported investments, newest
+// first, and how many there are.
+func (s *Store) ImportedInvestments(ctx context.Context, offset, limit int) ([]Imported, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM imported_investments WHERE cashlink_investment <> ''`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("imported investments: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT issuance_id, job_id, row_id, cashlink_investment, imported_at FROM imported_investments
-		WHERE cashlink_investment <> '' ORDER BY imported_at DESC, issuance_id LIMIT ?`, limit)
+		WHERE cashlink_investment <> '' ORDER BY imported_at DESC, issuance_id LIMIT ? OFFSET ?`, limit, offset)
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("imported investments: %w", err)
 	}
 	defer rows.Close()
 	var out []Imported
@@ -616,12 +678,12 @@ func (s *Store) ImportedInvestments(ctx context.Context, limit int) ([]Imported,
 		var im Imported
 		var at int64
 		if err := rows.Scan(&im.IssuanceID, &im.JobID, &im.RowID, &im.CashlinkInvestment, &at); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		im.ImportedAt = time.UnixMilli(at).UTC()
 		out = append(out, im)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // reserve claims an Issuance investment for a row before its Cashlink
@@ -657,7 +719,10 @@ func (s *Store) release(ctx context.Context, r Row) error {
 func (s *Store) setImported(ctx context.Context, r Row) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE imported_investments SET cashlink_investment = ?, imported_at = ? WHERE issuance_id = ? AND row_id = ?`,
 		r.CashlinkInvestment, s.now().UnixMilli(), r.IssuanceID, r.ID)
-	return err
+	if err != nil {
+		return fmt.Errorf("record the import of investment %d: %w", r.IssuanceID, err)
+	}
+	return nil
 }
 
 // Progress counts a job's rows by state.
@@ -668,11 +733,12 @@ type Progress struct {
 // Finished counts rows in a final state.
 func (p Progress) Finished() int { return p.Done + p.Failed + p.Skipped }
 
-// JobProgress counts a job's rows by state.
+// JobProgress counts a job's rows by state: one GROUP BY over the
+// (job_id, state) index, whatever the job's size.
 func (s *Store) JobProgress(ctx context.Context, jobID int64) (Progress, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM import_rows WHERE job_id = ? GROUP BY state`, jobID)
 	if err != nil {
-		return Progress{}, err
+		return Progress{}, fmt.Errorf("progress of job %d: %w", jobID, err)
 	}
 	defer rows.Close()
 	var p Progress
@@ -683,7 +749,7 @@ func (s *Store) JobProgress(ctx context.Context, jobID int64) (Progress, error) 
 			return p, err
 		}
 		p.Total += n
-		switch st {
+		switch RowState(st) {
 		case RowPending:
 			p.Pending = n
 		case RowRunning:
@@ -701,4 +767,24 @@ func (s *Store) JobProgress(ctx context.Context, jobID int64) (Progress, error) 
 		}
 	}
 	return p, rows.Err()
+}
+
+// RowsAfter returns up to limit rows of a job after a position, in order
+// (keyset paging over the (job_id, position) index: page p of size n
+// starts after position (p-1)·n, since positions run 1, 2, 3, …).
+func (s *Store) RowsAfter(ctx context.Context, jobID int64, after, limit int) ([]Row, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+rowCols+` FROM import_rows WHERE job_id = ? AND position > ? ORDER BY position LIMIT ?`, jobID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("rows of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

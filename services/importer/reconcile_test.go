@@ -1,11 +1,10 @@
-package handlers
+package importer
 
 import (
 	"reflect"
 	"testing"
 
 	"issuerconsole/services/cashlink"
-	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
 )
 
@@ -15,7 +14,7 @@ import (
 func TestDifferences(t *testing.T) {
 	t.Parallel()
 	w1, w2 := "wallet-1", "wallet-2"
-	row := importer.Row{Units: 10, Wallet: w1}
+	row := Row{Units: 10, Wallet: w1}
 	tests := []struct {
 		name  string
 		iss   issuance.Status
@@ -23,7 +22,7 @@ func TestDifferences(t *testing.T) {
 		cl    string
 		units int64
 		wal   *string
-		row   importer.Row
+		row   Row
 		want  []string
 	}{
 		{"all agree", issuance.StatusInvested, 10, cashlink.StatusDelivered, 10, &w1, row, nil},
@@ -41,11 +40,11 @@ func TestDifferences(t *testing.T) {
 			[]string{"The wallet in Cashlink is not the one set by the import."}},
 		{"no wallet in Cashlink", issuance.StatusInvested, 10, cashlink.StatusDelivered, 10, nil, row,
 			[]string{"The wallet in Cashlink is not the one set by the import."}},
-		{"no wallet set yet", issuance.StatusInvested, 10, cashlink.StatusAccepted, 10, nil, importer.Row{Units: 10}, nil},
+		{"no wallet set yet", issuance.StatusInvested, 10, cashlink.StatusAccepted, 10, nil, Row{Units: 10}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := differences(issuance.Investment{Status: tt.iss, Quantity: tt.qty},
+			got := Differences(issuance.Investment{Status: tt.iss, Quantity: tt.qty},
 				cashlink.Investment{Status: tt.cl, Units: tt.units, Wallet: tt.wal}, tt.row)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %q, want %q", got, tt.want)
