@@ -111,7 +111,9 @@ func TestCancelledJobShowsCashlinksTruth(t *testing.T) {
 		r := c.get(j.path("result"))
 		wantStatus(t, r, http.StatusOK)
 		var got []string
-		r.doc.Find(`tr[data-testid="run-row"]`).Each(func(_ int, tr *goqSel) { got = append(got, tr.AttrOr("data-state", "")+" "+tr.Find("td").Eq(6).Find("[data-code]").AttrOr("data-code", "")) })
+		r.doc.Find(`tr[data-testid="run-row"]`).Each(func(_ int, tr *goqSel) {
+			got = append(got, tr.AttrOr("data-state", "")+" "+tr.Find("td").Eq(6).Find("[data-code]").AttrOr("data-code", ""))
+		})
 		if strings.Join(got, ",") == "done DELIVERED,done DELIVERED" {
 			break
 		}
