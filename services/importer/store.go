@@ -315,7 +315,13 @@ func (s *Store) ReplaceRows(ctx context.Context, jobID int64, rows []Row) error 
 
 // Rows returns a job's rows in order.
 func (s *Store) Rows(ctx context.Context, jobID int64) ([]Row, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+rowCols+` FROM import_rows WHERE job_id = ? ORDER BY position`, jobID)
+	return s.jobRows(ctx, jobID, ` ORDER BY position`)
+}
+
+// jobRows reads a job's rows; rest follows "WHERE job_id = ?" (more
+// conditions, the order, a limit) with its arguments.
+func (s *Store) jobRows(ctx context.Context, jobID int64, rest string, args ...any) ([]Row, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+rowCols+` FROM import_rows WHERE job_id = ?`+rest, append([]any{jobID}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("rows of job %d: %w", jobID, err)
 	}
@@ -773,18 +779,5 @@ func (s *Store) JobProgress(ctx context.Context, jobID int64) (Progress, error) 
 // (keyset paging over the (job_id, position) index: page p of size n
 // starts after position (p-1)·n, since positions run 1, 2, 3, …).
 func (s *Store) RowsAfter(ctx context.Context, jobID int64, after, limit int) ([]Row, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+rowCols+` FROM import_rows WHERE job_id = ? AND position > ? ORDER BY position LIMIT ?`, jobID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("rows of job %d: %w", jobID, err)
-	}
-	defer rows.Close()
-	var out []Row
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return s.jobRows(ctx, jobID, ` AND position > ? ORDER BY position LIMIT ?`, after, limit)
 }
