@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"issuerconsole/routes"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
@@ -94,9 +95,9 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 				}
 			}
 			h.Imports = []views.Stat{
-				{Label: "Running or paused", Value: views.Count(running), Href: "/imports", Meaning: views.MeaningNeutral},
-				{Label: "Waiting for review", Value: views.Count(review), Href: "/imports", Meaning: warnIf(review > 0)},
-				{Label: "Finished with failed rows", Value: views.Count(failed), Href: "/imports", Meaning: badIf(failed > 0)},
+				{Label: "Running or paused", Value: views.Count(running), Href: string(routes.Imports), Meaning: views.MeaningNeutral},
+				{Label: "Waiting for review", Value: views.Count(review), Href: string(routes.Imports), Meaning: warnIf(review > 0)},
+				{Label: "Finished with failed rows", Value: views.Count(failed), Href: string(routes.Imports), Meaning: badIf(failed > 0)},
 			}
 		}
 		if rs, err := s.Imports.Engine.Redemptions(ctx, 200); err == nil {
@@ -106,7 +107,7 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 					n++
 				}
 			}
-			h.Imports = append(h.Imports, views.Stat{Label: "Redemptions to investigate", Value: views.Count(n), Href: "/imports/redeem", Meaning: warnIf(n > 0)})
+			h.Imports = append(h.Imports, views.Stat{Label: "Redemptions to investigate", Value: views.Count(n), Href: string(routes.Redemptions), Meaning: warnIf(n > 0)})
 		}
 	}
 	if s.Audit != nil {

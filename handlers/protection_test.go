@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"issuerconsole/routes"
 	"net/http"
 	"net/url"
 	"slices"
@@ -101,6 +102,15 @@ func TestRoleMatrix(t *testing.T) {
 	inTable := map[string]handlers.RouteInfo{}
 	for _, r := range table {
 		inTable[key(r)] = r
+	}
+	served := map[string]bool{}
+	for _, r := range table {
+		served[r.Path] = true
+	}
+	for _, r := range routes.All {
+		if !served[string(r)] {
+			t.Errorf("named route %s is not in the route table", r)
+		}
 	}
 	for _, r := range s.app.Server.Registered() {
 		if strings.HasPrefix(r.Method, "echo_") {

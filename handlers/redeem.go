@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"issuerconsole/routes"
 	"issuerconsole/services/audit"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/importer"
@@ -102,7 +103,7 @@ func (s *Server) redeem(c echo.Context) error {
 	if err := s.flash(c, kind, msg); err != nil {
 		return err
 	}
-	return redirect(c, "/imports/redeem")
+	return redirect(c, string(routes.Redemptions))
 }
 
 func (s *Server) recheckRedemption(c echo.Context) error {
@@ -124,7 +125,7 @@ func (s *Server) recheckRedemption(c echo.Context) error {
 	if err := s.flash(c, kind, msg); err != nil {
 		return err
 	}
-	return redirect(c, "/imports/redeem")
+	return redirect(c, string(routes.Redemptions))
 }
 
 // --- Reconciliation
@@ -140,7 +141,7 @@ func (s *Server) reconcile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := views.ReconcileView{Pager: pager("/imports/reconcile", c.QueryParams(), page, total, size, "main")}
+	v := views.ReconcileView{Pager: pager(string(routes.Reconcile), c.QueryParams(), page, total, size, "main")}
 	for _, r := range rs {
 		if r.Problem != "" {
 			v.Errors = append(v.Errors, r.Problem)

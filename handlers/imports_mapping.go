@@ -1,0 +1,315 @@
+// The mapping step of the import wizard.
+
+package handlers
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"issuerconsole/services/cashlink"
+	"issuerconsole/services/importer"
+	"issuerconsole/views"
+)
+
+func investorKey(id int64) string { return strconv.FormatInt(id, 10) }
+
+func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView, error) {
+	ctx := c.Request().Context()
+	h, err := s.jobHeader(c, j, "mapping")
+	if err != nil {
+		return views.MappingView{}, err
+	}
+	v := views.MappingView{H: h, CampaignID: j.CampaignID, ProductID: j.ProductID,
+		Live: s.Mode == "live", TimestampRule: importer.TimestampRule}
+	pv := viewer(c)
+	// The same in both modes: what the console keeps (Settings → Cashlink
+	// campaigns), never the emulator's /sandbox/ listing.
+	cat, err := s.Imports.Store.Catalog(ctx)
+	if err != nil {
+		return v, err
+	}
+	if len(cat.Campaigns) > 0 || len(cat.Products) > 0 {
+		v.Campaigns = []views.Option{{Value: "", Label: "choose…"}}
+		for _, cp := range cat.Campaigns {
+			v.Campaigns = append(v.Campaigns, views.Option{Value: cp.ID, Label: catalogLabel(cp)})
+		}
+		v.Products = []views.Option{{Value: "", Label: "choose…"}}
+		for _, pr := range cat.Products {
+			v.Products = append(v.Products, views.Option{Value: pr.ID, Label: catalogLabel(pr)})
+		}
+		// An id the job holds that is no longer kept stays selectable.
+		for _, x := range []struct {
+			id   string
+			opts *[]views.Option
+		}{{j.CampaignID, &v.Campaigns}, {j.ProductID, &v.Products}} {
+			if x.id != "" && !slices.ContainsFunc(*x.opts, func(o views.Option) bool { return o.Value == x.id }) {
+				*x.opts = append(*x.opts, views.Option{Value: x.id, Label: x.id + " (not in the kept list)"})
+			}
+		}
+	}
+	for _, inv := range cat.Investors {
+		v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: pv.Value(inv.Name) + " <" + pv.Value(inv.Email) + ">"})
+	}
+	rows, err := s.Imports.Store.Rows(ctx, j.ID)
+	if err != nil {
+		return v, err
+	}
+	maps, err := s.Imports.Store.Mappings(ctx)
+	if err != nil {
+		return v, err
+	}
+	byInv := map[int64]*views.MapInvestor{}
+	var order []int64
+	for _, r := range rows {
+		if r.IssuanceInvestor == 0 {
+			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), Cashlink: r.CashlinkInvestor})
+			continue
+		}
+		m, ok := byInv[r.IssuanceInvestor]
+		if !ok {
+			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: pv.Value(r.InvestorName),
+				Email: pv.Value(r.InvestorEmail), Cashlink: r.CashlinkInvestor, NaturalPerson: true}
+			if mp, ok := maps[r.IssuanceInvestor]; ok && mp.CashlinkInvestor == r.CashlinkInvestor {
+				m.Source = mp.Source
+			}
+			byInv[r.IssuanceInvestor] = m
+			order = append(order, r.IssuanceInvestor)
+		}
+		m.Rows++
+	}
+	for _, id := range order {
+		v.Investors = append(v.Investors, *byInv[id])
+	}
+	return v, nil
+}
+
+func (s *Server) importMapping(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+func (s *Server) setImportMapping(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	ch := importer.MappingChange{CampaignID: form.Get("campaign_id"), ProductID: form.Get("product_id"),
+		Match: form.Get("action") == "match", Investors: map[int64]string{}, Rows: map[int64]string{}}
+	for k, vals := range form {
+		val := strings.TrimSpace(vals[len(vals)-1])
+		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "map-"), 10, 64); strings.HasPrefix(k, "map-") && err == nil {
+			ch.Investors[id] = val
+		}
+		if id, err := strconv.ParseInt(strings.TrimPrefix(k, "row-"), 10, 64); strings.HasPrefix(k, "row-") && err == nil {
+			ch.Rows[id] = val
+		}
+	}
+	msg, err := s.wizard().SaveMapping(ctx, j.ID, actor(c), ch)
+	var invalid *importer.InvalidError
+	var conflict *importer.ConflictError
+	switch {
+	case errors.As(err, &invalid):
+		v, verr := s.mappingView(c, j)
+		if verr != nil {
+			return verr
+		}
+		v.Error = "Some rows were not changed: " + invalid.Error()
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case errors.As(err, &conflict), errors.Is(err, importer.ErrNotFound):
+		return err
+	case err != nil:
+		return s.mappingNotSaved(c, j, err)
+	}
+	if j, err = s.Imports.Store.Job(ctx, j.ID); err != nil {
+		return err
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	v.Msg = msg
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+func (s *Server) uploadMappings(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	fail := func(msg string) error {
+		v, err := s.mappingView(c, j)
+		if err != nil {
+			return err
+		}
+		v.Error = msg
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return fail("Choose a CSV file.")
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return fail("The file could not be read.")
+	}
+	defer f.Close()
+	maps, errs := parseMappingCSV(f)
+	if len(errs) > 0 {
+		return fail("The mapping file was not applied: " + strings.Join(errs, "; "))
+	}
+	if err := s.Imports.Store.MapInvestors(ctx, j.ID, maps, remembered(maps, "csv"), u.ID); err != nil {
+		return s.mappingNotSaved(c, j, err)
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	v.Msg = fmt.Sprintf("Applied %d mappings from %s.", len(maps), fh.Filename)
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+// remembered lists mappings to remember for later jobs.
+func remembered(maps map[int64]string, source string) []importer.Mapping {
+	out := make([]importer.Mapping, 0, len(maps))
+	for inv, cl := range maps {
+		out = append(out, importer.Mapping{IssuanceInvestor: inv, CashlinkInvestor: cl, Source: source})
+	}
+	return out
+}
+
+// mappingNotSaved answers a failed MapInvestors (one transaction: nothing
+// was saved); the cause is logged, not shown.
+func (s *Server) mappingNotSaved(c echo.Context, j importer.Job, err error) error {
+	s.Logger.Error("saving investor mappings", "job", j.ID, "err", err)
+	v, verr := s.mappingView(c, j)
+	if verr != nil {
+		return verr
+	}
+	v.Error = "The console could not save the mappings, so none was changed (the cause is in the log). Try again."
+	return s.render(c, http.StatusInternalServerError, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+// parseMappingCSV reads issuance_investor_id,cashlink_investor_id lines.
+func parseMappingCSV(r io.Reader) (map[int64]string, []string) {
+	cr := csv.NewReader(importer.CapReader(r, maxMappingCSVSize))
+	cr.FieldsPerRecord = -1
+	out := map[int64]string{}
+	lineOf := map[int64]int{}
+	var errs []string
+	for line := 1; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if errors.Is(err, importer.ErrTooLarge) {
+			return nil, []string{fmt.Sprintf("the file is larger than %d MB", maxMappingCSVSize>>20)}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("line %d: not valid CSV", line))
+			break
+		}
+		if line == 1 && len(rec) > 0 && strings.Contains(strings.ToLower(rec[0]), "issuance") {
+			continue
+		}
+		if len(rec) < 2 {
+			errs = append(errs, fmt.Sprintf("line %d: two columns needed", line))
+			continue
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(rec[0]), 10, 64)
+		cl := strings.TrimSpace(rec[1])
+		if err != nil || id <= 0 || cl == "" {
+			errs = append(errs, fmt.Sprintf("line %d: an Issuance investor id and a Cashlink investor id are needed", line))
+			continue
+		}
+		if prev, dup := out[id]; dup && prev != cl {
+			errs = append(errs, fmt.Sprintf("line %d: investor %d is mapped to %s on line %d already", line, id, prev, lineOf[id]))
+			continue
+		}
+		out[id], lineOf[id] = cl, line
+	}
+	if len(out) == 0 && len(errs) == 0 {
+		errs = append(errs, "no mapping in the file")
+	}
+	return out, errs
+}
+
+// createCashlinkInvestor creates a natural person in Cashlink for an
+// Issuance investor and maps it.
+func (s *Server) createCashlinkInvestor(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	inv, err := strconv.ParseInt(c.FormValue("investor"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	f := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
+	in := cashlink.NewInvestor{NaturalPerson: cashlink.NaturalPerson{Salutation: f("salutation"), Forename: f("forename"), Surname: f("surname"),
+		BirthDate: f("birth_date"), BirthPlace: f("birth_place"), Citizenship: f("citizenship"), Street: f("street"), City: f("city"),
+		Zip: f("zip"), Country: f("country"), Phone: f("phone")}, IsBeneficiary: true}
+	if e := f("email"); e != "" {
+		in.Communication = &cashlink.Communication{Email: e}
+	}
+	v, verr := s.mappingView(c, j)
+	if verr != nil {
+		return verr
+	}
+	id, err := s.wizard().CreateInvestor(ctx, s.Cashlink, j.ID, inv, in, actor(c))
+	var up *importer.UpstreamError
+	switch {
+	case errors.As(err, &up):
+		// The form keeps what was typed; a refusal is the input's (422), a
+		// lost answer Cashlink's (502).
+		status := http.StatusBadGateway
+		if up.Refused {
+			status = http.StatusUnprocessableEntity
+		}
+		v.Error = up.Message
+		return s.render(c, status, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case err != nil && id != "":
+		s.Logger.Error("saving the mapping of a created investor", "job", j.ID, "investor", inv, "err", err)
+		v.Error = "Cashlink created the investor " + id + ", but the console could not save the mapping (the cause is in the log). " +
+			"Submit the form again: the same idempotency key returns the same investor, no second one is created."
+		return s.render(c, http.StatusInternalServerError, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	case err != nil:
+		return err
+	}
+	if v, err = s.mappingView(c, j); err != nil {
+		return err
+	}
+	v.Msg = "Created the Cashlink investor " + id + " and mapped it. New investors may need identification and a wallet before the import can credit them."
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}

@@ -1,0 +1,105 @@
+// Package routes names the console's routes. A Route is the Echo path
+// pattern the server registers, and Path fills its parameters, so a link in a
+// view or a redirect in a handler cannot drift from the route table.
+package routes
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Route is an Echo path pattern such as "/imports/:id/mapping".
+type Route string
+
+// Path fills the pattern's :parameters in order with args (integers or
+// strings, path-escaped). It panics on a wrong number of arguments: that is
+// a programming error, caught by the first test that renders the link.
+func (r Route) Path(args ...any) string {
+	segs := strings.Split(string(r), "/")
+	n := 0
+	for i, s := range segs {
+		if !strings.HasPrefix(s, ":") {
+			continue
+		}
+		if n >= len(args) {
+			panic(fmt.Sprintf("routes: %s needs more than %d arguments", r, len(args)))
+		}
+		segs[i] = arg(args[n])
+		n++
+	}
+	if n != len(args) {
+		panic(fmt.Sprintf("routes: %s takes %d arguments, got %d", r, n, len(args)))
+	}
+	return strings.Join(segs, "/")
+}
+
+func arg(a any) string {
+	switch v := a.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int:
+		return strconv.Itoa(v)
+	case string:
+		return url.PathEscape(v)
+	default:
+		panic(fmt.Sprintf("routes: unsupported argument %T", a))
+	}
+}
+
+// The import wizard, its steps and its actions.
+const (
+	Imports          Route = "/imports"
+	ImportTemplate   Route = "/imports/template.csv"
+	ImportJob        Route = "/imports/:id"
+	ImportSource     Route = "/imports/:id/source"
+	ImportMapping    Route = "/imports/:id/mapping"
+	ImportMappingCSV Route = "/imports/:id/mapping/csv"
+	ImportInvestor   Route = "/imports/:id/mapping/create"
+	ImportDocuments  Route = "/imports/:id/documents"
+	ImportDocMeta    Route = "/imports/:id/documents/meta"
+	ImportDocDelete  Route = "/imports/:id/documents/:doc/delete"
+	ImportReview     Route = "/imports/:id/review"
+	ImportRow        Route = "/imports/:id/rows/:row"
+	ImportRowSkip    Route = "/imports/:id/rows/:row/skip"
+	ImportStart      Route = "/imports/:id/start"
+	ImportRun        Route = "/imports/:id/run"
+	ImportResult     Route = "/imports/:id/result"
+	ImportProgress   Route = "/imports/:id/progress"
+	ImportReport     Route = "/imports/:id/report.csv"
+	ImportPause      Route = "/imports/:id/pause"
+	ImportResume     Route = "/imports/:id/resume"
+	ImportCancel     Route = "/imports/:id/cancel"
+	ImportRerun      Route = "/imports/:id/rerun"
+)
+
+// importSteps maps a wizard step's key to its page.
+var importSteps = map[string]Route{
+	"source": ImportSource, "mapping": ImportMapping, "documents": ImportDocuments,
+	"review": ImportReview, "run": ImportRun, "result": ImportResult,
+}
+
+// ImportStep is the page of one wizard step ("source" … "result").
+func ImportStep(id int64, step string) string {
+	r, ok := importSteps[step]
+	if !ok {
+		panic("routes: unknown import step " + step)
+	}
+	return r.Path(id)
+}
+
+// Redemptions and the reconciliation of imported investments.
+const (
+	Redemptions     Route = "/imports/redeem"
+	RedemptionCheck Route = "/imports/redeem/:id/check"
+	Reconcile       Route = "/imports/reconcile"
+)
+
+// All lists every named route, so a test can check each one is served.
+var All = []Route{
+	Imports, ImportTemplate, ImportJob, ImportSource, ImportMapping, ImportMappingCSV, ImportInvestor,
+	ImportDocuments, ImportDocMeta, ImportDocDelete, ImportReview, ImportRow, ImportRowSkip, ImportStart,
+	ImportRun, ImportResult, ImportProgress, ImportReport, ImportPause, ImportResume, ImportCancel, ImportRerun,
+	Redemptions, RedemptionCheck, Reconcile,
+}
