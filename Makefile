@@ -34,8 +34,9 @@ test: lint ## the whole test suite (race detector on; browser tests when Chromiu
 e2e: ## only the browser tests, with screenshots in e2e/screenshots/
 	REQUIRE_EXTERNAL_TOOLS=1 $(GO) test -count=1 -v ./e2e/
 
-difftest: ## Issuance emulator vs the real Django/DRF/django-filter stack: 2000 random queries (Debian python3-django* needed)
+difftest: ## Issuance emulator vs the real Django/DRF/django-filter stack: 2000 random queries (Debian python3-django* needed); merged keys vs one all-seeing key: 300
 	DIFF_QUERIES=2000 REQUIRE_EXTERNAL_TOOLS=1 $(GO) test ./sandbox/issuance/ -run 'TestDifferentialDjango|TestPythonParsers' -count=1 -v
+	MERGE_QUERIES=300 $(GO) test ./services/issuance/ -run TestMergedKeysMatchAllSeeingKey -count=1 -v
 
 bench: ## benchmarks (see README: figures are medians against an in-run baseline)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(PKGS)
