@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"math/big"
 	"net/http"
@@ -91,18 +92,19 @@ func (s *Server) offeringsList(c echo.Context) error {
 		default:
 			l.Count = page.Count
 			committed := s.Offerings.CommittedEach(c.Request().Context(), page.Results)
-			var failed []string
+			failed, firstErr := 0, error(nil)
 			for i, o := range page.Results {
 				r := offeringRow(o)
 				committedCells(&r, committed[i])
-				if committed[i].Err != nil {
-					failed = append(failed, o.Name)
+				if err := committed[i].Err; err != nil {
+					failed++
+					firstErr = cmp.Or(firstErr, err)
 				}
 				l.Rows = append(l.Rows, r)
 			}
-			if len(failed) > 0 {
-				l.MoneyProblem = "The committed money of " + views.Plural(int64(len(failed)), "offering") + " could not be read (" +
-					describeAPIError(committed[slices.IndexFunc(committed, func(c offerings.CommittedOf) bool { return c.Err != nil })].Err) + "); shown as —."
+			if failed > 0 {
+				l.MoneyProblem = "The committed money of " + views.Plural(int64(failed), "offering") + " could not be read (" +
+					describeAPIError(firstErr) + "); shown as —."
 			}
 			size := pageSizeOf(q, defaultPageSize)
 			l.Pager = pager("/offerings", q, pageOf(q, page.Count, size), page.Count, size, "#offering-results")

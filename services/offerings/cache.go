@@ -18,6 +18,9 @@ import (
 type cache[V any] struct {
 	ttl time.Duration // 0: every request loads (still shared while in flight)
 	max int
+	// unshared: every request loads on its own, nothing shared (the
+	// benchmarks' baseline: the console before this cache).
+	unshared bool
 	now func() time.Time
 
 	mu    sync.Mutex
@@ -43,6 +46,8 @@ func newCache[V any](ttl time.Duration, max int, now func() time.Time) *cache[V]
 	return &cache[V]{ttl: ttl, max: max, now: now, items: map[string]*list.Element{}, lru: list.New(), loads: map[string]*flight{}}
 }
 
+func (c *cache[V]) setUnshared(u bool) { c.unshared = u }
+
 // peek returns a fresh entry without loading.
 func (c *cache[V]) peek(key string) (V, time.Time, bool) {
 	c.mu.Lock()
@@ -65,6 +70,11 @@ func (c *cache[V]) peek(key string) (V, time.Time, bool) {
 func (c *cache[V]) get(ctx context.Context, key string, load func(context.Context) (V, error)) (V, time.Time, error) {
 	if v, at, ok := c.peek(key); ok {
 		return v, at, nil
+	}
+	if c.unshared {
+		at := c.now()
+		v, err := load(ctx)
+		return v, at, err
 	}
 	ch := c.group.DoChan(key, func() (any, error) {
 		f := &flight{}

@@ -40,6 +40,9 @@ type Options struct {
 	// MaxOfferings bounds the offerings (and their overviews) kept;
 	// summaries are kept for eight times as many.
 	MaxOfferings int
+	// Unshared turns the sharing of concurrent loads off too, with TTL 0:
+	// the benchmarks' baseline, the console before this cache.
+	Unshared bool
 }
 
 // DefaultTTL is short: the page is a live view, and a refresh is one click.
@@ -56,9 +59,13 @@ func NewWithOptions(client *issuance.Client, now func() time.Time, o Options) *S
 		now = time.Now
 	}
 	n := max(o.MaxOfferings, 1)
-	return &Service{client: client, now: now, Parallel: 4, scope: client.Visibility(),
+	s := &Service{client: client, now: now, Parallel: 4, scope: client.Visibility(),
 		offers: newCache[issuance.Offering](o.TTL, n, now), overviews: newCache[Overview](o.TTL, n, now),
 		summaries: newCache[Committed](o.TTL, 8*n, now), lists: newCache[[]issuance.Offering](o.TTL, 1, now)}
+	for _, c := range []interface{ setUnshared(bool) }{s.offers, s.overviews, s.summaries, s.lists} {
+		c.setUnshared(o.Unshared)
+	}
+	return s
 }
 
 func (s *Service) key(kind string, id any) string { return fmt.Sprintf("%s|%s|%v", s.scope, kind, id) }
