@@ -21,7 +21,7 @@ type cache[V any] struct {
 	// unshared: every request loads on its own, nothing shared (the
 	// benchmarks' baseline: the console before this cache).
 	unshared bool
-	now func() time.Time
+	now      func() time.Time
 
 	mu    sync.Mutex
 	items map[string]*list.Element // of *cached[V]
