@@ -365,7 +365,7 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 				}
 			}
 		}
-		return strings.Join(words, ", "), strings.Join(vals, ",")
+		return strings.Join(words, "; "), strings.Join(vals, ",") // "; ": a word may hold a comma
 	}
 	step := func(label string, t offerings.Total, steps ...offerings.Step) views.FunnelStep {
 		var names, csv []string
@@ -373,7 +373,7 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 			n, c := statuses(st)
 			names, csv = append(names, n), append(csv, c)
 		}
-		return views.FunnelStep{Step: label, Statuses: strings.Join(names, ", "), Count: t.Count, Amount: money(t.Amount), Shares: money(t.Shares),
+		return views.FunnelStep{Step: label, Statuses: strings.Join(names, "; "), Count: t.Count, Amount: money(t.Amount), Shares: money(t.Shares),
 			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status__in": {strings.Join(csv, ",")}}.Encode()}
 	}
 	d.Funnel = []views.FunnelStep{

@@ -275,8 +275,9 @@ func TestOfferingStatusChartInWords(t *testing.T) {
 	if !strings.Contains(labels, "Payment not received") {
 		t.Errorf("chart labels %q", labels)
 	}
-	if got := text(r.doc.Find(`tr[data-testid="funnel-row"]`).First().Find("td").First()); strings.Contains(got, "_") {
-		t.Errorf("funnel statuses as codes: %q", got)
+	if got, want := text(r.doc.Find(`tr[data-testid="funnel-row"]`).First().Find("td").First()),
+		"Payment not received; Payment received; Approved; Accepted; Invested; Accepted, escrow closed"; got != want {
+		t.Errorf("the committed step counts %q, want %q", got, want)
 	}
 }
 

@@ -944,7 +944,7 @@ func OfferingMoney(d OfferingDetail) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "</tbody></table></div><p class=\"hint\">Committed includes received and invested; received includes invested. Started, payment-failed, cancelled, refunded and not approved investments are outside the funnel (as in the API's summary of committed money). Amount paid is quantity × price plus fees; shares value is quantity × price. Targets compare the shares value committed.</p><p class=\"notice\" data-testid=\"target-note\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "</tbody></table></div><p class=\"hint\">Committed includes received and invested; received includes invested. Started, payment-failed, cancelled, refunded and not approved investments are outside the funnel (as in the API's summary of committed money). Amount paid is quantity × price plus fees; shares value is quantity × price. Targets compare the amount committed, as the API's summary counts committed money (the offerings list and the start page show the same figure).</p><p class=\"notice\" data-testid=\"target-note\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
