@@ -92,15 +92,20 @@ func (s *Server) offeringsList(c echo.Context) error {
 		default:
 			l.Count = page.Count
 			committed := s.Offerings.CommittedEach(c.Request().Context(), page.Results)
-			failed, firstErr := 0, error(nil)
+			failed, firstErr, oldest := 0, error(nil), time.Time{}
 			for i, o := range page.Results {
 				r := offeringRow(o)
 				committedCells(&r, committed[i])
 				if err := committed[i].Err; err != nil {
 					failed++
 					firstErr = cmp.Or(firstErr, err)
+				} else if at := committed[i].AsOf; oldest.IsZero() || at.Before(oldest) {
+					oldest = at
 				}
 				l.Rows = append(l.Rows, r)
+			}
+			if !oldest.IsZero() {
+				l.MoneyAsOf = oldest.UTC().Format("2006-01-02 15:04:05 UTC")
 			}
 			if failed > 0 {
 				l.MoneyProblem = "The committed money of " + views.Plural(int64(failed), "offering") + " could not be read (" +

@@ -54,6 +54,9 @@ func TestOfferingsListMoneyColumns(t *testing.T) {
 	}
 	r := c.get("/offerings?page_size=100")
 	wantStatus(t, r, http.StatusOK)
+	if got, want := text(r.doc.Find(`[data-testid="money-as-of"]`)), s.clock.Now().UTC().Format("15:04:05 UTC"); !strings.Contains(got, want) {
+		t.Errorf("money as of %q, want %s", got, want)
+	}
 	heads := text(r.doc.Find(`table[data-testid="offerings-table"] thead`))
 	if !strings.Contains(heads, "Committed") || !strings.Contains(heads, "% of minimum") {
 		t.Fatalf("headers %q", heads)

@@ -356,3 +356,37 @@ func TestVisibilityFollowsTheCredentials(t *testing.T) {
 		t.Fatalf("visibility %q for an offering's key", one.Visibility())
 	}
 }
+
+// Without a Firebase credential the summary withholds the amount: the
+// list then shows none, unless the offering's page counted it; the totals
+// say it is missing rather than adding up part of it.
+func TestWithheldAmount(t *testing.T) {
+	t.Parallel()
+	u := newUpstream(t)
+	c, err := issuance.New(issuance.Options{BaseURL: u.srv.URL + "/", APIKey: emu.DefaultAPIKey, AllowHTTP: true, Audit: u.audit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(c, nil)
+	ctx := context.Background()
+	o, _, err := s.Offering(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Committed(ctx, o)
+	if err != nil || got.Amount != nil || got.Investors <= 0 {
+		t.Fatalf("anonymous summary: amount %v, %d investors (%v)", got.Amount, got.Investors, err)
+	}
+	totals, err := s.CommittedTotals(ctx, []issuance.Offering{o})
+	if err != nil || len(totals) != 1 || totals[0].Amount != nil {
+		t.Fatalf("totals with a withheld amount: %+v (%v)", totals, err)
+	}
+	ov, err := s.Overview(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Committed(ctx, o)
+	if err != nil || got.Amount == nil || got.Amount.Cmp(ov.Funnel.Committed.Amount) != 0 || !got.AsOf.Equal(ov.AsOf) {
+		t.Fatalf("after the page counted it: %v as of %s (%v), the page %s as of %s", got.Amount, got.AsOf, err, ov.Funnel.Committed.Amount.FloatString(2), ov.AsOf)
+	}
+}

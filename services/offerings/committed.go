@@ -61,8 +61,8 @@ func (s *Service) Committed(ctx context.Context, o issuance.Offering) (Committed
 		return Committed{}, err
 	}
 	if c.Amount == nil { // withheld: the offering's page may have counted it
-		if ov, at, ok := s.overviews.peek(s.key("overview", o.ID)); ok {
-			c.Amount, c.AsOf = ov.Funnel.Committed.Amount, at
+		if ov, _, ok := s.overviews.peek(s.key("overview", o.ID)); ok {
+			c.Amount, c.AsOf = ov.Funnel.Committed.Amount, ov.AsOf
 		}
 	}
 	if o.MinimumAmountRaised != nil && *o.MinimumAmountRaised != "" {
