@@ -34,6 +34,7 @@ import (
 	"issuerconsole/services/export"
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/offerings"
 	"issuerconsole/services/searches"
 	"issuerconsole/static"
 	"issuerconsole/views"
@@ -94,6 +95,9 @@ type Options struct {
 	holdStart    <-chan struct{} // tests: background start-up work waits for it
 	readyWait    time.Duration   // tests: 0 = defaultReadyWait
 	SignInWindow time.Duration   // folding window of failed sign-ins; 0 = 15 minutes
+	// OfferingCache tunes the offering pages' shared cache; nil = the
+	// default (offerings.DefaultTTL). Benchmarks set their baseline here.
+	OfferingCache *offerings.Options
 }
 
 // New builds the console for a listener at addr (the resolved address, so
@@ -240,6 +244,8 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       a.exports,
 		Imports:       imports,
+		Offerings:     offeringService(a.Issuance, opts),
+		Now:           opts.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -664,4 +670,16 @@ func (a *App) purgeSessions(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// offeringService is the offering pages' reader with its shared cache (nil
+// without Issuance).
+func offeringService(c *issuance.Client, opts Options) *offerings.Service {
+	if c == nil {
+		return nil
+	}
+	if opts.OfferingCache != nil {
+		return offerings.NewWithOptions(c, opts.Now, *opts.OfferingCache)
+	}
+	return offerings.New(c, opts.Now)
 }

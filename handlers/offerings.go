@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"math/big"
 	"net/http"
@@ -90,8 +91,25 @@ func (s *Server) offeringsList(c echo.Context) error {
 			l.Problem = upstreamProblem(err)
 		default:
 			l.Count = page.Count
-			for _, o := range page.Results {
-				l.Rows = append(l.Rows, offeringRow(o))
+			committed := s.Offerings.CommittedEach(c.Request().Context(), page.Results)
+			failed, firstErr, oldest := 0, error(nil), time.Time{}
+			for i, o := range page.Results {
+				r := offeringRow(o)
+				committedCells(&r, committed[i])
+				if err := committed[i].Err; err != nil {
+					failed++
+					firstErr = cmp.Or(firstErr, err)
+				} else if at := committed[i].AsOf; oldest.IsZero() || at.Before(oldest) {
+					oldest = at
+				}
+				l.Rows = append(l.Rows, r)
+			}
+			if !oldest.IsZero() {
+				l.MoneyAsOf = oldest.UTC().Format("2006-01-02 15:04:05 UTC")
+			}
+			if failed > 0 {
+				l.MoneyProblem = "The committed money of " + views.Plural(int64(failed), "offering") + " could not be read (" +
+					describeAPIError(firstErr) + "); shown as —."
 			}
 			size := pageSizeOf(q, defaultPageSize)
 			l.Pager = pager("/offerings", q, pageOf(q, page.Count, size), page.Count, size, "#offering-results")
@@ -115,12 +133,31 @@ func (s *Server) offeringsList(c echo.Context) error {
 		return ""
 	})
 	for _, h := range []struct{ label, field string }{{"#", "id"}, {"Name", "name"}, {"Slug", ""}, {"Type", "type"}, {"Status", "status"},
+		{"Committed", ""}, {"% of minimum", ""},
 		{"Unit price", ""}, {"Min. investment", ""}, {"Opened", "opened_at"}, {"Deadline", ""}, {"Created", "created_at"}} {
 		l.Headers = append(l.Headers, sortHeader("/offerings", q, h.label, h.field, issuance.OfferingOrderingFields, "#offering-results", h.label == "#"))
 	}
 	p := s.page(c, "Offerings", "offerings")
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.OfferingsPage(p, l),
 		Fragment: fragments(views.OfferingResults(l), views.FieldErrorsOOB(l.Form))})
+}
+
+// committedCells fills a row's money columns from the API's summary: the
+// committed amount with its currency and the share of the minimum target.
+func committedCells(r *views.OfferingRow, c offerings.CommittedOf) {
+	r.Committed, r.MinTarget = views.Dash, views.Dash
+	if c.Err != nil {
+		r.CommittedNote = "could not be read: " + describeAPIError(c.Err)
+		return
+	}
+	if c.Amount == nil {
+		r.CommittedNote = "the API withheld the amount"
+		return
+	}
+	r.Committed = views.MoneyRat(c.Amount, c.Currency)
+	if c.Minimum != nil && c.Minimum.Sign() > 0 {
+		r.HasMinimum, r.MinPercent, r.MinTarget = true, c.Percent, views.MoneyRat(c.Minimum, c.Currency)
+	}
 }
 
 func offeringRow(o issuance.Offering) views.OfferingRow {
@@ -148,14 +185,14 @@ func (s *Server) offeringDetail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.Issuance.GetOffering(c.Request().Context(), id)
+	o, _, err := s.Offerings.Offering(c.Request().Context(), id)
 	if errors.Is(err, apiclient.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
-	d := offeringFrame(o, time.Now())
+	d := offeringFrame(o, s.Now())
 	d.MoneyURL = "/offerings/" + strconv.FormatInt(id, 10) + "/money"
 	if q := attentionQuery(c.QueryParams()); q != "" {
 		d.MoneyURL += "?" + q
@@ -173,7 +210,7 @@ func (s *Server) offeringMoney(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ov, err := offerings.New(s.Issuance, nil).Overview(c.Request().Context(), id)
+	ov, err := s.Offerings.Overview(c.Request().Context(), id)
 	if errors.Is(err, apiclient.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
@@ -181,7 +218,39 @@ func (s *Server) offeringMoney(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
 	d := offeringDetailView(ov, c.QueryParams(), viewer(c))
+	now := s.Now()
+	// To the second: the answer is kept for seconds, not minutes.
+	d.AsOf, d.AsOfISO, d.AsOfAgo = ov.AsOf.UTC().Format("2006-01-02 15:04:05 UTC"), ov.AsOf.UTC().Format(time.RFC3339), views.Ago(ov.AsOf, now)
+	if ttl := s.Offerings.TTL(); ttl >= time.Second {
+		d.KeptFor = views.Plural(int64(ttl/time.Second), "second")
+	}
+	d.RefreshURL, d.CSRF = "/offerings/"+strconv.FormatInt(id, 10)+"/refresh", s.page(c, "", "").CSRFToken
+	if q := attentionQuery(c.QueryParams()); q != "" {
+		d.RefreshURL += "?" + q
+	}
 	return s.render(c, http.StatusOK, view{Title: ov.Offering.Name, Nav: "offerings", Content: views.OfferingPage(d), Fragment: views.OfferingMoney(d)})
+}
+
+// refreshOffering drops what the console keeps about an offering (unless
+// it was read in the last seconds) and shows its money read again: the
+// fragment for htmx, otherwise a redirect to the money page.
+func (s *Server) refreshOffering(c echo.Context) error {
+	if err := s.requireIssuance(); err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	s.Offerings.Refresh(id)
+	if isFragment(c) {
+		return s.offeringMoney(c)
+	}
+	to := "/offerings/" + strconv.FormatInt(id, 10) + "/money"
+	if q := attentionQuery(c.QueryParams()); q != "" {
+		to += "?" + q
+	}
+	return c.Redirect(http.StatusSeeOther, to)
 }
 
 // attentionQuery keeps the attention list's own parameters.
@@ -288,19 +357,20 @@ func offeringFrame(o issuance.Offering, now time.Time) views.OfferingDetail {
 func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer) views.OfferingDetail {
 	o, f := ov.Offering, ov.Funnel
 	d := offeringFrame(o, ov.AsOf)
-	d.MoneyLoaded, d.AsOf, d.Calls = true, ov.AsOf.Format("2006-01-02 15:04:05"), ov.Calls
+	d.MoneyLoaded, d.Calls = true, ov.Calls
 	d.Raised, d.Investments = money(f.Committed.Amount), f.Committed.Count
 	d.Empty = f.Committed.Count+f.Started.Count+f.PaymentFailed.Count+f.Lost.Count == 0
 	statuses := func(step offerings.Step) (string, string) {
-		var vals []string
+		var words, vals []string
 		for _, g := range offerings.Grouping {
 			if g.Step == step {
 				for _, st := range g.Statuses {
+					words = append(words, views.StatusLabel(views.InvestmentStatus, string(st)))
 					vals = append(vals, string(st))
 				}
 			}
 		}
-		return strings.Join(vals, ", "), strings.Join(vals, ",")
+		return strings.Join(words, "; "), strings.Join(vals, ",") // "; ": a word may hold a comma
 	}
 	step := func(label string, t offerings.Total, steps ...offerings.Step) views.FunnelStep {
 		var names, csv []string
@@ -308,7 +378,7 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 			n, c := statuses(st)
 			names, csv = append(names, n), append(csv, c)
 		}
-		return views.FunnelStep{Step: label, Statuses: strings.Join(names, ", "), Count: t.Count, Amount: money(t.Amount), Shares: money(t.Shares),
+		return views.FunnelStep{Step: label, Statuses: strings.Join(names, "; "), Count: t.Count, Amount: money(t.Amount), Shares: money(t.Shares),
 			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status__in": {strings.Join(csv, ",")}}.Encode()}
 	}
 	d.Funnel = []views.FunnelStep{
@@ -334,8 +404,9 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 	d.TargetNote = "About these targets: the API reference describes minimum_amount_raised as the Reg CF minimum (\"the filing Target Amount Raised\"), " +
 		"maximum_amount_raised as \"the Offering Target amount raised for a Reg CF Offering\" and reg_cf_amount_raised_tier as \"the Offering Maximum\". " +
 		"The descriptions of the last two look swapped; this page goes by the field names. Check them against your filing."
-	for _, b := range f.ByStatus {
-		d.ByStatus = append(d.ByStatus, views.Bar{Label: b.Label, Value: float64(b.Count), Count: b.Count, Amount: money(b.Amount),
+	for _, b := range f.ByStatus { // statuses in the console's words and badges, not the API's labels
+		badge := views.StatusBadge(views.InvestmentStatus, b.Key)
+		d.ByStatus = append(d.ByStatus, views.Bar{Label: badge.Label, Badge: &badge, Value: float64(b.Count), Count: b.Count, Amount: money(b.Amount),
 			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status": {b.Key}}.Encode()})
 	}
 	for _, b := range f.ByPaymentMethod {

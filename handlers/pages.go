@@ -39,15 +39,16 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 	ctx := c.Request().Context()
 	now := time.Now()
 	if s.Issuance != nil {
-		offs, err := s.Issuance.ListOfferings(ctx, issuance.OfferingFilter{}, issuance.PageOpts{PageSize: 100})
+		offs, _, err := s.Offerings.All(ctx)
 		if err != nil {
 			h.IssuanceProblem = "The Issuance API could not answer: " + describeAPIError(err)
 		} else {
 			byStatus := map[string]int{}
-			for _, o := range offs.Results {
+			for _, o := range offs {
 				byStatus[o.Status]++
 			}
-			h.Offerings = append(h.Offerings, views.Stat{Label: "Offerings", Value: views.Count(offs.Count), Href: "/offerings"})
+			s.moneyTotals(c, h, offs)
+			h.Offerings = append(h.Offerings, views.Stat{Label: "Offerings", Value: views.Count(len(offs)), Href: "/offerings"})
 			for _, st := range issuance.OfferingStatuses {
 				if n := byStatus[st.Value]; n > 0 {
 					b := views.StatusBadge(views.OfferingStatus, st.Value)
@@ -128,6 +129,42 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 			}
 		}
 		h.Now = now
+	}
+}
+
+// moneyTotals adds the committed money across offerings to the dashboard:
+// all of them, and the open ones, one figure per currency (never added
+// across currencies), each linking to the list that shows it per offering.
+func (s *Server) moneyTotals(c echo.Context, h *views.Home, offs []issuance.Offering) {
+	var open []issuance.Offering
+	for _, o := range offs {
+		if o.Status == "opened" {
+			open = append(open, o)
+		}
+	}
+	for _, part := range []struct {
+		label, href string
+		offs        []issuance.Offering
+	}{
+		{"Committed, all offerings", "/offerings", offs},
+		{"Committed, open offerings", "/offerings?status__in=opened", open},
+	} {
+		totals, err := s.Offerings.CommittedTotals(c.Request().Context(), part.offs)
+		if err != nil {
+			h.MoneyProblem = "The committed money could not be read: " + describeAPIError(err)
+			return
+		}
+		for _, t := range totals {
+			st := views.Stat{Label: part.label, Value: views.MoneyRat(t.Amount, t.Currency), Href: part.href, Meaning: views.MeaningNeutral,
+				Note: views.Plural(int64(t.Offerings), "offering")}
+			if len(totals) > 1 {
+				st.Label += " (" + t.Currency + ")"
+			}
+			if t.Amount == nil {
+				st.Value, st.Note = views.Dash, "the API withheld the amount"
+			}
+			h.Money = append(h.Money, st)
+		}
 	}
 }
 

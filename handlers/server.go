@@ -26,6 +26,7 @@ import (
 	"issuerconsole/services/export"
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/offerings"
 	"issuerconsole/services/searches"
 	"issuerconsole/static"
 	"issuerconsole/views"
@@ -62,6 +63,10 @@ type Deps struct {
 	Searches    *searches.Store
 	Exports     *export.Manager // nil without Issuance
 	Imports     ImportDeps
+	// Offerings reads offerings, their money and summaries, kept briefly
+	// and shared (nil without Issuance).
+	Offerings *offerings.Service
+	Now       func() time.Time // nil = time.Now
 }
 
 // Server holds the wired Echo instance.
@@ -114,6 +119,12 @@ const sessionCookie = "ic_session"
 func New(d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Offerings == nil && d.Issuance != nil {
+		d.Offerings = offerings.New(d.Issuance, d.Now)
 	}
 	s := &Server{Deps: d, echo: echo.New()}
 	e := s.echo
@@ -214,6 +225,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/offerings", signedIn, s.offeringsList},
 		{http.MethodGet, "/offerings/:id", signedIn, s.offeringDetail},
 		{http.MethodGet, "/offerings/:id/money", signedIn, s.offeringMoney},
+		{http.MethodPost, "/offerings/:id/refresh", signedIn, s.refreshOffering},
 		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
 		{http.MethodGet, "/investments/:id", signedIn, s.investmentDetail},
 		{http.MethodPost, "/investments/columns", signedIn, s.setColumns},

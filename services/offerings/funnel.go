@@ -84,7 +84,7 @@ type Target struct {
 	Field   string   // the API field it comes from
 	Label   string   // what the page calls it
 	Amount  *big.Rat // nil when the offering has none
-	Percent float64  // committed shares value / Amount × 100
+	Percent float64  // committed amount / Amount × 100 (see Compute)
 }
 
 // Funnel is the money of an offering, by step.
@@ -153,14 +153,15 @@ func Compute(o issuance.Offering, invs []issuance.Investment) Funnel {
 	sort.Slice(f.ByPaymentMethod, func(i, j int) bool {
 		return f.ByPaymentMethod[i].Amount.Cmp(f.ByPaymentMethod[j].Amount) > 0
 	})
+	// Targets compare the committed amount, as the API's summary counts
+	// committed money (its total_amount_committed, which the offerings list
+	// and the dashboard show), so the page's "raised" figure over the
+	// target is the percentage written beside it.
 	target := func(field, label string, d *issuance.Decimal) {
 		t := Target{Field: field, Label: label}
-		if d != nil {
+		if d != nil && *d != "" {
 			t.Amount = d.Rat()
-			if t.Amount.Sign() > 0 {
-				p, _ := new(big.Rat).Quo(f.Committed.Shares, t.Amount).Float64()
-				t.Percent = p * 100
-			}
+			t.Percent = PercentOf(f.Committed.Amount, t.Amount)
 		}
 		f.Targets = append(f.Targets, t)
 	}

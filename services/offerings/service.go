@@ -15,21 +15,101 @@ import (
 	"issuerconsole/services/issuance"
 )
 
-// Service reads offerings and their investments through the Issuance client.
+// Service reads offerings and their investments through the Issuance client,
+// keeping the answers for a short while (Options.TTL) and sharing one
+// load among concurrent requests for the same offering.
 type Service struct {
 	client *issuance.Client
 	now    func() time.Time
 	// Parallel bounds concurrent page fetches when loading an offering's
-	// investments.
+	// investments, and concurrent summaries for a list of offerings.
 	Parallel int
+
+	scope     string // the client's visibility: part of every cache key
+	offers    *cache[issuance.Offering]
+	overviews *cache[Overview]
+	summaries *cache[Committed]
+	lists     *cache[[]issuance.Offering]
 }
 
-// New returns a service.
+// Options tune the cache.
+type Options struct {
+	// TTL is how long an answer is reused (the page says "as of" when);
+	// 0 turns reuse off (concurrent requests still share one load).
+	TTL time.Duration
+	// MaxOfferings bounds the offerings (and their overviews) kept;
+	// summaries are kept for eight times as many.
+	MaxOfferings int
+	// Unshared turns the sharing of concurrent loads off too, with TTL 0:
+	// the benchmarks' baseline, the console before this cache.
+	Unshared bool
+}
+
+// DefaultTTL is short: the page is a live view, and a refresh is one click.
+const DefaultTTL = 30 * time.Second
+
+// New returns a service with the default cache.
 func New(client *issuance.Client, now func() time.Time) *Service {
+	return NewWithOptions(client, now, Options{TTL: DefaultTTL, MaxOfferings: 256})
+}
+
+// NewWithOptions returns a service with the given cache.
+func NewWithOptions(client *issuance.Client, now func() time.Time, o Options) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{client: client, now: now, Parallel: 4}
+	n := max(o.MaxOfferings, 1)
+	s := &Service{client: client, now: now, Parallel: 4, scope: client.Visibility(),
+		offers: newCache[issuance.Offering](o.TTL, n, now), overviews: newCache[Overview](o.TTL, n, now),
+		summaries: newCache[Committed](o.TTL, 8*n, now), lists: newCache[[]issuance.Offering](o.TTL, 1, now)}
+	for _, c := range []interface{ setUnshared(bool) }{s.offers, s.overviews, s.summaries, s.lists} {
+		c.setUnshared(o.Unshared)
+	}
+	return s
+}
+
+func (s *Service) key(kind string, id any) string { return fmt.Sprintf("%s|%s|%v", s.scope, kind, id) }
+
+// Offering is GET /api/offerings/{id}/, kept like the rest: the page's frame
+// and its money share one call.
+func (s *Service) Offering(ctx context.Context, id int64) (issuance.Offering, time.Time, error) {
+	return s.offers.get(ctx, s.key("offering", id), func(ctx context.Context) (issuance.Offering, error) {
+		return s.client.GetOffering(ctx, id)
+	})
+}
+
+// All is every offering the console's keys see (every page), kept like
+// the rest: the dashboard's totals add these up.
+func (s *Service) All(ctx context.Context) ([]issuance.Offering, time.Time, error) {
+	return s.lists.get(ctx, s.key("all", ""), func(ctx context.Context) ([]issuance.Offering, error) {
+		var out []issuance.Offering
+		for page := 1; ; page++ {
+			q := url.Values{"ordering": {"id"}, "page_size": {strconv.Itoa(pageSize)}, "page": {strconv.Itoa(page)}}
+			p, err := s.client.ListOfferingsQuery(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p.Results...)
+			if len(p.Results) == 0 || len(out) >= p.Count {
+				return out, nil
+			}
+		}
+	})
+}
+
+// TTL is how long answers are kept (0: not kept).
+func (s *Service) TTL() time.Duration { return s.offers.ttl }
+
+// MinRefreshAge is the age under which a refresh keeps the answer it has:
+// pressed twice, or by several people at once, it costs one load.
+const MinRefreshAge = 2 * time.Second
+
+// Refresh drops what is kept about an offering (unless it is younger than
+// MinRefreshAge), so the next view reads the API again.
+func (s *Service) Refresh(id int64) {
+	s.offers.forget(s.key("offering", id), MinRefreshAge)
+	s.overviews.forget(s.key("overview", id), MinRefreshAge)
+	s.summaries.forget(s.key("committed", id), MinRefreshAge)
 }
 
 // Attention is an investment that needs a look, with the reasons.
@@ -43,27 +123,65 @@ type Overview struct {
 	Offering  issuance.Offering
 	Funnel    Funnel
 	Attention []Attention
-	AsOf      time.Time
-	Calls     int // API calls it took
+	AsOf      time.Time // when the API was read (kept answers are older than the page)
+	Calls     int       // API calls it took
 }
 
 // pageSize for loading every investment of an offering (the API's maximum).
 const pageSize = 100
 
-// Overview loads an offering and all its investments, and the filtered
-// lists that feed the attention list (watchlist hits and failed KYC are
-// not fields of the investment, only filters).
+// Overview is an offering with the money counted from all its investments,
+// kept for the TTL; concurrent requests share one load.
 func (s *Service) Overview(ctx context.Context, id int64) (Overview, error) {
-	o, err := s.client.GetOffering(ctx, id)
+	ov, _, err := s.overviews.get(ctx, s.key("overview", id), func(ctx context.Context) (Overview, error) {
+		return s.loadOverview(ctx, id)
+	})
+	return ov, err
+}
+
+// loadOverview reads an offering (kept, so the frame's call serves here
+// too), all its investments, and the filtered lists that feed the
+// attention list (watchlist hits and failed KYC are not fields of the
+// investment, only filters), the three lists at once.
+func (s *Service) loadOverview(ctx context.Context, id int64) (Overview, error) {
+	asOf := s.now().UTC()
+	calls := 1
+	if _, _, kept := s.offers.peek(s.key("offering", id)); kept {
+		calls = 0
+	}
+	o, _, err := s.Offering(ctx, id)
 	if err != nil {
 		return Overview{}, err
 	}
-	ov := Overview{Offering: o, Calls: 1}
-	invs, calls, err := s.investments(ctx, url.Values{"offering": {strconv.FormatInt(id, 10)}})
-	ov.Calls += calls
+	ov := Overview{Offering: o, AsOf: asOf, Calls: calls}
+	idq := strconv.FormatInt(id, 10)
+	lists := []struct {
+		param, value, reason string
+		invs                 []issuance.Investment
+		calls                int
+	}{
+		{param: "offering", value: idq},
+		{"watchlistentity__has_hits", "true", "watchlist hits", nil, 0},
+		{"investor__entity__kyc_status", "failed", "KYC failed", nil, 0},
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range lists {
+		g.Go(func() error {
+			q := url.Values{"offering": {idq}}
+			q.Set(lists[i].param, lists[i].value)
+			var err error
+			lists[i].invs, lists[i].calls, err = s.investments(gctx, q)
+			return err
+		})
+	}
+	err = g.Wait()
+	for _, l := range lists {
+		ov.Calls += l.calls
+	}
 	if err != nil {
 		return Overview{}, err
 	}
+	invs := lists[0].invs
 	ov.Funnel = Compute(o, invs)
 
 	reasons := map[int64][]string{}
@@ -77,29 +195,18 @@ func (s *Service) Overview(ctx context.Context, id int64) (Overview, error) {
 			reasons[inv.ID] = append(reasons[inv.ID], "payment failed")
 		}
 	}
-	for _, q := range []struct {
-		param, value, reason string
-	}{
-		{"watchlistentity__has_hits", "true", "watchlist hits"},
-		{"investor__entity__kyc_status", "failed", "KYC failed"},
-	} {
-		hits, calls, err := s.investments(ctx, url.Values{"offering": {strconv.FormatInt(id, 10)}, q.param: {q.value}})
-		ov.Calls += calls
-		if err != nil {
-			return Overview{}, err
-		}
-		for _, inv := range hits {
+	for _, l := range lists[1:] {
+		for _, inv := range l.invs {
 			if _, ok := byID[inv.ID]; !ok {
 				byID[inv.ID] = inv
 			}
-			reasons[inv.ID] = append(reasons[inv.ID], q.reason)
+			reasons[inv.ID] = append(reasons[inv.ID], l.reason)
 		}
 	}
 	for id, rs := range reasons {
 		ov.Attention = append(ov.Attention, Attention{Investment: byID[id], Reasons: rs})
 	}
 	sort.Slice(ov.Attention, func(i, j int) bool { return ov.Attention[i].Investment.ID > ov.Attention[j].Investment.ID })
-	ov.AsOf = s.now().UTC()
 	return ov, nil
 }
 
