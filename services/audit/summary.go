@@ -542,4 +542,3 @@ func summarizeDecoded(b []byte) string {
 	s, _ := json.Marshal(out)
 	return truncate(string(s), maxBody)
 }
-
