@@ -148,8 +148,12 @@ func (s *Store) Enqueue(ctx context.Context, e Entry) error {
 	return nil
 }
 
-// Flush writes every queued row now (one transaction).
+// Flush writes every queued row now (one transaction). It returns once
+// every row handed over before it is committed, including a batch the
+// background writer is committing at that moment (hence s.mu first).
 func (s *Store) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.qmu.Lock()
 	empty := len(s.q.rows) == 0
 	s.qmu.Unlock()
@@ -158,8 +162,6 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.writeTx(ctx, nil)
 }
 

@@ -255,3 +255,28 @@ func TestTransportQueuesReadsOnlyAndReadsSeeThem(t *testing.T) {
 		t.Fatalf("the log page shows %d rows (newest %+v), want 3 with the queued GET first", len(p.Entries), p.Entries)
 	}
 }
+
+// A read of the log right after a call sees its row, also while the
+// background writer is committing the batch that holds it.
+func TestReadsSeeRowsTheWriterIsCommitting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer()
+	s.StartWriter(WriterOptions{After: tm.After})
+	t.Cleanup(func() { s.Close() })
+	for i := range 100 {
+		if err := s.Enqueue(ctx, readRow(i)); err != nil {
+			t.Fatal(err)
+		}
+		<-tm.asked
+		tm.fire <- time.Now() // the writer takes the batch and commits it, while we read
+		p, err := s.List(ctx, Filter{}, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Entries) != 1 || p.Entries[0].Path != readRow(i).Path {
+			t.Fatalf("after row %d the newest row is %+v", i, p.Entries)
+		}
+	}
+}
