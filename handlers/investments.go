@@ -433,11 +433,16 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		}
 		return ""
 	})
-	saved, err := s.Searches.List(ctx)
-	if err != nil {
-		return err
-	}
 	me, _ := currentUser(c)
+	// The saved searches are part of the page, not of the results an htmx
+	// search swaps: a fragment does not read them.
+	var saved []searches.Saved
+	if !isFragment(c) {
+		var err error
+		if saved, err = s.Searches.List(ctx); err != nil {
+			return err
+		}
+	}
 	for _, ss := range saved {
 		// A search an admin saved may filter by a person's name or e-mail.
 		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + viewer(c).Query(ss.Query),
