@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,8 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"issuerconsole/services/apiclient"
@@ -412,6 +415,9 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	top := slices.Clone(investmentTop)
 	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
 	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+	if !isFragment(c) {
+		keepRenderedGroups(&sv.Form)
+	}
 	for i := range sv.Form.Top {
 		if fl := &sv.Form.Top[i]; fl.Name == "status__in" {
 			setStatusCounts(fl, counts)
@@ -453,6 +459,53 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	sv.CSRF = p.CSRFToken
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.InvestmentsPage(p, sv),
 		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form), views.ChecksCountsOOB(sv.Form))})
+}
+
+// renderedGroups keeps the HTML of advanced filter groups that nobody
+// filled in: such a group renders the same for every request, and the ~70
+// advanced fields were most of a full page's rendering. Keyed by everything
+// the HTML depends on (fields, labels, hints, widgets, options), so a new
+// offering list is a new key; cleared when it grows past a few hundred.
+var renderedGroups struct {
+	sync.Mutex
+	m map[string]templ.Component
+}
+
+func keepRenderedGroups(f *views.FilterForm) {
+	renderedGroups.Lock()
+	defer renderedGroups.Unlock()
+	if renderedGroups.m == nil || len(renderedGroups.m) > 256 {
+		renderedGroups.m = map[string]templ.Component{}
+	}
+	for i := range f.Groups {
+		g := &f.Groups[i]
+		if g.Open || slices.ContainsFunc(g.Fields, func(fl views.FilterField) bool { return fl.Value != "" || fl.Error != "" || fl.Note != "" }) {
+			continue // a value, an error or a note: rendered for this request
+		}
+		key := groupKey(*g)
+		html, ok := renderedGroups.m[key]
+		if !ok {
+			var b strings.Builder
+			if err := views.FilterGroupView(*g).Render(context.Background(), &b); err != nil {
+				continue // rendered with the page instead, which reports the error
+			}
+			html = templ.Raw(b.String())
+			renderedGroups.m[key] = html
+		}
+		g.HTML = html
+	}
+}
+
+func groupKey(g views.FilterGroup) string {
+	var b strings.Builder
+	b.WriteString(g.Title)
+	for _, fl := range g.Fields {
+		fmt.Fprintf(&b, "\x00%s\x01%s\x01%s\x01%s\x01%s\x01%t", fl.Name, fl.Label, fl.Hint, fl.Widget, fl.Value, fl.Linked)
+		for _, o := range fl.Options {
+			fmt.Fprintf(&b, "\x02%s\x03%s\x03%t\x03%s", o.Value, o.Label, o.Selected, o.Count)
+		}
+	}
+	return b.String()
 }
 
 // setStatusCounts labels the status checkboxes in words, each with its

@@ -114,3 +114,42 @@ func TestStatusCountsLoadAfterResultsAndAreKept(t *testing.T) {
 		t.Fatalf("after the no-JS link the page shows %q, want %q", got, want)
 	}
 }
+
+// The advanced filters look the same whether a group is rendered for the
+// request (it has a value) or kept from an earlier one (nobody filled it
+// in): every field, its label, its control and its error text.
+func TestAdvancedFiltersSameWhenKept(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	fields := func(r *response) []string {
+		var out []string
+		r.doc.Find(`details[data-testid="advanced"] details.filter-group`).Each(func(_ int, g *goqSel) {
+			g.Find(`.field`).Each(func(_ int, f *goqSel) {
+				ctl := f.Find(`[name]`).First()
+				name, _ := ctl.Attr("name")
+				id, _ := ctl.Attr("id")
+				out = append(out, text(g.Find("summary").First())+"|"+name+"|"+id+"|"+text(f.Find(`label[for="`+id+`"]`))+"|"+
+					f.Find(`#e-`+name).AttrOr("data-testid", ""))
+			})
+		})
+		return out
+	}
+	cold := fields(c.get("/investments?page_size=25"))
+	kept := fields(c.get("/investments?page_size=25"))
+	live := fields(c.get("/investments?page_size=25&reference_id=INV-1&quantity=3&processed_at__isnull=true&investor=1&updated_at=x"))
+	if len(cold) < 60 {
+		t.Fatalf("only %d advanced fields", len(cold))
+	}
+	if strings.Join(cold, "\n") != strings.Join(kept, "\n") || strings.Join(cold, "\n") != strings.Join(live, "\n") {
+		t.Fatalf("advanced fields differ:\ncold %v\nkept %v\nlive %v", cold, kept, live)
+	}
+	r := c.get("/investments?page_size=25&reference_id=INV-1")
+	if v := r.doc.Find(`#p-reference_id`).AttrOr("value", ""); v != "INV-1" {
+		t.Fatalf("a filled-in advanced field shows %q", v)
+	}
+	if r.doc.Find(`details.filter-group[open] #p-reference_id`).Length() != 1 {
+		t.Fatal("the group of a filled-in field is not open")
+	}
+}
