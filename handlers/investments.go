@@ -399,6 +399,9 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 			size := pageSizeOf(q, defaultPageSize)
 			sv.Pager = pager("/investments", q, pageOf(q, page.Count, size), page.Count, size, "#investment-results")
 		}
+		if sv.Problem != "" {
+			sv.CountsURL = "" // the API did not answer the list: no 11 calls for the counts
+		}
 	}
 	for _, col := range cols {
 		sv.Headers = append(sv.Headers, sortHeader("/investments", q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
