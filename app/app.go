@@ -144,6 +144,13 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		return nil, err
 	}
 	a.Audit = audit.NewStore(a.DB, opts.Now)
+	// Read calls' rows are group-committed in the background (each durable
+	// within audit.DefaultFlushDelay); Close writes what is queued before
+	// the database closes (closers run in reverse).
+	a.Audit.StartWriter(audit.WriterOptions{OnError: func(err error) {
+		log.Error("audit log: writing queued rows failed; read calls fail until it works again", "err", err)
+	}})
+	a.closers = append(a.closers, a.Audit.Close)
 	akey, err := LoadOrCreateAuditKey(cfg.DataDir)
 	if err != nil {
 		return nil, err

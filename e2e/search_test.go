@@ -34,6 +34,8 @@ func TestBrowserSearchSortPageBackExport(t *testing.T) {
 	must(t, chromedp.Do(ctx, chromedp.Navigate(c.URL+"/investments")), "open search")
 	waitJS(t, ctx, `location.search === "?page_size=25" && document.querySelector('[data-testid="result-count"]')`)
 	total := evalString(t, ctx, `document.querySelector('[data-testid="result-count"]').textContent`)
+	// The status counts arrive after the results (htmx loads them).
+	waitJS(t, ctx, `document.getElementById("c-status__in-accepted").textContent !== ""`)
 	shot(t, ctx, "search-1-all")
 
 	// Filter: two statuses in the facet; the results and the URL follow.
@@ -46,6 +48,19 @@ func TestBrowserSearchSortPageBackExport(t *testing.T) {
 	waitJS(t, ctx, `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")`)
 	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("p-amount__gte"), "5000")), "type amount")
 	waitJS(t, ctx, `location.search.includes("amount__gte=5000") && document.querySelector('[data-testid="result-count"]').textContent !== `+strconv.Quote(filtered))
+	// Counts of the new search replace the old ones once loaded.
+	waitJS(t, ctx, `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling") && document.getElementById("c-status__in-accepted").textContent !== ""`)
+
+	// A refused value shows its error beside the field; correcting it
+	// clears the error (the fragment clears every error text, then sets
+	// the ones it has).
+	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("p-amount__lte"), "abc")), "type a bad amount")
+	waitJS(t, ctx, `document.getElementById("e-amount__lte").textContent.includes("number")`)
+	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`{ const el = document.getElementById("p-amount__lte");
+		el.value = ""; el.dispatchEvent(new Event("input", {bubbles: true})); }`)), "clear the bad amount")
+	waitJS(t, ctx, `document.getElementById("e-amount__lte").textContent === "" && !location.search.includes("amount__lte")`)
+	waitJS(t, ctx, `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")`)
+
 	statuses := evalString(t, ctx, `[...document.querySelectorAll('tr[data-testid="investment-row"] td:nth-child(5) .badge')].map(b => b.dataset.code).join(",")`)
 	for _, st := range strings.Split(statuses, ",") {
 		if st != "accepted" && st != "invested" {

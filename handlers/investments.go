@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,8 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/sync/errgroup"
 
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/export"
@@ -363,10 +364,16 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	sv := views.InvestmentSearch{Checked: check.OK(), Query: q.Encode()}
 	errs := check.Errors
 	cols, pv := s.chosenColumns(c), viewer(c)
+	// The status counts take 11 calls: shown at once when a recent search
+	// counted the same (choosing statuses, sorting and paging keep it),
+	// otherwise loaded after the results (CountsURL; without JavaScript a
+	// link counts them and comes back).
 	var counts map[string]int
 	if check.OK() {
-		// Counted first: the list's own call stays the newest in the log.
-		counts = s.statusCounts(c, q)
+		var known bool
+		if counts, known = s.statusCounts().Cached(q); !known {
+			sv.CountsURL = "/investments/status-counts?" + q.Encode()
+		}
 		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
 		switch fields, is400 := apiFieldErrors(err); {
 		case is400:
@@ -392,6 +399,9 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 			size := pageSizeOf(q, defaultPageSize)
 			sv.Pager = pager("/investments", q, pageOf(q, page.Count, size), page.Count, size, "#investment-results")
 		}
+		if sv.Problem != "" {
+			sv.CountsURL = "" // the API did not answer the list: no 11 calls for the counts
+		}
 	}
 	for _, col := range cols {
 		sv.Headers = append(sv.Headers, sortHeader("/investments", q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
@@ -408,15 +418,13 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	top := slices.Clone(investmentTop)
 	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
 	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+	if !isFragment(c) {
+		keepRenderedGroups(&sv.Form)
+	}
 	for i := range sv.Form.Top {
 		if fl := &sv.Form.Top[i]; fl.Name == "status__in" {
-			for j := range fl.Options {
-				o := &fl.Options[j]
-				o.Label = views.StatusLabel(views.InvestmentStatus, o.Value)
-				if n, ok := counts[o.Value]; ok {
-					o.Count = views.Count(n)
-				}
-			}
+			setStatusCounts(fl, counts)
+			fl.CountsURL = sv.CountsURL
 		}
 	}
 	var names map[int64]string
@@ -434,11 +442,16 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		}
 		return ""
 	})
-	saved, err := s.Searches.List(ctx)
-	if err != nil {
-		return err
-	}
 	me, _ := currentUser(c)
+	// The saved searches are part of the page, not of the results an htmx
+	// search swaps: a fragment does not read them.
+	var saved []searches.Saved
+	if !isFragment(c) {
+		var err error
+		if saved, err = s.Searches.List(ctx); err != nil {
+			return err
+		}
+	}
 	for _, ss := range saved {
 		// A search an admin saved may filter by a person's name or e-mail.
 		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + viewer(c).Query(ss.Query),
@@ -451,44 +464,101 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form), views.ChecksCountsOOB(sv.Form))})
 }
 
-// statusCounts counts the results of q per investment status (q without
-// its status filters), one small call per status, four at a time, so the
-// status checkboxes say what each would add. Any failure: no counts.
-func (s *Server) statusCounts(c echo.Context, q url.Values) map[string]int {
-	base := url.Values{}
-	for k, v := range q {
-		switch k {
-		case "status", "status__in", "page", "ordering":
-			continue
+// renderedGroups keeps the HTML of advanced filter groups that nobody
+// filled in: such a group renders the same for every request, and the ~70
+// advanced fields were most of a full page's rendering. Keyed by everything
+// the HTML depends on (fields, labels, hints, widgets, options), so a new
+// offering list is a new key; cleared when it grows past a few hundred.
+var renderedGroups struct {
+	sync.Mutex
+	m map[string]templ.Component
+}
+
+func keepRenderedGroups(f *views.FilterForm) {
+	renderedGroups.Lock()
+	defer renderedGroups.Unlock()
+	if renderedGroups.m == nil || len(renderedGroups.m) > 256 {
+		renderedGroups.m = map[string]templ.Component{}
+	}
+	for i := range f.Groups {
+		g := &f.Groups[i]
+		if g.Open || slices.ContainsFunc(g.Fields, func(fl views.FilterField) bool { return fl.Value != "" || fl.Error != "" || fl.Note != "" }) {
+			continue // a value, an error or a note: rendered for this request
 		}
-		base[k] = v
+		key := groupKey(*g)
+		html, ok := renderedGroups.m[key]
+		if !ok {
+			var b strings.Builder
+			if err := views.FilterGroupView(*g).Render(context.Background(), &b); err != nil {
+				continue // rendered with the page instead, which reports the error
+			}
+			html = templ.Raw(b.String())
+			renderedGroups.m[key] = html
+		}
+		g.HTML = html
 	}
-	base.Set("page_size", "1")
-	var mu sync.Mutex
-	counts := map[string]int{}
-	g, ctx := errgroup.WithContext(c.Request().Context())
-	g.SetLimit(4)
+}
+
+func groupKey(g views.FilterGroup) string {
+	var b strings.Builder
+	b.WriteString(g.Title)
+	for _, fl := range g.Fields {
+		fmt.Fprintf(&b, "\x00%s\x01%s\x01%s\x01%s\x01%s\x01%t", fl.Name, fl.Label, fl.Hint, fl.Widget, fl.Value, fl.Linked)
+		for _, o := range fl.Options {
+			fmt.Fprintf(&b, "\x02%s\x03%s\x03%t\x03%s", o.Value, o.Label, o.Selected, o.Count)
+		}
+	}
+	return b.String()
+}
+
+// setStatusCounts labels the status checkboxes in words, each with its
+// count when known.
+func setStatusCounts(fl *views.FilterField, counts map[string]int) {
+	for j := range fl.Options {
+		o := &fl.Options[j]
+		o.Label = views.StatusLabel(views.InvestmentStatus, o.Value)
+		if n, ok := counts[o.Value]; ok {
+			o.Count = views.Count(n)
+		}
+	}
+}
+
+// statusCountsTTL is how long a search's status counts are shown without
+// asking again: long enough for choosing statuses, sorting and paging,
+// short enough that a count is a fair hint of what a checkbox adds.
+const statusCountsTTL = 20 * time.Second
+
+// statusCounts is the shared cache of status counts (made on first use).
+func (s *Server) statusCounts() *issuance.StatusCounts {
+	s.countsOnce.Do(func() { s.counts = issuance.NewStatusCounts(s.Issuance, statusCountsTTL, nil) })
+	return s.counts
+}
+
+// investmentStatusCounts counts the search's results per status: for htmx,
+// the counts beside the checkboxes (swapped out of band after the
+// results); without JavaScript, it counts and goes back to the search,
+// which then shows them. Any failure: no counts, the search as it was.
+func (s *Server) investmentStatusCounts(c echo.Context) error {
+	if err := s.requireIssuance(); err != nil {
+		return err
+	}
+	q := canonicalQuery(issuance.InvestmentParams, c.QueryParams())
+	var counts map[string]int
+	if issuance.CheckQuery(issuance.InvestmentParams, q).OK() {
+		var err error
+		if counts, err = s.statusCounts().Get(c.Request().Context(), q); err != nil {
+			s.Logger.Warn("status counts failed", "err", err)
+		}
+	}
+	if !isFragment(c) {
+		return redirect(c, "/investments?"+q.Encode())
+	}
+	fl := views.FilterField{Name: "status__in", Widget: "checks"}
 	for _, st := range issuance.Statuses {
-		g.Go(func() error {
-			sq := url.Values{}
-			for k, v := range base {
-				sq[k] = v
-			}
-			sq.Set("status", st.Value)
-			page, err := s.Issuance.ListInvestmentsQuery(ctx, sq)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			counts[st.Value] = page.Count
-			mu.Unlock()
-			return nil
-		})
+		fl.Options = append(fl.Options, views.Option{Value: st.Value})
 	}
-	if g.Wait() != nil {
-		return nil
-	}
-	return counts
+	setStatusCounts(&fl, counts)
+	return s.render(c, http.StatusOK, view{Title: "Status counts", Nav: "investments", Fragment: views.ChecksCountsOOB(views.FilterForm{Top: []views.FilterField{fl}})})
 }
 
 func (s *Server) investmentDetail(c echo.Context) error {

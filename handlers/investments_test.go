@@ -104,13 +104,16 @@ func TestSearchFormOffersEveryParameter(t *testing.T) {
 		t.Fatalf("status facet has %d checkboxes, want 11", opts.Length())
 	}
 	label := r.doc.Find(`#p-status__in input[value="not_received"]`).Parent()
-	if got := text(label); !strings.HasPrefix(got, "Payment not received ") {
+	if got := text(label); !strings.HasPrefix(got, "Payment not received") {
 		t.Fatalf("checkbox label %q", got)
 	}
 	want, err := s.app.Issuance.ListInvestmentsQuery(context.Background(), url.Values{"status": {"not_received"}, "page_size": {"1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkStatusCounts(t, s, c, r, "/investments?page_size=25&status__in=accepted%2Cinvested", "not_received", views.Count(want.Count))
+	r = c.get("/investments?page_size=25&status__in=accepted%2Cinvested")
+	label = r.doc.Find(`#p-status__in input[value="not_received"]`).Parent()
 	if got := text(label.Find(".count")); got != views.Count(want.Count) {
 		t.Fatalf("not_received count %q, API %d", got, want.Count)
 	}

@@ -92,6 +92,9 @@ type Server struct {
 		names map[int64]string // offering id → name, for tables that show names, not ids
 		at    time.Time
 	}
+
+	countsOnce sync.Once
+	counts     *issuance.StatusCounts // the search's status counts, briefly cached (investments.go)
 }
 
 // access is who may use a route.
@@ -227,6 +230,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/offerings/:id/money", signedIn, s.offeringMoney},
 		{http.MethodPost, "/offerings/:id/refresh", signedIn, s.refreshOffering},
 		{http.MethodGet, "/investments", signedIn, s.investmentsSearch},
+		{http.MethodGet, "/investments/status-counts", signedIn, s.investmentStatusCounts},
 		{http.MethodGet, "/investments/:id", signedIn, s.investmentDetail},
 		{http.MethodPost, "/investments/columns", signedIn, s.setColumns},
 		{http.MethodPost, "/investments/saved", signedIn, s.saveSearch},

@@ -197,6 +197,9 @@ func (s *Store) List(ctx context.Context, f Filter, before int64, limit int) (Pa
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
+	if err := s.flushForRead(ctx); err != nil {
+		return Page{}, err
+	}
 	where, args := f.where()
 	if before > 0 {
 		where += " AND id < ?"
@@ -234,6 +237,9 @@ func (s *Store) Attempts(ctx context.Context, key string) ([]Entry, error) {
 	if key == "" {
 		return nil, nil
 	}
+	if err := s.flushForRead(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM audit_log WHERE idem_key = ? AND idem_key <> '' ORDER BY id`, key)
 	if err != nil {
 		return nil, fmt.Errorf("audit attempts: %w", err)
@@ -253,6 +259,9 @@ func (s *Store) Attempts(ctx context.Context, key string) ([]Entry, error) {
 // Each streams every row matching f, newest first, to fn (constant memory:
 // for exports). It stops at fn's first error.
 func (s *Store) Each(ctx context.Context, f Filter, fn func(Entry) error) error {
+	if err := s.flushForRead(ctx); err != nil {
+		return err
+	}
 	where, args := f.where()
 	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM audit_log WHERE `+where+` ORDER BY id DESC`, args...)
 	if err != nil {

@@ -147,19 +147,15 @@ func (l *SignIns) write(ctx context.Context, fn func(tx *sql.Tx, now time.Time, 
 	defer s.mu.Unlock()
 	now := s.now().UTC().Truncate(time.Millisecond)
 	start := now.Truncate(l.window).UnixMilli()
-	tx, err := s.db.BeginTx(ctx, nil)
+	// The queued rows of read calls first (writer.go), in the same commit.
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := fn(tx, now, start); err != nil {
+			return err
+		}
+		return l.flushTx(ctx, tx, now)
+	})
 	if err != nil {
 		return fmt.Errorf("sign-in log: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx, now, start); err != nil {
-		return err
-	}
-	if err := l.flushTx(ctx, tx, now); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sign-in log: commit: %w", err)
 	}
 	return nil
 }

@@ -66,6 +66,9 @@ type Store struct {
 	db  *sql.DB
 	now func() time.Time
 	mu  sync.Mutex // one writer at a time keeps the chain linear
+
+	qmu sync.Mutex // guards q (writer.go)
+	q   queue
 }
 
 // NewStore returns a store over console.db (already migrated).
@@ -123,8 +126,9 @@ func chainHash(prev []byte, e *Entry) []byte {
 }
 
 // Append writes e as the next row of the chain, durably (the database runs
-// with synchronous=FULL), and returns it with its id and hashes. The caller
-// treats an error as "this call is not audited" and fails the call.
+// with synchronous=FULL), after the rows queued before it (writer.go), and
+// returns it with its id and hashes. The caller treats an error as "this
+// call is not audited" and fails the call.
 func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	// The row must be written even when the request's context is gone (a
 	// timeout is exactly what needs recording), but not wait forever.
@@ -132,58 +136,71 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	defer cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return e, fmt.Errorf("audit append: %w", err)
-	}
-	defer tx.Rollback()
-	if e, err = s.appendTx(ctx, tx, e); err != nil {
-		return e, err
-	}
-	if err := tx.Commit(); err != nil {
-		return e, fmt.Errorf("audit append: commit: %w", err)
-	}
-	return e, nil
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = s.appendTx(ctx, tx, e)
+		return err
+	})
+	return e, err
 }
 
 // appendTx links e to the chain head inside tx (the caller holds s.mu).
-// Every string field is capped first (limits.go).
 func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, e Entry) (Entry, error) {
-	if e.At.IsZero() {
-		e.At = s.now()
+	out, err := s.appendRows(ctx, tx, []Entry{e})
+	if err != nil {
+		return e, err
 	}
-	e.At = e.At.UTC().Truncate(time.Millisecond)
-	if e.Kind == "" {
-		e.Kind = KindCall
-	}
-	if e.Actor == "" {
-		e.Actor = ActorSystem
-	}
-	capFields(&e)
+	return out[0], nil
+}
+
+// appendRows links es, in order, to the chain head inside tx (the caller
+// holds s.mu): the head is read once and the insert prepared once, however
+// many rows a group commit brings. Every string field is capped first
+// (limits.go). es is updated in place and returned.
+func (s *Store) appendRows(ctx context.Context, tx *sql.Tx, es []Entry) ([]Entry, error) {
 	var lastID, lastAt int64
 	prev := genesis
 	err := tx.QueryRowContext(ctx, `SELECT id, at, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&lastID, &lastAt, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return e, fmt.Errorf("audit append: read chain head: %w", err)
+		return es, fmt.Errorf("audit append: read chain head: %w", err)
 	}
-	// Times never go backwards in the log, even if the clock does: a time
-	// range can then be searched as an id range.
-	if e.At.UnixMilli() < lastAt {
-		e.At = time.UnixMilli(lastAt).UTC()
-	}
-	e.ID = lastID + 1
-	e.PrevHash = prev
-	e.Hash = chainHash(prev, &e)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (id, at, kind, api, method, path, status, duration_ms, attempt,
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_log (id, at, kind, api, method, path, status, duration_ms, attempt,
 		idem_key, replayed, upstream_request_id, error, actor, job, row_ref, event, detail, request_body, response_body, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.At.UnixMilli(), e.Kind, e.API, e.Method, e.Path, e.Status, e.Duration.Milliseconds(), e.Attempt,
-		e.IdempotencyKey, e.Replayed, e.UpstreamRequestID, e.Error, e.Actor, e.Job, e.Row, e.Event, e.Detail,
-		e.RequestBody, e.ResponseBody, e.PrevHash, e.Hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return e, fmt.Errorf("audit append: %w", err)
+		return es, fmt.Errorf("audit append: %w", err)
 	}
-	return e, nil
+	defer ins.Close()
+	for i := range es {
+		e := &es[i]
+		if e.At.IsZero() {
+			e.At = s.now()
+		}
+		e.At = e.At.UTC().Truncate(time.Millisecond)
+		if e.Kind == "" {
+			e.Kind = KindCall
+		}
+		if e.Actor == "" {
+			e.Actor = ActorSystem
+		}
+		capFields(e)
+		// Times never go backwards in the log, even if the clock does: a
+		// time range can then be searched as an id range.
+		if e.At.UnixMilli() < lastAt {
+			e.At = time.UnixMilli(lastAt).UTC()
+		}
+		e.ID = lastID + 1
+		e.PrevHash = prev
+		e.Hash = chainHash(prev, e)
+		_, err = ins.ExecContext(ctx, e.ID, e.At.UnixMilli(), e.Kind, e.API, e.Method, e.Path, e.Status, e.Duration.Milliseconds(), e.Attempt,
+			e.IdempotencyKey, e.Replayed, e.UpstreamRequestID, e.Error, e.Actor, e.Job, e.Row, e.Event, e.Detail,
+			e.RequestBody, e.ResponseBody, e.PrevHash, e.Hash)
+		if err != nil {
+			return es, fmt.Errorf("audit append: %w", err)
+		}
+		lastID, lastAt, prev = e.ID, e.At.UnixMilli(), e.Hash
+	}
+	return es, nil
 }
 
 // Security events.
@@ -248,6 +265,9 @@ var ErrNotFound = errors.New("audit entry not found")
 
 // Get returns one row.
 func (s *Store) Get(ctx context.Context, id int64) (Entry, error) {
+	if err := s.flushForRead(ctx); err != nil {
+		return Entry{}, err
+	}
 	e, err := scanEntry(s.db.QueryRowContext(ctx, `SELECT `+entryCols+` FROM audit_log WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, ErrNotFound
@@ -260,6 +280,9 @@ func (s *Store) Get(ctx context.Context, id int64) (Entry, error) {
 
 // Head returns the newest row's id and hash (0 and the genesis hash when empty).
 func (s *Store) Head(ctx context.Context) (int64, []byte, error) {
+	if err := s.flushForRead(ctx); err != nil {
+		return 0, nil, err
+	}
 	var id int64
 	h := genesis
 	err := s.db.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&id, &h)
@@ -354,6 +377,9 @@ func (s *Store) VerifyAnchored(ctx context.Context, cps []Checkpoint, pub ed2551
 
 // verify walks the chain and keeps the hashes of the rows in want.
 func (s *Store) verify(ctx context.Context, want map[int64]bool) (VerifyResult, map[int64][]byte, error) {
+	if err := s.flushForRead(ctx); err != nil {
+		return VerifyResult{}, nil, err
+	}
 	seen := map[int64][]byte{}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM audit_log ORDER BY id`)
 	if err != nil {

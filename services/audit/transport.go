@@ -32,8 +32,10 @@ func WritesInFull(req *http.Request, status int, body []byte) string {
 }
 
 // Transport is the http.RoundTripper under every API client: it records one
-// row per attempt before the client sees the answer. If the row cannot be
-// written, the attempt fails: an unaudited call is worse than a failed one.
+// row per attempt before the client sees the answer (a read's row is handed
+// to the background writer, durable within its flush delay). If the row
+// cannot be written, the attempt fails: an unaudited call is worse than a
+// failed one.
 type Transport struct {
 	Base   http.RoundTripper // nil = http.DefaultTransport
 	Store  *Store
@@ -95,7 +97,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			e.ResponseBody = t.Policy(req, res.StatusCode, body)
 		}
 	}
-	if _, aerr := t.Store.Append(ctx, e); aerr != nil {
+	// A read's row is queued for the background writer (writer.go): the
+	// page needs no commit of its own. Every other call's row is durable
+	// before the client sees the answer.
+	var aerr error
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		aerr = t.Store.Enqueue(ctx, e)
+	} else {
+		_, aerr = t.Store.Append(ctx, e)
+	}
+	if aerr != nil {
 		return nil, &AuditError{Err: aerr}
 	}
 	if err != nil {

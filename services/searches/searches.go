@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -26,6 +27,16 @@ type Saved struct {
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
+
+	// prefs caches user_prefs (written only through SetPref): the search
+	// reads the user's columns on every request.
+	prefsMu sync.Mutex
+	prefs   map[prefKey]string
+}
+
+type prefKey struct {
+	user int64
+	key  string
 }
 
 // New returns a store over console.db.
@@ -33,7 +44,7 @@ func New(db *sql.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}
+	return &Store{db: db, now: now, prefs: map[prefKey]string{}}
 }
 
 var (
@@ -101,17 +112,36 @@ func (s *Store) Delete(ctx context.Context, id, actor int64, isAdmin bool) error
 
 // Pref returns a user's preference ("" when unset).
 func (s *Store) Pref(ctx context.Context, user int64, key string) (string, error) {
-	var v string
+	k := prefKey{user, key}
+	s.prefsMu.Lock()
+	v, ok := s.prefs[k]
+	s.prefsMu.Unlock()
+	if ok {
+		return v, nil
+	}
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM user_prefs WHERE user_id = ? AND key = ?`, user, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		v, err = "", nil
 	}
-	return v, err
+	if err != nil {
+		return "", err
+	}
+	s.prefsMu.Lock()
+	s.prefs[k] = v
+	s.prefsMu.Unlock()
+	return v, nil
 }
 
 // SetPref stores a user's preference.
 func (s *Store) SetPref(ctx context.Context, user int64, key, value string) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO user_prefs (user_id, key, value) VALUES (?, ?, ?)
 		ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value`, user, key, value)
+	s.prefsMu.Lock()
+	if err == nil {
+		s.prefs[prefKey{user, key}] = value
+	} else {
+		delete(s.prefs, prefKey{user, key}) // read it again next time
+	}
+	s.prefsMu.Unlock()
 	return err
 }

@@ -1,0 +1,282 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// manualTimer stands in for time.After: the test sees each delay the writer
+// asks for and decides when it has passed.
+type manualTimer struct {
+	asked chan time.Duration
+	fire  chan time.Time
+}
+
+func newManualTimer() *manualTimer {
+	return &manualTimer{asked: make(chan time.Duration, 16), fire: make(chan time.Time)}
+}
+
+func (m *manualTimer) After(d time.Duration) <-chan time.Time {
+	m.asked <- d
+	return m.fire
+}
+
+// rowsOnDisk counts the rows written, bypassing the store (whose reads
+// write the queue first).
+func rowsOnDisk(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM audit_log`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func readRow(i int) Entry {
+	return Entry{API: "issuance", Method: "GET", Path: fmt.Sprintf("/api/investments/?page=%d", i), Status: 200}
+}
+
+func TestWriterCommitsWithinTheFlushDelay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer()
+	s.StartWriter(WriterOptions{FlushDelay: 40 * time.Millisecond, After: tm.After})
+	t.Cleanup(func() { s.Close() })
+
+	for i := range 3 {
+		if err := s.Enqueue(ctx, readRow(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := <-tm.asked; d != 40*time.Millisecond {
+		t.Fatalf("the writer waits %v, want the flush delay 40ms", d)
+	}
+	if n := rowsOnDisk(t, s); n != 0 {
+		t.Fatalf("%d rows written before the delay passed, want 0 (one group commit after it)", n)
+	}
+	tm.fire <- time.Now() // the delay has passed
+	deadline := time.Now().Add(60 * time.Second)
+	for rowsOnDisk(t, s) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 rows written a minute after the flush delay passed", rowsOnDisk(t, s))
+		}
+		time.Sleep(time.Millisecond) // polling an observable condition; the deadline only bounds a failure
+	}
+	// The next row starts a new delay.
+	if err := s.Enqueue(ctx, readRow(3)); err != nil {
+		t.Fatal(err)
+	}
+	<-tm.asked
+	if n := rowsOnDisk(t, s); n != 3 {
+		t.Fatalf("%d rows on disk, want 3 until the second delay passes", n)
+	}
+}
+
+func TestWriterFlushesOnClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer() // never fires: only Close writes
+	s.StartWriter(WriterOptions{After: tm.After})
+	for i := range 5 {
+		if err := s.Enqueue(ctx, readRow(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-tm.asked
+	if n := rowsOnDisk(t, s); n != 0 {
+		t.Fatalf("%d rows written, want 0 before Close", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowsOnDisk(t, s); n != 5 {
+		t.Fatalf("%d rows written at Close, want 5", n)
+	}
+	if res, err := s.Verify(ctx); err != nil || !res.Intact || res.Rows != 5 {
+		t.Fatalf("verify after Close: %+v %v", res, err)
+	}
+	// After Close a read call's row is written at once.
+	if err := s.Enqueue(ctx, readRow(5)); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowsOnDisk(t, s); n != 6 {
+		t.Fatalf("%d rows after Close and one more read, want 6", n)
+	}
+}
+
+func TestWriterFlushesAFullBatchAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer() // never fires
+	s.StartWriter(WriterOptions{After: tm.After, MaxBatch: 4})
+	t.Cleanup(func() { s.Close() })
+	for i := range 4 {
+		if err := s.Enqueue(ctx, readRow(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for rowsOnDisk(t, s) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("a full batch was not written without waiting for the delay")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Rows handed over in an order (queued reads, then an Append, by the same
+// goroutine) keep that order in the chain, whatever other goroutines do at
+// the same time; the chain verifies.
+func TestWriterKeepsChainOrderUnderConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	s.StartWriter(WriterOptions{FlushDelay: time.Millisecond, MaxBatch: 7})
+	const goroutines, perG = 8, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range perG {
+				e := Entry{API: "issuance", Method: "GET", Path: fmt.Sprintf("/g%d/%03d", g, i), Status: 200}
+				var err error
+				if i%5 == 4 { // every fifth row is a creating call, synchronous
+					e.Method = "POST"
+					_, err = s.Append(ctx, e)
+				} else {
+					err = s.Enqueue(ctx, e)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Verify(ctx)
+	if err != nil || !res.Intact || res.Rows != goroutines*perG {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	last := map[string]string{}
+	rows, err := s.db.Query(`SELECT path FROM audit_log ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		g, seq, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+		if seq <= last[g] {
+			t.Fatalf("goroutine %s: row %s after row %s in the chain", g, seq, last[g])
+		}
+		last[g] = seq
+	}
+}
+
+// Creating calls stay synchronous: their row is on disk when the client
+// gets the answer. A read's row is queued, yet every read of the log sees
+// it at once.
+func TestTransportQueuesReadsOnlyAndReadsSeeThem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer() // never fires
+	s.StartWriter(WriterOptions{After: tm.After})
+	t.Cleanup(func() { s.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id": 7, "status": "ok"}`)
+	}))
+	t.Cleanup(srv.Close)
+	hc := &http.Client{Transport: &Transport{Store: s, API: "cashlink", Policy: WritesInFull}}
+
+	get := func() {
+		res, err := hc.Get(srv.URL + "/v2/investments/7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	get()
+	if n := rowsOnDisk(t, s); n != 0 {
+		t.Fatalf("a read's row was committed on the request path (%d rows)", n)
+	}
+	res, err := hc.Post(srv.URL+"/v2/investments/", "application/json", strings.NewReader(`{"units": 1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	// The POST's row is on disk before the client saw the answer, after
+	// the GET queued before it.
+	if n := rowsOnDisk(t, s); n != 2 {
+		t.Fatalf("%d rows on disk after the POST, want 2 (the queued GET, then the POST)", n)
+	}
+	var methods []string
+	rows, err := s.db.Query(`SELECT method FROM audit_log ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var m string
+		rows.Scan(&m)
+		methods = append(methods, m)
+	}
+	rows.Close()
+	if strings.Join(methods, ",") != "GET,POST" {
+		t.Fatalf("chain order %v, want GET,POST", methods)
+	}
+
+	get()
+	p, err := s.List(ctx, Filter{}, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Entries) != 3 || p.Entries[0].Method != "GET" {
+		t.Fatalf("the log page shows %d rows (newest %+v), want 3 with the queued GET first", len(p.Entries), p.Entries)
+	}
+}
+
+// A read of the log right after a call sees its row, also while the
+// background writer is committing the batch that holds it.
+func TestReadsSeeRowsTheWriterIsCommitting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer()
+	s.StartWriter(WriterOptions{After: tm.After})
+	t.Cleanup(func() { s.Close() })
+	for i := range 100 {
+		if err := s.Enqueue(ctx, readRow(i)); err != nil {
+			t.Fatal(err)
+		}
+		<-tm.asked
+		tm.fire <- time.Now() // the writer takes the batch and commits it, while we read
+		p, err := s.List(ctx, Filter{}, 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Entries) != 1 || p.Entries[0].Path != readRow(i).Path {
+			t.Fatalf("after row %d the newest row is %+v", i, p.Entries)
+		}
+	}
+}
