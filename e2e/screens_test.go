@@ -70,6 +70,11 @@ func TestBrowserScreensAccessible(t *testing.T) {
 					}
 					t.Errorf("%s at %s: %s (%s) on %d elements: %s", sc.path, size.name, v.ID, v.Impact, len(v.Nodes), strings.Join(targets[:min(len(targets), 5)], " | "))
 				}
+				if size.name == "phone" {
+					for _, o := range overflow(t, ctx) {
+						t.Errorf("%s at %d px: %s", sc.path, size.w, o)
+					}
+				}
 				switch {
 				case sc.name == "investments" && size.name == "desktop":
 					if top := evalInt(t, ctx, `Math.round(document.querySelector('tr[data-testid="investment-row"]').getBoundingClientRect().top)`); top > 900-40 {
@@ -87,6 +92,47 @@ func TestBrowserScreensAccessible(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overflowJS lists what makes the page wider than the window: the page's
+// own horizontal scroll, and each visible element whose right edge passes
+// the window unless an ancestor that scrolls or clips (a table's frame)
+// keeps it inside. Only the outermost culprit of a subtree is named.
+const overflowJS = `(() => {
+  const root = document.documentElement, vw = root.clientWidth, out = [];
+  if (root.scrollWidth > vw) out.push("the page scrolls sideways: scrollWidth " + root.scrollWidth + " > clientWidth " + vw);
+  const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\s+/).join(".") : "") +
+    (el.dataset && el.dataset.testid ? "[data-testid=" + el.dataset.testid + "]" : "");
+  const flagged = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= vw + 0.5) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === "hidden" || cs.position === "fixed") continue;
+    let kept = false;
+    // An absolutely positioned element escapes a scrolling ancestor
+    // unless that ancestor (or one inside it) is its containing block.
+    const escapes = cs.position === "absolute";
+    for (let a = escapes ? el.offsetParent : el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.overflowX !== "visible" && a.getBoundingClientRect().right <= vw + 0.5) { kept = true; break; }
+    }
+    if (kept || flagged.some(f => f.contains(el))) continue;
+    flagged.push(el);
+    out.push(name(el) + " ends at x=" + Math.round(r.right) + " of " + vw + " (" + (el.textContent || "").trim().slice(0, 40) + ")");
+  }
+  return JSON.stringify(out.slice(0, 8));
+})()`
+
+// overflow returns the horizontal overflows of the current page (none = nil).
+func overflow(t *testing.T, ctx contextT) []string {
+	t.Helper()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](overflowJS))
+	must(t, err, "measure overflow")
+	var list []string
+	must(t, json.Unmarshal([]byte(out), &list), "overflow result")
+	return list
 }
 
 // runAxe injects axe-core into the page and returns its violations.
