@@ -97,7 +97,8 @@ func TestBrowserScreensAccessible(t *testing.T) {
 // overflowJS lists what makes the page wider than the window: the page's
 // own horizontal scroll, and each visible element whose right edge passes
 // the window unless an ancestor that scrolls or clips (a table's frame)
-// keeps it inside. Only the outermost culprit of a subtree is named.
+// keeps it inside. Only the outermost culprit of a subtree is named. A
+// table wider than its frame must keep its first column in view.
 const overflowJS = `(() => {
   const root = document.documentElement, vw = root.clientWidth, out = [];
   if (root.scrollWidth > vw) out.push("the page scrolls sideways: scrollWidth " + root.scrollWidth + " > clientWidth " + vw);
@@ -121,6 +122,12 @@ const overflowJS = `(() => {
     if (kept || flagged.some(f => f.contains(el))) continue;
     flagged.push(el);
     out.push(name(el) + " ends at x=" + Math.round(r.right) + " of " + vw + " (" + (el.textContent || "").trim().slice(0, 40) + ")");
+  }
+  // A table wider than its frame scrolls there, the first column kept.
+  for (const w of document.querySelectorAll(".table-wrap")) {
+    if (w.scrollWidth <= w.clientWidth) continue;
+    const first = w.querySelector("tbody > tr > :first-child");
+    if (first && getComputedStyle(first).position !== "sticky") out.push(name(w) + " scrolls without keeping its first column");
   }
   return JSON.stringify(out.slice(0, 8));
 })()`
