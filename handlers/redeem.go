@@ -33,10 +33,12 @@ func (s *Server) redeemView(c echo.Context) (views.RedeemView, error) {
 	if err != nil {
 		return v, err
 	}
+	// Investors' names and e-mails are personal data: masked for auditors.
+	pv := viewer(c)
 	investorName, productName := map[string]string{}, map[string]string{}
 	for _, inv := range cat.Investors {
 		if investorName[inv.ID] == "" {
-			investorName[inv.ID] = views.JoinNonEmpty(" · ", inv.Name, inv.Email)
+			investorName[inv.ID] = pv.Value(views.JoinNonEmpty(" · ", inv.Name, inv.Email))
 		}
 	}
 	for _, p := range cat.Products {

@@ -14,6 +14,7 @@ import (
 	"issuerconsole/sandbox/faults"
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
+	"issuerconsole/services/personal"
 	clclient "issuerconsole/services/cashlink"
 )
 
@@ -268,8 +269,12 @@ func TestRedemptions(t *testing.T) {
 	a.login("auditor@example.com", testPass)
 	r = a.get("/imports/redeem")
 	wantStatus(t, r, http.StatusOK)
-	if r.doc.Find(`[data-testid="redeem-form"]`).Length() != 0 || len(redemptionRows(r)) != 4 {
+	if r.doc.Find(`[data-testid="redeem-form"]`).Length() != 0 || r.doc.Find(`[data-testid="investor-search"]`).Length() != 0 || len(redemptionRows(r)) != 4 {
 		t.Fatalf("auditor view: form %d rows %d", r.doc.Find(`[data-testid="redeem-form"]`).Length(), len(redemptionRows(r)))
+	}
+	// Names and e-mails are personal data: the auditor sees them masked.
+	if got := text(r.doc.Find(`[data-testid="redemption-investor"]`).First()); !strings.HasPrefix(got, personal.Masked+" ") || strings.Contains(text(r.doc.Find(`[data-testid="redemptions-table"]`)), "@") {
+		t.Fatalf("auditor sees the investor as %q", got)
 	}
 	wantStatus(t, a.post("/imports/redeem", redeemForm(investor, product, wallet, 1, "REDEEM 1")), http.StatusForbidden)
 }

@@ -80,6 +80,22 @@ func TestInvestorsAndIssuanceUsers(t *testing.T) {
 	if r.doc.Find(`table[data-testid="investor-fields"] tbody tr`).Length() < 3 {
 		t.Fatal("investor detail shows almost nothing")
 	}
+	// Who it is first: the name (the id after it), type and KYC in words;
+	// each field labelled in words with its API name beside it.
+	name, invID := text(rows.First().Find(`[data-testid="investor-name"]`)), text(rows.First().Find("td").First())
+	if got := text(r.doc.Find(`h1[data-testid="investor-name"]`)); got != name+" #"+invID {
+		t.Fatalf("investor page heading %q, want %q", got, name+" #"+invID)
+	}
+	if got := text(r.doc.Find(`[data-testid="investor-type"]`)); got != "Person" {
+		t.Fatalf("type %q", got)
+	}
+	if r.doc.Find(`.summary-line .badge`).Length() != 1 {
+		t.Fatal("no KYC badge")
+	}
+	kyc := r.doc.Find(`table[data-testid="investor-fields"] tbody tr`).FilterFunction(func(_ int, tr *goqSel) bool { return text(tr.Find("td").First()) == "entity.kyc_status" })
+	if text(kyc.Find("th")) != "Entity KYC status" {
+		t.Fatalf("the kyc_status field is labelled %q", text(kyc.Find("th")))
+	}
 
 	const pw = "issuance-PW-secret-42"
 	r = c.get("/issuance-users?page_size=10")
