@@ -14,8 +14,8 @@ import (
 	"issuerconsole/sandbox/faults"
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
-	"issuerconsole/services/personal"
 	clclient "issuerconsole/services/cashlink"
+	"issuerconsole/services/personal"
 )
 
 // fundInvestor gives a seeded Cashlink investor a delivered investment of
