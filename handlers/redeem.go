@@ -82,9 +82,12 @@ func (s *Server) findInvestors(c echo.Context, v *views.RedeemView, q string) er
 		return nil
 	}
 	v.Searched = true
-	found, err := s.Imports.Engine.FindInvestors(c.Request().Context(), v.Query, maxInvestorMatches)
+	found, err := s.Imports.Engine.FindInvestors(c.Request().Context(), v.Query, maxInvestorMatches+1)
 	if err != nil {
 		return err
+	}
+	if len(found) > maxInvestorMatches {
+		found, v.MoreMatches = found[:maxInvestorMatches], true
 	}
 	for _, m := range found {
 		v.Matches = append(v.Matches, views.RedeemInvestor{ID: m.ID, Name: m.Name, Email: m.Email})

@@ -175,6 +175,15 @@ func TestRedemptions(t *testing.T) {
 	if v, _ := r.doc.Find(`#r-units`).Attr("value"); v != "1000000000" {
 		t.Fatalf("units not kept after Cashlink refused: %q", v)
 	}
+	if v := r.doc.Find(`#r-confirm`).AttrOr("value", ""); v != "REDEEM 1000000000" {
+		t.Fatalf("confirmation not kept after Cashlink refused: %q", v)
+	}
+	if v := r.doc.Find(`input[name="holding"][checked]`).AttrOr("value", ""); v != product+" "+wallet {
+		t.Fatalf("product and wallet not kept after Cashlink refused: %q", v)
+	}
+	if v := r.doc.Find(`input[name="investor"]`).AttrOr("value", ""); v != investor {
+		t.Fatalf("investor not kept after Cashlink refused: %q", v)
+	}
 	rows := redemptionRows(r)
 	if len(rows) != 1 || rows[0]["status"] != "rejected" || !strings.Contains(strings.ToLower(rows[0]["now"]), "balance") {
 		t.Fatalf("over-balance redemption: %v", rows)
@@ -446,6 +455,9 @@ func TestRedemptionPicker(t *testing.T) {
 		if tc.want == "" && r.doc.Find(`[data-testid="no-matches"]`).Length() != 1 {
 			t.Errorf("search %q: no word that nothing matched", tc.q)
 		}
+	}
+	if r := c.get("/imports/redeem?q=example"); len(matches(r)) != 20 || r.doc.Find(`[data-testid="more-matches"]`).Length() != 1 {
+		t.Fatalf("a search matching many: %d listed, note %d", len(matches(r)), r.doc.Find(`[data-testid="more-matches"]`).Length())
 	}
 	if m := matches(c.get("/imports/redeem?q=" + url.QueryEscape(erika.Email))); len(m) != 1 || !strings.HasSuffix(m[0], "/imports/redeem?investor="+erika.ID) {
 		t.Fatalf("match link: %v", m)
