@@ -216,7 +216,8 @@ func (s *Server) redeem(c echo.Context) error {
 	if !ok {
 		return refuse()
 	}
-	units, perr := strconv.ParseInt(v.Units, 10, 64)
+	// "1,000" and "1 000" are read as 1000, as the page writes numbers.
+	units, perr := strconv.ParseInt(strings.NewReplacer(",", "", " ", "", "\u00a0", "", "\u202f", "").Replace(v.Units), 10, 64)
 	if perr != nil {
 		units = 0
 	}

@@ -509,15 +509,17 @@ func TestRedemptionPicker(t *testing.T) {
 		}
 	}
 
-	// More than the balance: refused next to the units before anything is
-	// sent, everything typed kept.
-	form := redeemForm(erika.ID, product.ID, erika.Wallets[0].ID, 1001, "REDEEM 1001")
+	// More than the balance (typed with a thousands separator, as the page
+	// writes numbers): refused next to the units before anything is sent,
+	// everything typed kept.
+	form := redeemForm(erika.ID, product.ID, erika.Wallets[0].ID, 0, "REDEEM 1001")
+	form.Set("units", "1,001")
 	r = c.post("/imports/redeem", form)
 	wantStatus(t, r, http.StatusUnprocessableEntity)
 	if got, want := text(r.doc.Find(`[data-testid="error-units"]`)), "More than the balance: this wallet holds 1,000 units of "+product.Name+"."; got != want {
 		t.Fatalf("units error %q, want %q", got, want)
 	}
-	if in := r.doc.Find(`#r-units`); in.AttrOr("value", "") != "1001" || in.AttrOr("aria-invalid", "") != "true" || in.AttrOr("aria-describedby", "") != "r-units-err" {
+	if in := r.doc.Find(`#r-units`); in.AttrOr("value", "") != "1,001" || in.AttrOr("aria-invalid", "") != "true" || in.AttrOr("aria-describedby", "") != "r-units-err" {
 		t.Fatalf("units input after refusal: %v", in.Nodes[0].Attr)
 	}
 	if v := r.doc.Find(`#r-confirm`).AttrOr("value", ""); v != "REDEEM 1001" {
