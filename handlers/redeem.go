@@ -136,9 +136,19 @@ func (s *Server) chooseInvestor(c echo.Context, v *views.RedeemView, investorID 
 		v.BalanceNote = "The balance is unknown: Cashlink's API has no balance call, and the console could not work it out from the investments Cashlink lists (" +
 			o.BalanceErr.Error() + "). Cashlink still checks the balance when the redemption is sent, and refuses more than the wallet holds."
 	}
+	// Cashlink updates an investment's remaining amount once a redemption's
+	// on-ledger burn succeeds (contracts A.9): units of one still processing
+	// may or may not be in the balance yet. Said beside it, not subtracted.
+	processing := map[string]int64{}
+	for _, r := range v.Redemptions {
+		if r.Status == cashlink.RedemptionProcessing && r.Investor == o.Investor.ID {
+			processing[r.Product+" "+r.Wallet] += r.Units
+		}
+	}
 	for _, ch := range o.Choices {
 		v.Choices = append(v.Choices, views.RedeemChoice{Value: ch.Value(), ProductID: ch.ProductID, ProductName: ch.ProductName,
-			WalletID: ch.Wallet.ID, Address: ch.Wallet.Address, Type: ch.Wallet.Type, Units: ch.Units, Known: ch.Known})
+			WalletID: ch.Wallet.ID, Address: ch.Wallet.Address, Type: ch.Wallet.Type, Units: ch.Units, Known: ch.Known,
+			Processing: processing[ch.Value()]})
 	}
 	if v.Holding == "" {
 		// One product and wallet with something to redeem: chosen already.

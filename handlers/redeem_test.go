@@ -398,7 +398,7 @@ func TestReconciliation(t *testing.T) {
 // every input kept.
 func TestRedemptionPicker(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t)
+	s := fastCashlinkServer(t, time.Hour) // redemptions stay processing
 	ctx := context.Background()
 	emu := s.app.Sandbox.Cashlink
 	inf, err := emu.Info(ctx, "")
@@ -545,6 +545,9 @@ func TestRedemptionPicker(t *testing.T) {
 	r = c.get(pick)
 	if got := balances(r)[held]; got != "970 units checked" {
 		t.Fatalf("balance after redeeming 30: %q", got)
+	}
+	if got := text(r.doc.Find(`[data-testid="balance-processing"]`)); got != "30 units in a redemption still processing may not be counted yet." {
+		t.Fatalf("the processing redemption beside the balance: %q", got)
 	}
 	row := r.doc.Find(`[data-testid="redemption-row"]`).First()
 	if inv, prod := text(row.Find(`[data-testid="redemption-investor"]`)), text(row.Find(`[data-testid="redemption-product"]`)); !strings.HasPrefix(inv, erikaName+" · "+erika.Email+" ") ||
