@@ -24,6 +24,7 @@ var mainScreens = []struct{ name, path, ready string }{
 	{"investments", "/investments", `document.querySelector('[data-testid="investments-table"]')`},
 	{"investment", "/investments/1", `document.querySelector('[data-testid="investment-fields"]')`},
 	{"investors", "/investors", `document.querySelector('[data-testid="investors-table"]')`},
+	{"investor", "/investors/1", `document.querySelector('[data-testid="investor-fields"]')`},
 	{"issuance-users", "/issuance-users", `document.querySelector('[data-testid="issuance-users-table"]')`},
 	{"imports", "/imports", `document.querySelector("main h1")`},
 	{"redemptions", "/imports/redeem", `document.querySelector("main h1")`},
@@ -52,7 +53,7 @@ func TestBrowserScreensAccessible(t *testing.T) {
 		w, h int64
 	}{{"desktop", 1440, 900}, {"phone", 390, 844}} {
 		t.Run(size.name, func(t *testing.T) {
-			ctx := newBrowserFor(t, 5*time.Minute) // 12 screens, axe-core on each, on a busy machine
+			ctx := newBrowserFor(t, 5*time.Minute) // 13 screens, axe-core on each, on a busy machine
 			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)), "viewport")
 			signIn(t, ctx, c.URL, adminEmail, adminPass)
 			for _, sc := range mainScreens {
