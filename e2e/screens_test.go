@@ -24,6 +24,7 @@ var mainScreens = []struct{ name, path, ready string }{
 	{"investments", "/investments", `document.querySelector('[data-testid="investments-table"]')`},
 	{"investment", "/investments/1", `document.querySelector('[data-testid="investment-fields"]')`},
 	{"investors", "/investors", `document.querySelector('[data-testid="investors-table"]')`},
+	{"investor", "/investors/1", `document.querySelector('[data-testid="investor-fields"]')`},
 	{"issuance-users", "/issuance-users", `document.querySelector('[data-testid="issuance-users-table"]')`},
 	{"imports", "/imports", `document.querySelector("main h1")`},
 	{"redemptions", "/imports/redeem", `document.querySelector("main h1")`},
@@ -52,7 +53,7 @@ func TestBrowserScreensAccessible(t *testing.T) {
 		w, h int64
 	}{{"desktop", 1440, 900}, {"phone", 390, 844}} {
 		t.Run(size.name, func(t *testing.T) {
-			ctx := newBrowserFor(t, 5*time.Minute) // 12 screens, axe-core on each, on a busy machine
+			ctx := newBrowserFor(t, 5*time.Minute) // 13 screens, axe-core on each, on a busy machine
 			must(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)), "viewport")
 			signIn(t, ctx, c.URL, adminEmail, adminPass)
 			for _, sc := range mainScreens {
@@ -69,6 +70,11 @@ func TestBrowserScreensAccessible(t *testing.T) {
 						targets = append(targets, fmt.Sprint(n.Target...))
 					}
 					t.Errorf("%s at %s: %s (%s) on %d elements: %s", sc.path, size.name, v.ID, v.Impact, len(v.Nodes), strings.Join(targets[:min(len(targets), 5)], " | "))
+				}
+				if size.name == "phone" {
+					for _, o := range overflow(t, ctx) {
+						t.Errorf("%s at %d px: %s", sc.path, size.w, o)
+					}
 				}
 				switch {
 				case sc.name == "investments" && size.name == "desktop":
@@ -87,6 +93,54 @@ func TestBrowserScreensAccessible(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overflowJS lists what makes the page wider than the window: the page's
+// own horizontal scroll, and each visible element whose right edge passes
+// the window unless an ancestor that scrolls or clips (a table's frame)
+// keeps it inside. Only the outermost culprit of a subtree is named. A
+// table wider than its frame must keep its first column in view.
+const overflowJS = `(() => {
+  const root = document.documentElement, vw = root.clientWidth, out = [];
+  if (root.scrollWidth > vw) out.push("the page scrolls sideways: scrollWidth " + root.scrollWidth + " > clientWidth " + vw);
+  const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\s+/).join(".") : "") +
+    (el.dataset && el.dataset.testid ? "[data-testid=" + el.dataset.testid + "]" : "");
+  const flagged = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= vw + 0.5) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === "hidden" || cs.position === "fixed") continue;
+    let kept = false;
+    // An absolutely positioned element escapes a scrolling ancestor
+    // unless that ancestor (or one inside it) is its containing block.
+    const escapes = cs.position === "absolute";
+    for (let a = escapes ? el.offsetParent : el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.overflowX !== "visible" && a.getBoundingClientRect().right <= vw + 0.5) { kept = true; break; }
+    }
+    if (kept || flagged.some(f => f.contains(el))) continue;
+    flagged.push(el);
+    out.push(name(el) + " ends at x=" + Math.round(r.right) + " of " + vw + " (" + (el.textContent || "").trim().slice(0, 40) + ")");
+  }
+  // A table wider than its frame scrolls there, the first column kept.
+  for (const w of document.querySelectorAll(".table-wrap")) {
+    if (w.scrollWidth <= w.clientWidth) continue;
+    const first = w.querySelector("tbody > tr > :first-child");
+    if (first && getComputedStyle(first).position !== "sticky") out.push(name(w) + " scrolls without keeping its first column");
+  }
+  return JSON.stringify(out.slice(0, 8));
+})()`
+
+// overflow returns the horizontal overflows of the current page (none = nil).
+func overflow(t *testing.T, ctx contextT) []string {
+	t.Helper()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](overflowJS))
+	must(t, err, "measure overflow")
+	var list []string
+	must(t, json.Unmarshal([]byte(out), &list), "overflow result")
+	return list
 }
 
 // runAxe injects axe-core into the page and returns its violations.

@@ -213,7 +213,7 @@ func (s *Server) loginCode(c echo.Context) error {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		s.signInEvent(c, s.SignIns.Throttled, u.Email, addr)
-		f := views.SecondStep{Error: fmt.Sprintf("Too many wrong codes. Try again in %d seconds.", secs)}
+		f := views.SecondStep{Error: "Too many wrong codes. Try again in " + views.Plural(int64(secs), "second") + "."}
 		return s.render(c, http.StatusTooManyRequests, view{Title: "Sign in", Content: views.LoginCode(s.page(c, "", ""), f)})
 	}
 	method, err := s.Accounts.VerifySecondFactor(c.Request().Context(), u.ID, c.FormValue("code"))

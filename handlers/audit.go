@@ -192,7 +192,7 @@ func anchorNote(r audit.VerifyResult) string {
 	}
 	note += "."
 	if r.BadSigs > 0 {
-		note += fmt.Sprintf(" %d checkpoints not signed with this console's key were ignored.", r.BadSigs)
+		note += " " + views.Plural(int64(r.BadSigs), "checkpoint") + " not signed with this console's key " + map[bool]string{true: "was", false: "were"}[r.BadSigs == 1] + " ignored."
 	}
 	return note
 }
@@ -221,7 +221,7 @@ func (s *Server) auditVerify(c echo.Context) error {
 	s.lastVerify.Unlock()
 	v := verifyView(res)
 	if !isFragment(c) {
-		kind, msg := "success", fmt.Sprintf("Chain intact: %d rows verified. %s", res.Rows, v.Anchor)
+		kind, msg := "success", fmt.Sprintf("Chain intact: %s verified. %s", views.Plural(int64(res.Rows), "row"), v.Anchor)
 		if !res.Intact {
 			kind, msg = "error", fmt.Sprintf("Chain broken at row #%d: %s.", res.BrokenID, res.Reason)
 		}

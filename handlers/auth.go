@@ -112,7 +112,7 @@ func (s *Server) login(c echo.Context) error {
 	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-		f.Error = fmt.Sprintf("Too many failed sign-ins for this account or from this address. Try again in %d seconds.", secs)
+		f.Error = "Too many failed sign-ins for this account or from this address. Try again in " + views.Plural(int64(secs), "second") + "."
 		s.Logger.Warn("sign-in throttled", "remote", addr, "wait", wait)
 		if !known {
 			actor = audit.UnknownActor // throttled unknowns fold per address only

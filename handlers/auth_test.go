@@ -124,7 +124,7 @@ func TestLoginThrottling(t *testing.T) {
 	if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("Retry-After = %q", ra)
 	}
-	if got := text(r.doc.Find(`[data-testid="login-error"]`)); !regexp.MustCompile(`Try again in \d+ seconds`).MatchString(got) {
+	if got := text(r.doc.Find(`[data-testid="login-error"]`)); !regexp.MustCompile(`Try again in [\d,]+ seconds?`).MatchString(got) {
 		t.Fatalf("throttle message = %q", got)
 	}
 	// Another client address is not the point here: the account itself is throttled.

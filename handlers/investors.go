@@ -144,9 +144,23 @@ func (s *Server) investorDetail(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, firebaseHint(err))
 	}
-	d := views.InvestorDetail{ID: inv.ID, Type: issuance.Label(issuance.InvestorTypes, inv.Type) + " (" + inv.Type + ")"}
+	// Who it is first (name, type, KYC, e-mail), then every field the API
+	// gave, each labelled in words with its API name beside it.
+	user, entity := nested(inv.Fields, "user"), nested(inv.Fields, "entity")
+	d := views.InvestorDetail{ID: inv.ID, Type: issuance.Label(issuance.InvestorTypes, inv.Type), TypeCode: inv.Type,
+		Name:  views.JoinNonEmpty(" ", fieldString(inv.Fields, "name"), fieldString(inv.Fields, "first_name"), fieldString(inv.Fields, "last_name")),
+		Email: fieldString(inv.Fields, "email"), KYC: fieldString(entity, "kyc_status")}
+	if d.Name == "" {
+		d.Name = views.JoinNonEmpty(" ", fieldString(user, "first_name"), fieldString(user, "last_name"))
+	}
+	if d.Email == "" {
+		d.Email = fieldString(user, "email")
+	}
 	var flat func(prefix string, v any)
 	flat = func(prefix string, v any) {
+		add := func(value string) {
+			d.Fields = append(d.Fields, views.InvestorField{Label: views.Humanize(strings.ReplaceAll(prefix, ".", " ")), API: prefix, Value: value})
+		}
 		switch t := v.(type) {
 		case map[string]any:
 			keys := make([]string, 0, len(t))
@@ -163,15 +177,18 @@ func (s *Server) investorDetail(c echo.Context) error {
 			}
 		case []any:
 			b, _ := json.Marshal(t)
-			d.Fields = append(d.Fields, [2]string{prefix, string(b)})
+			add(string(b))
+		case bool:
+			add(map[bool]string{true: "yes", false: "no"}[t])
 		case nil:
-			d.Fields = append(d.Fields, [2]string{prefix, "—"})
+			add(views.Dash)
 		default:
-			d.Fields = append(d.Fields, [2]string{prefix, fmt.Sprint(t)})
+			add(views.OrDash(fmt.Sprint(t)))
 		}
 	}
 	flat("", inv.Fields)
-	return s.render(c, http.StatusOK, view{Title: fmt.Sprintf("Investor #%d", inv.ID), Nav: "investments", Content: views.InvestorPage(d)})
+	title := views.NameWithID(d.Name, inv.ID)
+	return s.render(c, http.StatusOK, view{Title: title, Nav: "investments", Content: views.InvestorPage(d)})
 }
 
 func (s *Server) issuanceUsers(c echo.Context) error {

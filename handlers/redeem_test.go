@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"issuerconsole/services/apiclient"
 	"issuerconsole/services/audit"
 	clclient "issuerconsole/services/cashlink"
+	"issuerconsole/services/personal"
 )
 
 // fundInvestor gives a seeded Cashlink investor a delivered investment of
@@ -115,8 +117,10 @@ func waitRedemption(t *testing.T, c *client, id string) map[string]string {
 	}
 }
 
+// redeemForm is the redemption form as a browser sends it: the investor,
+// the product and wallet chosen (one radio button), units, confirmation.
 func redeemForm(investor, product, wallet string, units int, confirm string) url.Values {
-	return url.Values{"investor": {investor}, "product": {product}, "wallet": {wallet}, "units": {strconv.Itoa(units)}, "confirm": {confirm}}
+	return url.Values{"investor": {investor}, "holding": {product + " " + wallet}, "units": {strconv.Itoa(units)}, "confirm": {confirm}}
 }
 
 // Redemptions through the form: confirmation, FIFO balance errors, the
@@ -144,7 +148,7 @@ func TestRedemptions(t *testing.T) {
 	// A wrong confirmation sends nothing.
 	r = c.post("/imports/redeem", redeemForm(investor, product, wallet, 30, "REDEEM 300"))
 	wantStatus(t, r, http.StatusUnprocessableEntity)
-	if got := text(r.doc.Find(`[data-testid="redeem-error"]`)); got != "The confirmation does not match: type REDEEM 30." {
+	if got := text(r.doc.Find(`[data-testid="error-confirm"]`)); got != "The confirmation does not match: type REDEEM 30." {
 		t.Fatalf("error %q", got)
 	}
 	if v, _ := r.doc.Find(`#r-units`).Attr("value"); v != "30" {
@@ -154,11 +158,32 @@ func TestRedemptions(t *testing.T) {
 		t.Fatalf("%d redemptions after a refused confirmation", n)
 	}
 
-	// More than the balance (seeded holdings included): Cashlink refuses,
-	// the user reads why.
+	// More than the balance, with the balance unreadable (so only
+	// Cashlink checks): Cashlink refuses, the user reads why, next to the
+	// units, with the form as it was sent.
+	rules, err := faults.ParseRules("cashlink GET /api/external/v2/investments/ 5xx=1 status=503")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app.Sandbox.Faults.Set(rules)
 	r = c.post("/imports/redeem", redeemForm(investor, product, wallet, 1_000_000_000, "REDEEM 1000000000"))
-	wantStatus(t, r, http.StatusSeeOther)
-	r = c.get("/imports/redeem")
+	s.app.Sandbox.Faults.Set(nil)
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if got := text(r.doc.Find(`[data-testid="error-units"]`)); !strings.Contains(got, "Insufficient balance") {
+		t.Fatalf("Cashlink's refusal next to the units: %q (page: %s)", got, text(r.doc.Find("main")))
+	}
+	if v, _ := r.doc.Find(`#r-units`).Attr("value"); v != "1000000000" {
+		t.Fatalf("units not kept after Cashlink refused: %q", v)
+	}
+	if v := r.doc.Find(`#r-confirm`).AttrOr("value", ""); v != "REDEEM 1000000000" {
+		t.Fatalf("confirmation not kept after Cashlink refused: %q", v)
+	}
+	if v := r.doc.Find(`input[name="holding"][checked]`).AttrOr("value", ""); v != product+" "+wallet {
+		t.Fatalf("product and wallet not kept after Cashlink refused: %q", v)
+	}
+	if v := r.doc.Find(`input[name="investor"]`).AttrOr("value", ""); v != investor {
+		t.Fatalf("investor not kept after Cashlink refused: %q", v)
+	}
 	rows := redemptionRows(r)
 	if len(rows) != 1 || rows[0]["status"] != "rejected" || !strings.Contains(strings.ToLower(rows[0]["now"]), "balance") {
 		t.Fatalf("over-balance redemption: %v", rows)
@@ -197,7 +222,7 @@ func TestRedemptions(t *testing.T) {
 
 	// The work is done but every answer is lost: "no answer", then a
 	// check again under the same key finds the same redemption.
-	rules, err := faults.ParseRules("cashlink POST /api/external/v2/redemptions/ 5xx-after=1")
+	rules, err = faults.ParseRules("cashlink POST /api/external/v2/redemptions/ 5xx-after=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +278,12 @@ func TestRedemptions(t *testing.T) {
 	a.login("auditor@example.com", testPass)
 	r = a.get("/imports/redeem")
 	wantStatus(t, r, http.StatusOK)
-	if r.doc.Find(`[data-testid="redeem-form"]`).Length() != 0 || len(redemptionRows(r)) != 4 {
+	if r.doc.Find(`[data-testid="redeem-form"]`).Length() != 0 || r.doc.Find(`[data-testid="investor-search"]`).Length() != 0 || len(redemptionRows(r)) != 4 {
 		t.Fatalf("auditor view: form %d rows %d", r.doc.Find(`[data-testid="redeem-form"]`).Length(), len(redemptionRows(r)))
+	}
+	// Names and e-mails are personal data: the auditor sees them masked.
+	if got := text(r.doc.Find(`[data-testid="redemption-investor"]`).First()); !strings.HasPrefix(got, personal.Masked+" ") || strings.Contains(text(r.doc.Find(`[data-testid="redemptions-table"]`)), "@") {
+		t.Fatalf("auditor sees the investor as %q", got)
 	}
 	wantStatus(t, a.post("/imports/redeem", redeemForm(investor, product, wallet, 1, "REDEEM 1")), http.StatusForbidden)
 }
@@ -359,5 +388,193 @@ func TestReconciliation(t *testing.T) {
 	wantStatus(t, r, http.StatusOK)
 	if n := r.doc.Find(`.flash-error`).FilterFunction(func(_ int, e *goqSel) bool { return strings.Contains(text(e), "could not be read") }).Length(); n != 3 {
 		t.Fatalf("%d read errors shown, want 3: %s", n, text(r.doc.Find("main")))
+	}
+}
+
+// The redemption picker: an investor found by name or e-mail (a plain GET
+// form, and the fragment htmx asks for while typing), then the products
+// and wallets with the balance read from Cashlink; more units than the
+// balance are refused next to the field before anything is sent, with
+// every input kept.
+func TestRedemptionPicker(t *testing.T) {
+	t.Parallel()
+	s := fastCashlinkServer(t, time.Hour) // redemptions stay processing
+	ctx := context.Background()
+	emu := s.app.Sandbox.Cashlink
+	inf, err := emu.Info(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var erika, betty cashlink.InfoInvestor // the first seeded investor, and another
+	for _, iv := range inf.Investors {
+		switch {
+		case erika.ID == "" && len(iv.Wallets) > 0:
+			erika = iv
+		case iv.Email == "betty.kowalski.5@example.org":
+			betty = iv
+		}
+	}
+	if erika.ID == "" || betty.ID == "" {
+		t.Fatalf("seeded investors: %+v", inf.Investors)
+	}
+	erikaName := erika.Forename + " " + erika.Surname
+	product := inf.Products[0]
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+
+	matches := func(r *response) []string {
+		var out []string
+		r.doc.Find(`[data-testid="investor-match"]`).Each(func(_ int, li *goqSel) {
+			out = append(out, text(li.Find("a"))+" | "+li.Find("a").AttrOr("href", ""))
+		})
+		return out
+	}
+	for _, tc := range []struct{ q, want string }{
+		{strings.ToUpper(erika.Surname), erikaName},                        // by name, any case: one of several
+		{"betty.kowalski.5@example", betty.Forename + " " + betty.Surname}, // by e-mail
+		{erika.Email, erikaName},
+		{"nobody-here", ""},
+	} {
+		r := c.get("/imports/redeem?" + url.Values{"q": {tc.q}}.Encode())
+		wantStatus(t, r, http.StatusOK)
+		var names []string
+		for _, m := range matches(r) {
+			names = append(names, strings.Split(m, " | ")[0])
+		}
+		if tc.want == "" && len(names) != 0 || tc.want != "" && !slices.Contains(names, tc.want) {
+			t.Errorf("search %q: %v, want %s among them", tc.q, matches(r), tc.want)
+		}
+		r.doc.Find(`[data-testid="investor-match"]`).Each(func(_ int, li *goqSel) {
+			if !strings.Contains(strings.ToLower(text(li)), strings.ToLower(tc.q)) {
+				t.Errorf("search %q lists %q", tc.q, text(li))
+			}
+		})
+		if v, _ := r.doc.Find(`#r-q`).Attr("value"); v != tc.q {
+			t.Errorf("search %q: the box shows %q", tc.q, v)
+		}
+		if tc.want == "" && r.doc.Find(`[data-testid="no-matches"]`).Length() != 1 {
+			t.Errorf("search %q: no word that nothing matched", tc.q)
+		}
+	}
+	if r := c.get("/imports/redeem?q=example"); len(matches(r)) != 20 || r.doc.Find(`[data-testid="more-matches"]`).Length() != 1 {
+		t.Fatalf("a search matching many: %d listed, note %d", len(matches(r)), r.doc.Find(`[data-testid="more-matches"]`).Length())
+	}
+	if m := matches(c.get("/imports/redeem?q=" + url.QueryEscape(erika.Email))); len(m) != 1 || !strings.HasSuffix(m[0], "/imports/redeem?investor="+erika.ID) {
+		t.Fatalf("match link: %v", m)
+	}
+	// While typing, htmx gets the matches alone; without htmx the address
+	// leads to the page.
+	r := c.get("/imports/redeem/investors?q=betty.kowalski", "HX-Request", "true")
+	wantStatus(t, r, http.StatusOK)
+	if r.doc.Find("header, main").Length() != 0 || len(matches(r)) != 1 || r.doc.Find(`#investor-matches`).Length() != 1 {
+		t.Fatalf("htmx matches: %s", r.body)
+	}
+	r = c.get("/imports/redeem/investors?q=betty")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/imports/redeem?q=betty" {
+		t.Fatalf("no-JS search: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	// The investor chosen: names, the balance per product and wallet.
+	pick := "/imports/redeem?investor=" + erika.ID
+	r = c.get(pick)
+	wantStatus(t, r, http.StatusOK)
+	if got := text(r.doc.Find(`[data-testid="chosen-name"]`)); got != erikaName {
+		t.Fatalf("chosen investor %q", got)
+	}
+	balances := func(r *response) map[string]string {
+		out := map[string]string{}
+		r.doc.Find(`[data-testid="holding"]`).Each(func(_ int, h *goqSel) {
+			in := h.Find(`input[type="radio"]`)
+			state := ""
+			if _, ok := in.Attr("checked"); ok {
+				state = " checked"
+			}
+			if _, ok := in.Attr("disabled"); ok {
+				state += " disabled"
+			}
+			out[in.AttrOr("value", "")] = text(h.Find(`[data-testid="balance"]`)) + state
+		})
+		return out
+	}
+	held := product.ID + " " + erika.Wallets[0].ID
+	if got := balances(r)[held]; got != "1,000 units checked" {
+		t.Fatalf("balance of %s: %q (all: %v)", product.Name, got, balances(r))
+	}
+	if got := text(r.doc.Find(`[data-testid="holding"]`).First().Find(`[data-testid="holding-product"]`)); !strings.HasPrefix(got, product.Name+" ") {
+		t.Fatalf("product shown as %q, want its name %q first", got, product.Name)
+	}
+	for v, b := range balances(r) {
+		if v != held && b != "0 units — nothing to redeem disabled" {
+			t.Errorf("%s: %q, want nothing to redeem", v, b)
+		}
+	}
+
+	// More than the balance (typed with a thousands separator, as the page
+	// writes numbers): refused next to the units before anything is sent,
+	// everything typed kept.
+	form := redeemForm(erika.ID, product.ID, erika.Wallets[0].ID, 0, "REDEEM 1001")
+	form.Set("units", "1,001")
+	r = c.post("/imports/redeem", form)
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if got, want := text(r.doc.Find(`[data-testid="error-units"]`)), "More than the balance: this wallet holds 1,000 units of "+product.Name+"."; got != want {
+		t.Fatalf("units error %q, want %q", got, want)
+	}
+	if in := r.doc.Find(`#r-units`); in.AttrOr("value", "") != "1,001" || in.AttrOr("aria-invalid", "") != "true" || in.AttrOr("aria-describedby", "") != "r-units-err" {
+		t.Fatalf("units input after refusal: %v", in.Nodes[0].Attr)
+	}
+	if v := r.doc.Find(`#r-confirm`).AttrOr("value", ""); v != "REDEEM 1001" {
+		t.Fatalf("confirmation not kept: %q", v)
+	}
+	if got := balances(r)[held]; got != "1,000 units checked" {
+		t.Fatalf("chosen product and wallet not kept: %q", got)
+	}
+	if v := r.doc.Find(`input[name="investor"]`).AttrOr("value", ""); v != erika.ID {
+		t.Fatalf("investor not kept: %q", v)
+	}
+	if n := s.callCount(t, "cashlink"); n == 0 {
+		t.Fatal("the balance was not read from Cashlink")
+	}
+	if calls, err := s.app.Audit.List(ctx, audit.Filter{API: "cashlink", Method: http.MethodPost, PathContains: "/v2/redemptions/", Kind: audit.KindCall}, 0, 10); err != nil || len(calls.Entries) != 0 {
+		t.Fatalf("a redemption over the balance was sent: %v %d", err, len(calls.Entries))
+	}
+
+	// Within the balance: sent; the table names investor and product, and
+	// the balance read again is smaller.
+	r = c.post("/imports/redeem", redeemForm(erika.ID, product.ID, erika.Wallets[0].ID, 30, "REDEEM 30"))
+	wantStatus(t, r, http.StatusSeeOther)
+	r = c.get(pick)
+	if got := balances(r)[held]; got != "970 units checked" {
+		t.Fatalf("balance after redeeming 30: %q", got)
+	}
+	if got := text(r.doc.Find(`[data-testid="balance-processing"]`)); got != "30 units in a redemption still processing may not be counted yet." {
+		t.Fatalf("the processing redemption beside the balance: %q", got)
+	}
+	row := r.doc.Find(`[data-testid="redemption-row"]`).First()
+	if inv, prod := text(row.Find(`[data-testid="redemption-investor"]`)), text(row.Find(`[data-testid="redemption-product"]`)); !strings.HasPrefix(inv, erikaName+" · "+erika.Email+" ") ||
+		!strings.HasPrefix(prod, product.Name+" ") {
+		t.Fatalf("redemption row names: %q / %q", inv, prod)
+	}
+
+	// Balance unreadable: said on the page, not guessed.
+	rules, err := faults.ParseRules("cashlink GET /api/external/v2/investments/ 5xx=1 status=503")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app.Sandbox.Faults.Set(rules)
+	r = c.get(pick)
+	s.app.Sandbox.Faults.Set(nil)
+	wantStatus(t, r, http.StatusOK)
+	if note := text(r.doc.Find(`[data-testid="balance-unknown"]`)); !strings.Contains(note, "has no balance call") || balances(r)[held] != "balance unknown" {
+		t.Fatalf("unreadable balance: %q %v", note, balances(r))
+	}
+
+	// An id the console does not know: offered, and Cashlink asked.
+	unknown := "0b6f0f4e-9c1e-4e55-8a53-5d0f3a0c0a11"
+	if m := matches(c.get("/imports/redeem?q=" + unknown)); len(m) != 1 {
+		t.Fatalf("an id typed in: %v", m)
+	}
+	r = c.get("/imports/redeem?investor=" + unknown)
+	if got := text(r.doc.Find(`[data-testid="redeem-error"]`)); !strings.Contains(got, "Cashlink does not know the investor") || r.doc.Find(`[data-testid="redeem-form"]`).Length() != 0 {
+		t.Fatalf("unknown investor: %q", got)
 	}
 }

@@ -245,6 +245,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, string(routes.Redemptions), signedIn, s.redeemPage},
 		{http.MethodPost, string(routes.Redemptions), adminOnly, s.redeem},
 		{http.MethodPost, string(routes.RedemptionCheck), adminOnly, s.recheckRedemption},
+		{http.MethodGet, string(routes.RedemptionInvestors), adminOnly, s.redeemInvestors},
 		{http.MethodGet, string(routes.ImportJob), signedIn, s.importJob},
 		{http.MethodGet, string(routes.ImportSource), signedIn, s.importSource},
 		{http.MethodPost, string(routes.ImportSource), adminOnly, s.setImportSource},

@@ -46,7 +46,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		var p issuance.Page[issuance.Offering]
 		p, err = s.Issuance.ListOfferings(ctx, issuance.OfferingFilter{}, issuance.PageOpts{PageSize: 1})
 		if err == nil {
-			res = views.TestResult{OK: true, Message: fmt.Sprintf("Connected: the API answered and lists %d offerings.", p.Count)}
+			res = views.TestResult{OK: true, Message: "Connected: the API answered and lists " + views.Plural(int64(p.Count), "offering") + "."}
 			var scopes []issuance.KeyScope
 			if scopes, err = s.Issuance.KeyScopes(ctx); err == nil && len(scopes) > 1 {
 				var parts []string
@@ -64,7 +64,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		if err = s.Cashlink.Tokens.Refresh(ctx); err == nil {
 			var page cashlinkPage
 			if page, err = s.Cashlink.ListInvestments(ctx, 1); err == nil {
-				res = views.TestResult{OK: true, Message: fmt.Sprintf("Connected: a token was issued and the API lists %d investments.", page.Count)}
+				res = views.TestResult{OK: true, Message: "Connected: a token was issued and the API lists " + views.Plural(int64(page.Count), "investment") + "."}
 			}
 		}
 	default:

@@ -80,6 +80,22 @@ func TestInvestorsAndIssuanceUsers(t *testing.T) {
 	if r.doc.Find(`table[data-testid="investor-fields"] tbody tr`).Length() < 3 {
 		t.Fatal("investor detail shows almost nothing")
 	}
+	// Who it is first: the name (the id after it), type and KYC in words;
+	// each field labelled in words with its API name beside it.
+	name, invID := text(rows.First().Find(`[data-testid="investor-name"]`)), text(rows.First().Find("td").First())
+	if got := text(r.doc.Find(`h1[data-testid="investor-name"]`)); got != name+" #"+invID {
+		t.Fatalf("investor page heading %q, want %q", got, name+" #"+invID)
+	}
+	if got := text(r.doc.Find(`[data-testid="investor-type"]`)); got != "Person" {
+		t.Fatalf("type %q", got)
+	}
+	if r.doc.Find(`.summary-line .badge`).Length() != 1 {
+		t.Fatal("no KYC badge")
+	}
+	kyc := r.doc.Find(`table[data-testid="investor-fields"] tbody tr`).FilterFunction(func(_ int, tr *goqSel) bool { return text(tr.Find("td").First()) == "entity.kyc_status" })
+	if text(kyc.Find("th")) != "Entity KYC status" {
+		t.Fatalf("the kyc_status field is labelled %q", text(kyc.Find("th")))
+	}
 
 	const pw = "issuance-PW-secret-42"
 	r = c.get("/issuance-users?page_size=10")
@@ -198,7 +214,7 @@ func TestConnectionTestResults(t *testing.T) {
 	head, _, _ := s.app.Audit.Head(ctx)
 	r := c.post("/settings/test/cashlink", nil, "HX-Request", "true", "X-CSRF-Token", c.csrf)
 	wantStatus(t, r, http.StatusOK)
-	if got := text(r.doc.Find(`[data-testid="test-ok"]`)); !regexp.MustCompile(`^Connected: a token was issued and the API lists \d+ investments\.$`).MatchString(got) {
+	if got := text(r.doc.Find(`[data-testid="test-ok"]`)); !regexp.MustCompile(`^Connected: a token was issued and the API lists [\d,]+ investments?\.$`).MatchString(got) {
 		t.Fatalf("Cashlink result %q\n%s", got, r.body)
 	}
 	calls := newCalls("cashlink", head)
@@ -225,7 +241,7 @@ func TestConnectionTestResults(t *testing.T) {
 	wantStatus(t, r, http.StatusSeeOther)
 	r = c.get(r.Header.Get("Location"))
 	wantStatus(t, r, http.StatusOK)
-	if got := text(r.doc.Find(`[data-testid="flash"]`)); !regexp.MustCompile(`Connected: the API answered and lists \d+ offerings\.`).MatchString(got) {
+	if got := text(r.doc.Find(`[data-testid="flash"]`)); !regexp.MustCompile(`Connected: the API answered and lists [\d,]+ offerings?\.`).MatchString(got) {
 		t.Fatalf("Issuance flash %q", got)
 	}
 	calls = newCalls("issuance", head)

@@ -94,6 +94,9 @@ const (
 	Redemptions     Route = "/imports/redeem"
 	RedemptionCheck Route = "/imports/redeem/:id/check"
 	Reconcile       Route = "/imports/reconcile"
+	// RedemptionInvestors is the investor search's list of matches (the
+	// fragment htmx asks for while typing).
+	RedemptionInvestors Route = "/imports/redeem/investors"
 )
 
 // All lists every named route, so a test can check each one is served.
@@ -101,5 +104,5 @@ var All = []Route{
 	Imports, ImportTemplate, ImportJob, ImportSource, ImportMapping, ImportMappingCSV, ImportInvestor,
 	ImportDocuments, ImportDocMeta, ImportDocDelete, ImportReview, ImportRow, ImportRowSkip, ImportStart,
 	ImportRun, ImportResult, ImportProgress, ImportReport, ImportPause, ImportResume, ImportCancel, ImportRerun,
-	Redemptions, RedemptionCheck, Reconcile,
+	Redemptions, RedemptionCheck, Reconcile, RedemptionInvestors,
 }

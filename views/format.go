@@ -277,6 +277,10 @@ var (
 		"success":    {"Redeemed", MeaningOK},
 		"failed":     {"Failed", MeaningBad},
 		"unknown":    {"Unknown: investigate", MeaningWarn},
+		// The console's own states of a request (services/importer/redeem.go).
+		"requested": {"Requested", MeaningNeutral},
+		"rejected":  {"Refused by Cashlink", MeaningBad},
+		"no_answer": {"No answer: check again", MeaningWarn},
 	}
 	jobStates = map[string]statusWord{
 		"draft":     {"Draft", MeaningNeutral},

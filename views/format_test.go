@@ -176,7 +176,7 @@ func TestStatusBadges(t *testing.T) {
 		OfferingStatus:   {"incomplete", "pending", "opened", "closed", "paused"},
 		KYCStatus:        {"unverified", "processing", "passed", "failed"},
 		CashlinkStatus:   {"KYC_PENDING", "REVIEW_PENDING", "WAITING_FOR_ACCEPTANCE", "ACCEPTED", "PAID", "DELIVERED", "KYC_INSUFFICIENT", "ABORTION", "REJECTION", "CANCELLATION", "PAYMENT_MISSING"},
-		RedemptionStatus: {"processing", "success", "failed", "unknown"},
+		RedemptionStatus: {"processing", "success", "failed", "unknown", "requested", "rejected", "no_answer"}, // the API's, then the console's own
 		JobState:         {"draft", "running", "paused", "cancelled", "done"},
 		RowState:         {"pending", "running", "unknown", "waiting", "done", "failed", "skipped"},
 	}

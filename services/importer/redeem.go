@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -201,4 +202,207 @@ func (e *Engine) redemptionIDs(ctx context.Context, query string, args ...any) (
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// --- Choosing what to redeem
+
+// FindInvestors returns the Cashlink investors the console knows (the
+// API lists none, see Catalog) whose name or e-mail contains q, ignoring
+// case, at most limit of them. A q that is a Cashlink id matches that id.
+func (e *Engine) FindInvestors(ctx context.Context, q string, limit int) ([]CatalogInvestor, error) {
+	q = strings.ToLower(strings.TrimSpace(q))
+	if q == "" {
+		return nil, nil
+	}
+	cat, err := e.st.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []CatalogInvestor
+	seen := map[string]bool{}
+	for _, inv := range cat.Investors {
+		if seen[inv.ID] {
+			continue // the same investor under a second e-mail: the first is enough
+		}
+		if strings.Contains(strings.ToLower(inv.Name), q) || strings.Contains(strings.ToLower(inv.Email), q) || strings.EqualFold(inv.ID, q) {
+			seen[inv.ID] = true
+			out = append(out, inv)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// HoldingsReader is what choosing a redemption needs of Cashlink.
+type HoldingsReader interface {
+	GetInvestor(ctx context.Context, id string) (cashlink.Investor, error)
+	ListWallets(ctx context.Context, investorID string) ([]cashlink.Wallet, error)
+	Holdings(ctx context.Context, investorID string) ([]cashlink.Holding, error)
+}
+
+// RedeemChoice is one product in one of the investor's wallets.
+type RedeemChoice struct {
+	ProductID, ProductName string
+	Wallet                 cashlink.Wallet
+	Units                  int64 // the balance, when Known
+	Known                  bool  // false: it could not be read; Cashlink checks it when the redemption is sent
+}
+
+// Value identifies the choice in a form ("product wallet").
+func (c RedeemChoice) Value() string { return c.ProductID + " " + c.Wallet.ID }
+
+// RedeemOptions is what an investor can redeem.
+type RedeemOptions struct {
+	Investor CatalogInvestor
+	Choices  []RedeemChoice // with a balance first
+	// BalanceErr says why no balance is known (Choices then all !Known).
+	BalanceErr error
+}
+
+// Choice finds a choice by its form value.
+func (o RedeemOptions) Choice(value string) (RedeemChoice, bool) {
+	for _, c := range o.Choices {
+		if c.Value() == value {
+			return c, true
+		}
+	}
+	return RedeemChoice{}, false
+}
+
+// ErrUnknownInvestor means Cashlink does not know the investor id.
+var ErrUnknownInvestor = errors.New("cashlink does not know this investor")
+
+// RedeemOptionsFor reads the investor's wallets and holdings from Cashlink
+// and names the products from the console's catalog: one choice per
+// product in each wallet. Cashlink has no balance endpoint: the balance is
+// the sum of the delivered investments' remaining parts
+// (cashlink.Holdings); when that cannot be read, every choice says the
+// balance is unknown and BalanceErr says why, rather than showing a guess.
+func (e *Engine) RedeemOptionsFor(ctx context.Context, reg HoldingsReader, investorID string) (RedeemOptions, error) {
+	var o RedeemOptions
+	cat, err := e.st.Catalog(ctx)
+	if err != nil {
+		return o, err
+	}
+	for _, inv := range cat.Investors {
+		if strings.EqualFold(inv.ID, investorID) {
+			o.Investor = inv
+			break
+		}
+	}
+	if o.Investor.ID == "" {
+		got, err := reg.GetInvestor(ctx, investorID)
+		if errors.Is(err, apiclient.ErrNotFound) {
+			return o, ErrUnknownInvestor
+		}
+		if err != nil {
+			return o, err
+		}
+		o.Investor = CatalogInvestor{ID: got.ID}
+		if np := got.NaturalPerson; np != nil {
+			o.Investor.Name = strings.TrimSpace(np.Forename + " " + np.Surname)
+		}
+		if got.Communication != nil {
+			o.Investor.Email = got.Communication.Email
+		}
+	}
+	wallets, err := reg.ListWallets(ctx, o.Investor.ID)
+	if err != nil {
+		return o, err
+	}
+	productName := map[string]string{}
+	var products []string
+	for _, p := range cat.Products {
+		productName[p.ID] = p.Name
+		products = append(products, p.ID)
+	}
+	campaignProduct := map[string]string{}
+	for _, c := range cat.Campaigns {
+		campaignProduct[c.ID] = c.Parent
+	}
+	held := map[string]int64{} // "product wallet" → units
+	holdings, herr := reg.Holdings(ctx, o.Investor.ID)
+	if herr == nil {
+		for _, h := range holdings {
+			p := h.ProductID
+			if p == "" {
+				p = campaignProduct[h.CampaignID]
+			}
+			if p == "" {
+				herr = fmt.Errorf("%w: the console does not know the product of campaign %s (add it in Settings → Cashlink campaigns and products)",
+					cashlink.ErrHoldingsIncomplete, h.CampaignID)
+				break
+			}
+			if _, ok := productName[p]; !ok {
+				productName[p] = ""
+				products = append(products, p)
+			}
+			held[p+" "+h.WalletID] += h.Units
+		}
+	}
+	o.BalanceErr = herr
+	for _, w := range wallets {
+		for _, p := range products {
+			c := RedeemChoice{ProductID: p, ProductName: productName[p], Wallet: w, Known: herr == nil}
+			if c.Known {
+				c.Units = held[c.Value()]
+			}
+			o.Choices = append(o.Choices, c)
+		}
+	}
+	sort.SliceStable(o.Choices, func(i, j int) bool { return o.Choices[i].Units > o.Choices[j].Units })
+	return o, nil
+}
+
+// RedemptionInputError is a redemption refused before anything is sent;
+// Field names the input ("investor", "holding", "units", "confirm").
+type RedemptionInputError struct{ Field, Msg string }
+
+func (e *RedemptionInputError) Error() string { return e.Field + ": " + e.Msg }
+
+// BalanceError is a redemption of more units than the wallet holds.
+type BalanceError struct {
+	Asked, Balance int64
+	Choice         RedeemChoice
+}
+
+func (e *BalanceError) Error() string {
+	return fmt.Sprintf("%d units asked, the wallet holds %d of the product", e.Asked, e.Balance)
+}
+
+// CheckRedemption checks a redemption against what the investor holds,
+// before it is sent: the product and wallet must be one of the investor's
+// choices, and the units within its balance when the balance is known
+// (when it is not, Cashlink's own check is the only one).
+func CheckRedemption(o RedeemOptions, value string, units int64) (cashlink.NewRedemption, error) {
+	c, ok := o.Choice(value)
+	switch {
+	case !ok:
+		return cashlink.NewRedemption{}, &RedemptionInputError{"holding", "Choose a product and wallet of this investor."}
+	case units <= 0:
+		return cashlink.NewRedemption{}, &RedemptionInputError{"units", "Units must be a positive whole number."}
+	case c.Known && units > c.Units:
+		return cashlink.NewRedemption{}, &BalanceError{Asked: units, Balance: c.Units, Choice: c}
+	}
+	return cashlink.NewRedemption{InvestorID: o.Investor.ID, ProductID: c.ProductID, WalletID: c.Wallet.ID, Units: units}, nil
+}
+
+// RejectedInput names the input a refusal by Cashlink is about, from its
+// field errors ("" = the request as a whole).
+func RejectedInput(err error) string {
+	var ae *apiclient.Error
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	switch {
+	case len(ae.Fields["units"]) > 0:
+		return "units"
+	case len(ae.Fields["wallet_id"]) > 0, len(ae.Fields["product_id"]) > 0:
+		return "holding"
+	case len(ae.Fields["investor_id"]) > 0:
+		return "investor"
+	}
+	return ""
 }
