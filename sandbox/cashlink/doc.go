@@ -138,9 +138,9 @@
 //   - Seed: two products and three campaigns (EUR, 2 decimals; the first
 //     campaign active, 1-100000 units at 100.00; the second inactive; the
 //     third 20-2000 units at 500.00), and per SeedPerson a KYC-complete
-//     natural person with a generic wallet and a delivered holding of
-//     SeedHoldingUnits in the first product, and an identification record (so the guide's redemption,
-//     made right after its credit, finds a balance). Seeded ids are derived
+//     natural person with an identification record, a generic wallet and a
+//     delivered holding of SeedHoldingUnits in the first product (so the
+//     guide's redemption, made right after its credit, finds a balance). Seeded ids are derived
 //     from names and e-mails: stable across databases; a later Open adds
 //     only new people. Counts leaves seeded records out.
 //
