@@ -32,15 +32,15 @@ type InvestorReader interface {
 
 // Investor problems, as the pre-flight names them (badges' data-code).
 const (
-	InvestorUnknown      = "unknown"       // Cashlink does not know the id
-	InvestorNoWallet     = "no-wallet"     // a credit needs one
-	InvestorNotKYC       = "kyc-pending"   // not identified: investments stay KYC_PENDING
-	InvestorKYCFailed    = "kyc-failed"    // KYC insufficient: investments end KYC_INSUFFICIENT
-	InvestorUnread       = "unread"        // the read failed: nothing known
-	InvestorReady        = "ready"         // identified (or not said) and with a wallet
-	readsAtOnce          = 8               // Cashlink reads in flight at once
-	maxMismatchExamples  = 5               // rows named in a price mismatch
-	amountToleranceMinor = 1               // a cent of rounding between units × price and the paid amount
+	InvestorUnknown      = "unknown"     // Cashlink does not know the id
+	InvestorNoWallet     = "no-wallet"   // a credit needs one
+	InvestorNotKYC       = "kyc-pending" // not identified: investments stay KYC_PENDING
+	InvestorKYCFailed    = "kyc-failed"  // KYC insufficient: investments end KYC_INSUFFICIENT
+	InvestorUnread       = "unread"      // the read failed: nothing known
+	InvestorReady        = "ready"       // identified (or not said) and with a wallet
+	readsAtOnce          = 8             // Cashlink reads in flight at once
+	maxMismatchExamples  = 5             // rows named in a price mismatch
+	amountToleranceMinor = 1             // a cent of rounding between units × price and the paid amount
 )
 
 // InvestorCheck is one Cashlink investor of the rows to credit.
