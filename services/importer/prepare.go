@@ -148,13 +148,16 @@ func (in IdentificationInput) parse() (cashlink.NewIdentification, error) {
 	if out.IdentityProvider == "" {
 		bad["provider"] = "Name the identification provider (e.g. POSTIDENT)."
 	}
-	t, err := time.Parse(time.RFC3339, strings.TrimSpace(in.VerifiedAt))
-	if err != nil {
-		if t, err = time.Parse("2006-01-02T15:04", strings.TrimSpace(in.VerifiedAt)); err != nil {
-			if t, err = time.Parse("2006-01-02", strings.TrimSpace(in.VerifiedAt)); err != nil {
-				bad["verified_at"] = "Verified at is when the provider identified the investor, e.g. 2026-03-01T10:00Z."
-			}
+	var t time.Time
+	verified := false
+	for _, l := range []string{time.RFC3339, "2006-01-02T15:04Z07:00", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if v, err := time.Parse(l, strings.TrimSpace(in.VerifiedAt)); err == nil {
+			t, verified = v, true
+			break
 		}
+	}
+	if !verified {
+		bad["verified_at"] = "Verified at is when the provider identified the investor, e.g. 2026-03-01T10:00Z."
 	}
 	out.VerifiedAt = t.UTC()
 	if len(bad) > 0 {
