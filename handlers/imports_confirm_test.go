@@ -100,7 +100,7 @@ func TestImportPreflightReadiesInvestors(t *testing.T) {
 	r, phrase, stale := preflight(t, c, j.id)
 	check := func(r *response, id, want string) {
 		t.Helper()
-		got := r.doc.Find(`tr[data-testid="investor-check"][data-investor="` + id + `"] .badge`).AttrOr("data-code", "")
+		got := r.doc.Find(`tr[data-testid="investor-check"][data-investor="`+id+`"] .badge`).AttrOr("data-code", "")
 		if got != want {
 			t.Fatalf("investor %s: check %q, want %q", id, got, want)
 		}
