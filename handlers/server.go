@@ -256,6 +256,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, string(routes.ImportCancel), adminOnly, s.confirmCancel},
 		{http.MethodPost, string(routes.ImportCancel), adminOnly, s.importAction(importer.ActCancel)},
 		{http.MethodPost, string(routes.ImportRerun), adminOnly, s.importAction(importer.ActRerun)},
+		{http.MethodGet, string(routes.ImportRemap), adminOnly, s.importRemap},
+		{http.MethodPost, string(routes.ImportRemap), adminOnly, s.remapImport},
 		{http.MethodGet, "/audit", signedIn, s.auditList},
 		{http.MethodGet, "/audit/export.csv", signedIn, s.auditExport("csv")},
 		{http.MethodGet, "/audit/export.ndjson", signedIn, s.auditExport("ndjson")},
