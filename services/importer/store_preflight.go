@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 )
 
@@ -130,3 +131,104 @@ type scanWrap struct {
 }
 
 func (w scanWrap) Scan(dest ...any) error { return w.rows.Scan(append(dest, w.fix)...) }
+
+// SourceSummary is what the Source step shows right after loading: the
+// counts of the loaded rows, the first rows, and the rows an earlier job
+// imported already (flagged here, not three steps later at Review).
+type SourceSummary struct {
+	Total    int
+	ByStatus []StatusCount // Issuance statuses, most frequent first
+	Quantity int64
+	Amount   *big.Rat // sum of the Issuance amounts (IssuanceCurrency); nil when a row has none
+	Mapped   int      // rows with a Cashlink investor already (remembered mappings, CSV)
+	First    []Row
+	Imported int           // rows an earlier job imported
+	Earlier  []ImportedRow // the first of them
+}
+
+// StatusCount is the number of loaded rows with one Issuance status.
+type StatusCount struct {
+	Status string
+	Count  int
+}
+
+// ImportedRow is a loaded row whose investment another job imported.
+type ImportedRow struct {
+	RowID, IssuanceID, JobID int64
+	Reference                string
+}
+
+// SourcePreview reads a job's summary for the Source step: counts by SQL,
+// the first rows, and up to limit rows imported by another job.
+func (s *Store) SourcePreview(ctx context.Context, jobID int64, limit int) (SourceSummary, error) {
+	var out SourceSummary
+	st, err := s.db.QueryContext(ctx, `SELECT issuance_status, count(*), coalesce(sum(quantity), 0), sum(cashlink_investor <> '')
+		FROM import_rows WHERE job_id = ? GROUP BY issuance_status ORDER BY count(*) DESC, issuance_status`, jobID)
+	if err != nil {
+		return out, fmt.Errorf("source preview of job %d: %w", jobID, err)
+	}
+	for st.Next() {
+		var sc StatusCount
+		var q int64
+		var mapped int
+		if err := st.Scan(&sc.Status, &sc.Count, &q, &mapped); err != nil {
+			st.Close()
+			return out, err
+		}
+		out.ByStatus = append(out.ByStatus, sc)
+		out.Total += sc.Count
+		out.Quantity += q
+		out.Mapped += mapped
+	}
+	st.Close()
+	if err := st.Err(); err != nil {
+		return out, err
+	}
+	amounts, err := s.db.QueryContext(ctx, `SELECT amount FROM import_rows WHERE job_id = ?`, jobID)
+	if err != nil {
+		return out, fmt.Errorf("source preview of job %d: %w", jobID, err)
+	}
+	sum := new(big.Rat)
+	complete := true
+	for amounts.Next() {
+		var a string
+		if err := amounts.Scan(&a); err != nil {
+			amounts.Close()
+			return out, err
+		}
+		if v, ok := new(big.Rat).SetString(a); ok && a != "" {
+			sum.Add(sum, v)
+		} else {
+			complete = false
+		}
+	}
+	amounts.Close()
+	if err := amounts.Err(); err != nil {
+		return out, err
+	}
+	if complete && out.Total > 0 {
+		out.Amount = sum
+	}
+	if out.First, err = s.RowsAfter(ctx, jobID, 0, limit); err != nil {
+		return out, err
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM import_rows r JOIN imported_investments i ON i.issuance_id = r.issuance_id
+		WHERE r.job_id = ? AND i.job_id <> r.job_id`, jobID).Scan(&out.Imported); err != nil {
+		return out, fmt.Errorf("source preview of job %d: %w", jobID, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.issuance_id, i.job_id, r.reference FROM import_rows r
+		JOIN imported_investments i ON i.issuance_id = r.issuance_id WHERE r.job_id = ? AND i.job_id <> r.job_id
+		ORDER BY r.position LIMIT ?`, jobID, limit)
+	if err != nil {
+		return out, fmt.Errorf("source preview of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ir ImportedRow
+		if err := rows.Scan(&ir.RowID, &ir.IssuanceID, &ir.JobID, &ir.Reference); err != nil {
+			return out, err
+		}
+		out.Earlier = append(out.Earlier, ir)
+	}
+	return out, rows.Err()
+}

@@ -38,6 +38,9 @@ func (w *Wizard) event(ctx context.Context, done, name string, by Actor, detail 
 	return nil
 }
 
+// SourceOffering is the source kind of rows loaded from one offering.
+const SourceOffering = "an offering"
+
 // SetSource replaces a draft job's rows with the ones read from its source,
 // applying the remembered investor mappings, and moves the wizard on.
 func (w *Wizard) SetSource(ctx context.Context, jobID int64, kind, query string, rows []Row) error {
@@ -53,7 +56,7 @@ func (w *Wizard) SetSource(ctx context.Context, jobID int64, kind, query string,
 	if err := w.Store.ReplaceRows(ctx, jobID, rows); err != nil {
 		return err
 	}
-	src := map[string]string{"offering": "an offering", "search": "a search", "csv": "a CSV file"}[kind]
+	src := map[string]string{"offering": SourceOffering, "search": "a search", "csv": "a CSV file"}[kind]
 	if err := w.Store.UpdateJob(ctx, jobID, JobUpdate{SourceKind: &src, SourceQuery: &query}); err != nil {
 		return err
 	}
