@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -72,6 +73,37 @@ func (s *Store) Catalog(ctx context.Context) (Catalog, error) {
 		}
 	}
 	return cat, inv.Err()
+}
+
+// ParseCampaignTerms reads a campaign's state ("open", "closed", "" not
+// recorded) and units per investment ("" not recorded) as an admin typed
+// them from Cashlink Studio.
+func ParseCampaignTerms(it *CatalogItem, state, minUnits, maxUnits string) error {
+	switch strings.TrimSpace(state) {
+	case "":
+	case "open", "closed":
+		open := strings.TrimSpace(state) == "open"
+		it.Active = &open
+	default:
+		return &CatalogError{"state", "must be open, closed or not recorded"}
+	}
+	for _, f := range []struct {
+		name, v string
+		dst     *int64
+	}{{"min_units", minUnits, &it.MinUnits}, {"max_units", maxUnits, &it.MaxUnits}} {
+		if strings.TrimSpace(f.v) == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(f.v), 10, 64)
+		if err != nil || n <= 0 {
+			return &CatalogError{f.name, "must be a positive whole number of units"}
+		}
+		*f.dst = n
+	}
+	if it.MinUnits > 0 && it.MaxUnits > 0 && it.MinUnits > it.MaxUnits {
+		return &CatalogError{"min_units", "must not exceed the maximum"}
+	}
+	return nil
 }
 
 // SaveCatalogItem adds or replaces a campaign or product ("campaign",
