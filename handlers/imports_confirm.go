@@ -177,8 +177,17 @@ func (s *Server) identifyInvestor(c echo.Context) error {
 	return s.confirmDone(c, j, "Identification recorded in Cashlink for "+form.Investor+".")
 }
 
-// confirmDone shows the pre-flight, run again, with what was done.
+// confirmDone shows the pre-flight, run again, with what was done (a job
+// that has started: its remap page, where failed rows are fixed).
 func (s *Server) confirmDone(c echo.Context, j importer.Job, msg string) error {
+	if j.State != importer.JobDraft {
+		v, err := s.remapView(c, j, nil, nil)
+		if err != nil {
+			return err
+		}
+		v.Msg = msg + " Re-run the failed rows to credit them."
+		return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.RemapStep(v)})
+	}
 	v, err := s.confirmView(c, j)
 	if err != nil {
 		return err
@@ -187,8 +196,17 @@ func (s *Server) confirmDone(c echo.Context, j importer.Job, msg string) error {
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.ConfirmStep(v)})
 }
 
-// confirmAgain shows the pre-flight with a message and the kept form (422).
+// confirmAgain shows the pre-flight with a message and the kept form (422;
+// a job that has started: its remap page).
 func (s *Server) confirmAgain(c echo.Context, j importer.Job, msg string, form views.IdentificationForm) error {
+	if j.State != importer.JobDraft {
+		v, err := s.remapView(c, j, nil, nil)
+		if err != nil {
+			return err
+		}
+		v.Error = msg
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.RemapStep(v)})
+	}
 	v, err := s.confirmView(c, j)
 	if err != nil {
 		return err

@@ -49,7 +49,8 @@ func (s *Server) remapView(c echo.Context, j importer.Job, kept map[string]strin
 			val = r.CashlinkInvestor
 		}
 		v.Rows = append(v.Rows, views.RemapRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), Cashlink: r.CashlinkInvestor,
-			Error: r.Error, Fixable: r.Fixable, Value: val, Problem: problems[name]})
+			Error: r.Error, Fixable: r.Fixable, Value: val, Problem: problems[name],
+			NoWallet: importer.NeedsWallet(r.Row)})
 	}
 	return v, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"issuerconsole/services/cashlink"
 	"issuerconsole/services/importer"
 )
 
@@ -104,4 +105,50 @@ func TestImportRerunWithNewMapping(t *testing.T) {
 		t.Fatalf("ledger of the re-mapped row: %v, want %v", got, want)
 	}
 
+}
+
+// TestImportWalletForFailedRow: a row that failed for want of a wallet is
+// fixed from the console: the remap page offers the managed wallet, and
+// creating it (once, whatever the retries) leads back to that page.
+func TestImportWalletForFailedRow(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	instantCredits(t, s)
+	c := s.client(t)
+	c.login(adminEmail, adminPass)
+	ctx := context.Background()
+	inf := sandboxInfo(t, s)
+	z, err := s.app.Cashlink.CreateInvestor(ctx, "test-walletless", cashlink.NewInvestor{
+		NaturalPerson: cashlink.NaturalPerson{Forename: "Wally", Surname: "Less"}, IsBeneficiary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := newImportJob(t, s, c, "no wallet")
+	j.fromCSV(investmentsFor(t, s, 0, 1), func(int) string { return inf.Investors[0].ID })
+	j.campaign(inf)
+	j.sharedDocument()
+	j.start()
+	waitJob(t, c, j.id, 3*time.Minute)
+	// The row as the engine leaves one whose investor has no wallet (the
+	// pre-flight stops that case before the start; a wallet removed in
+	// Studio meanwhile would lead here).
+	row := j.rows()[0]
+	if _, err := s.app.DB.Exec(`UPDATE import_rows SET state = 'failed', step = 'wallet', wallet = '', cashlink_investor = ?, error = ? WHERE id = ?`,
+		z.ID, "final status: the Cashlink investor "+z.ID+" has no wallet; create one and re-run", row.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := c.get(j.path("remap"))
+	if r.doc.Find(`[data-testid="remap-wallet"]`).Length() != 1 {
+		t.Fatal("no wallet button for a row that failed for want of a wallet")
+	}
+	for range 2 {
+		r = c.post(j.path("confirm/wallets"), url.Values{"investor": {z.ID}})
+		wantStatus(t, r, http.StatusOK)
+		if !strings.Contains(text(r.doc.Find(`[data-testid="remap-msg"]`)), "1 wallet created in Cashlink") {
+			t.Fatalf("message %q", text(r.doc.Find(`[data-testid="remap-msg"]`)))
+		}
+	}
+	if n := counts(t, s).PerInvestor[z.ID]; n.Wallets != 1 {
+		t.Fatalf("%d wallets for the investor, want 1", n.Wallets)
+	}
 }

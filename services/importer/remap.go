@@ -90,3 +90,10 @@ func (w *Wizard) Remap(ctx context.Context, jobID int64, by Actor, ch RemapChang
 	msg := fmt.Sprintf("Saved: %s. Re-run the failed rows to import them with the new mapping.", what)
 	return msg, w.event(ctx, fmt.Sprintf("Import %d re-mapped", jobID), audit.EventImportRemapped, by, fmt.Sprintf("job %d: %s", jobID, what))
 }
+
+// NeedsWallet reports whether a failed row stopped for want of a wallet
+// (the engine's refusal at the wallet step): a wallet created for its
+// investor lets a re-run credit it.
+func NeedsWallet(r Row) bool {
+	return r.State == RowFailed && r.Step == StepWallet && r.Wallet == "" && strings.Contains(r.Error, "has no wallet")
+}
