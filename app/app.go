@@ -420,8 +420,10 @@ func sandboxCatalog(ctx context.Context, sb *sandbox.Sandbox, root string) (impo
 		cat.Products = append(cat.Products, importer.CatalogItem{ID: p.ID, Name: p.Name, Currency: p.Currency})
 	}
 	for _, c := range inf.Campaigns {
+		active := c.IsCampaignActive
 		cat.Campaigns = append(cat.Campaigns, importer.CatalogItem{ID: c.ID, Name: c.Name, Parent: c.ProductID,
-			Currency: c.PricePerToken.Currency, PricePerUnit: minorToDecimal(c.PricePerToken.Amount, c.PricePerToken.Decimals)})
+			Currency: c.PricePerToken.Currency, PricePerUnit: minorToDecimal(c.PricePerToken.Amount, c.PricePerToken.Decimals),
+			Active: &active, MinUnits: c.MinNumberOfTokens, MaxUnits: c.MaxNumberOfTokens})
 	}
 	for _, i := range inf.Investors {
 		cat.Investors = append(cat.Investors, importer.CatalogInvestor{ID: i.ID, Email: i.Email, Name: i.Forename + " " + i.Surname, Wallets: len(i.Wallets)})

@@ -285,3 +285,12 @@ CREATE TABLE recovery_codes (
 -- migrate: 9 page an import's rows
 -- The run page reads one page of rows by position (keyset), whatever the job's size.
 CREATE INDEX import_rows_position ON import_rows (job_id, position);
+
+-- migrate: 10 campaign state and limits in the catalog
+-- Cashlink's API exposes no campaign, so the import's pre-flight reads
+-- whether a campaign is active and its units per investment from the
+-- console's catalog (entered from Cashlink Studio, or the sandbox's seed).
+-- NULL = not recorded: the pre-flight says it could not check.
+ALTER TABLE cashlink_catalog ADD COLUMN active INTEGER;
+ALTER TABLE cashlink_catalog ADD COLUMN min_units INTEGER;
+ALTER TABLE cashlink_catalog ADD COLUMN max_units INTEGER;

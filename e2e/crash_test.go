@@ -180,12 +180,16 @@ func TestCrashAndResume(t *testing.T) {
 	for _, inv := range cashlinkInvestments(t, w) {
 		seeded[inv.ID] = true
 	}
-	_, doc := w.get("/imports/" + job + "/review")
+	_, doc := w.get("/imports/" + job + "/confirm")
 	phrase := strings.TrimSpace(doc.Find(`[data-testid="phrase"]`).Text())
 	if phrase != "CREDIT "+strconv.Itoa(rows) {
-		t.Fatalf("review phrase %q: %s", phrase, doc.Find(`[data-testid="row-problem"]`).Text())
+		t.Fatalf("pre-flight phrase %q: %s", phrase, doc.Find(`[data-testid="preflight-problems"]`).Text())
 	}
-	if res := w.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}}); res.StatusCode != http.StatusSeeOther {
+	confirm := url.Values{"confirm": {phrase}, "preflight": {doc.Find(`input[name="preflight"]`).AttrOr("value", "")}}
+	if cur, ok := doc.Find(`[data-testid="currency-accept"]`).Attr("value"); ok {
+		confirm.Set("currency", cur)
+	}
+	if res := w.post("/imports/"+job+"/start", confirm); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("start: %d", res.StatusCode)
 	}
 

@@ -59,12 +59,20 @@ func TestBrowserImportWizard(t *testing.T) {
 	waitJS(t, ctx, `(document.querySelector('[data-testid="documents-msg"]') || {textContent: ""}).textContent.startsWith("Stored subscription-agreement.pdf")`)
 	shot(t, ctx, "import-3-documents")
 
-	// 4. Review and the typed confirmation.
+	// 4. Review, then 5. the pre-flight and the typed confirmation (with
+	// the currency decision: the sandbox campaign is priced in EUR).
 	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.button[href$="/review"]`))), "to review")
-	waitJS(t, ctx, `location.pathname.endsWith("/review") && document.querySelector('[data-testid="phrase"]')`)
-	phrase := evalString(t, ctx, `document.querySelector('[data-testid="phrase"]').textContent`)
+	waitJS(t, ctx, `location.pathname.endsWith("/review") && document.querySelector('[data-testid="preflight-link"]')`)
 	shot(t, ctx, "import-4-review")
-	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("confirm"), phrase), chromedp.Click(chromedp.CSS(`[data-testid="start-button"]`))), "start")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="preflight-link"]`))), "to the pre-flight")
+	waitJS(t, ctx, `location.pathname.endsWith("/confirm") && document.querySelector('[data-testid="phrase"]')`)
+	if total := evalString(t, ctx, `document.querySelector('[data-testid="total-amount"]').textContent`); !strings.HasPrefix(total, "€") {
+		t.Fatalf("pre-flight total %q: want the campaign's euros", total)
+	}
+	phrase := evalString(t, ctx, `document.querySelector('[data-testid="phrase"]').textContent`)
+	shot(t, ctx, "import-4b-confirm")
+	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector('[data-testid="currency-accept"]'); if (c) c.checked = true; })()`),
+		chromedp.SendKeys(chromedp.ID("confirm"), phrase), chromedp.Click(chromedp.CSS(`[data-testid="start-button"]`))), "start")
 
 	// 5. Run: live progress until done; 6. result.
 	waitJS(t, ctx, `location.pathname.endsWith("/run")`)

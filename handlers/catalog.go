@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -26,7 +27,17 @@ func (s *Server) renderCatalog(c echo.Context, status int, v views.CatalogView) 
 		return err
 	}
 	entry := func(kind string, it importer.CatalogItem) views.CatalogEntry {
-		return views.CatalogEntry{Kind: kind, ID: it.ID, Label: it.Name, Currency: it.Currency, Price: it.PricePerUnit, Product: it.Parent}
+		e := views.CatalogEntry{Kind: kind, ID: it.ID, Label: it.Name, Currency: it.Currency, Price: it.PricePerUnit, Product: it.Parent}
+		if it.Active != nil {
+			e.State = map[bool]string{true: "open", false: "closed"}[*it.Active]
+		}
+		if it.MinUnits > 0 {
+			e.MinUnits = strconv.FormatInt(it.MinUnits, 10)
+		}
+		if it.MaxUnits > 0 {
+			e.MaxUnits = strconv.FormatInt(it.MaxUnits, 10)
+		}
+		return e
 	}
 	for _, it := range cat.Campaigns {
 		v.Campaigns = append(v.Campaigns, entry("campaign", it))
@@ -57,11 +68,15 @@ func (s *Server) saveCatalog(c echo.Context) error {
 		return s.renderCatalog(c, http.StatusOK, views.CatalogView{Msg: "Removed " + f("id") + ". Jobs that use it keep its id."})
 	}
 	it := importer.CatalogItem{ID: f("id"), Name: f("label"), Currency: f("currency"), PricePerUnit: f("price_per_unit"), Parent: f("product_id")}
-	err := s.Imports.Store.SaveCatalogItem(ctx, kind, it)
+	form := views.CatalogEntry{Kind: kind, ID: it.ID, Label: it.Name, Currency: it.Currency, Price: it.PricePerUnit, Product: it.Parent,
+		State: f("state"), MinUnits: f("min_units"), MaxUnits: f("max_units")}
+	err := importer.ParseCampaignTerms(&it, form.State, form.MinUnits, form.MaxUnits)
+	if err == nil {
+		err = s.Imports.Store.SaveCatalogItem(ctx, kind, it)
+	}
 	var ce *importer.CatalogError
 	if errors.As(err, &ce) {
-		return s.renderCatalog(c, http.StatusUnprocessableEntity, views.CatalogView{Error: "Not saved: " + ce.Error(),
-			Form: views.CatalogEntry{Kind: kind, ID: it.ID, Label: it.Name, Currency: it.Currency, Price: it.PricePerUnit, Product: it.Parent}})
+		return s.renderCatalog(c, http.StatusUnprocessableEntity, views.CatalogView{Error: "Not saved: " + ce.Error(), Form: form})
 	}
 	if err != nil {
 		return err

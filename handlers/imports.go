@@ -26,7 +26,7 @@ const MaxDocumentSize = 10 << 20
 // maxMappingCSVSize caps a mapping CSV.
 const maxMappingCSVSize = 5 << 20
 
-var stepLabels = map[string]string{"source": "Source", "mapping": "Mapping", "documents": "Documents", "review": "Review", "run": "Run", "result": "Result"}
+var stepLabels = map[string]string{"source": "Source", "mapping": "Mapping", "documents": "Documents", "review": "Review", "confirm": "Confirm", "run": "Run", "result": "Result"}
 
 func (s *Server) requireImports() error {
 	if s.Imports.Store == nil || s.Cashlink == nil || s.Issuance == nil {

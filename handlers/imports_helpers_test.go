@@ -88,15 +88,15 @@ func (j *importJob) sharedDocument() {
 	wantStatus(j.t, j.c.upload(j.path("documents"), map[string]string{"row": "0"}, "shared.pdf", pdf("shared "+j.id)), http.StatusOK)
 }
 
-// start types the review's phrase and starts the run.
+// start types the pre-flight's phrase (deciding on the currency it
+// shows) and starts the run.
 func (j *importJob) start() {
 	j.t.Helper()
-	r := j.c.get(j.path("review"))
-	phrase := text(r.doc.Find(`[data-testid="phrase"]`))
+	r, phrase, form := preflight(j.t, j.c, j.id)
 	if phrase == "" {
-		j.t.Fatalf("review not ready: %s %s", text(r.doc.Find(`[data-testid="job-problem"]`)), text(r.doc.Find(`[data-testid="row-problem"]`)))
+		j.t.Fatalf("pre-flight not ready: %s", text(r.doc.Find(`[data-testid="preflight-problems"]`)))
 	}
-	wantStatus(j.t, j.c.post(j.path("start"), url.Values{"confirm": {phrase}}), http.StatusSeeOther)
+	wantStatus(j.t, j.c.post(j.path("start"), form), http.StatusSeeOther)
 }
 
 // stopped waits until the engine no longer runs the job in this process.

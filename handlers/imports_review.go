@@ -146,26 +146,3 @@ func (s *Server) skipImportRow(c echo.Context) error {
 	}
 	return redirect(c, routes.ImportReview.Path(j.ID))
 }
-
-// startImport hands the typed confirmation to the wizard, which checks
-// everything again and starts the run.
-func (s *Server) startImport(c echo.Context) error {
-	j, err := s.loadJob(c)
-	if err != nil {
-		return err
-	}
-	var invalid *importer.InvalidError
-	err = s.wizard().Confirm(c.Request().Context(), j.ID, actor(c), c.FormValue("confirm"))
-	if errors.As(err, &invalid) {
-		v, _, verr := s.reviewView(c, j)
-		if verr != nil {
-			return verr
-		}
-		v.Error = invalid.Error()
-		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.ReviewStep(v)})
-	}
-	if err != nil {
-		return err
-	}
-	return redirect(c, routes.ImportRun.Path(j.ID))
-}

@@ -36,7 +36,7 @@ func TestImportReviewFixAndSkip(t *testing.T) {
 
 	r := c.get(j.path("review"))
 	wantStatus(t, r, http.StatusOK)
-	if got := text(r.doc.Find(`[data-testid="phrase"]`)); got != "CREDIT 3" {
+	if got := text(r.doc.Find(`[data-testid="review-summary"] strong`)); got != "3" {
 		t.Fatalf("phrase %q", got)
 	}
 	tr := reviewRow(r, j, target.ID)
@@ -94,7 +94,7 @@ func TestImportReviewFixAndSkip(t *testing.T) {
 	// be included again.
 	wantStatus(t, c.post(j.path("rows/"+rowID+"/skip"), url.Values{"skip": {"true"}}), http.StatusSeeOther)
 	r = c.get(j.path("review"))
-	if got := text(r.doc.Find(`[data-testid="phrase"]`)); got != "CREDIT 2" {
+	if got := text(r.doc.Find(`[data-testid="review-summary"] strong`)); got != "2" {
 		t.Fatalf("phrase after a skip %q", got)
 	}
 	if got := text(r.doc.Find(`[data-testid="review-summary"]`)); !strings.Contains(got, "Will create 2 investments") || !strings.Contains(got, "1 skipped") {
@@ -112,7 +112,7 @@ func TestImportReviewFixAndSkip(t *testing.T) {
 	}
 	wantStatus(t, c.post(j.path("rows/"+rowID+"/skip"), url.Values{"skip": {"false"}}), http.StatusSeeOther)
 	r = c.get(j.path("review"))
-	if got := text(r.doc.Find(`[data-testid="phrase"]`)); got != "CREDIT 3" {
+	if got := text(r.doc.Find(`[data-testid="review-summary"] strong`)); got != "3" {
 		t.Fatalf("phrase after including again %q", got)
 	}
 

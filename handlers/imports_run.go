@@ -62,6 +62,9 @@ func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.Run
 		v.Actions = append(v.Actions, views.JobAction{Name: string(a), Label: a.Label(), Href: actionRoutes[a].Path(j.ID),
 			Danger: a == importer.ActCancel, Secondary: a == importer.ActPause, Confirm: a == importer.ActCancel})
 	}
+	if _, ok := j.State.Next(importer.ActRemap); ok && p.Failed > 0 {
+		v.Remap = routes.ImportRemap.Path(j.ID)
+	}
 	pv := viewer(c)
 	for _, r := range pp.Rows {
 		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), State: string(r.State), Step: r.Step,

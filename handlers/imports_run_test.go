@@ -12,6 +12,7 @@ import (
 
 	"issuerconsole/sandbox/faults"
 	"issuerconsole/services/apiclient"
+	clclient "issuerconsole/services/cashlink"
 	"issuerconsole/services/importer"
 )
 
@@ -169,31 +170,25 @@ func TestImportRerunFailedRows(t *testing.T) {
 	ctx := context.Background()
 	inf := sandboxInfo(t, s)
 	x, y := inf.Investors[0].ID, inf.Investors[1].ID
-	control := func(method, path, body string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, s.URL+"/sandbox/_control"+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusNoContent {
-			t.Fatalf("%s %s: %d", method, path, res.StatusCode)
-		}
-	}
 
-	// 1. Investor x is not identified: Cashlink creates the investment
-	// but refuses its credit (400), for good.
-	control(http.MethodPut, "/cashlink/investors/"+x+"/kyc", `{"kyc_status": "PENDING"}`)
-	j := newImportJob(t, s, c, "kyc")
+	// 1. The first row has no payment date (what the pre-flight cannot
+	// see in Cashlink): Cashlink creates the investment but refuses its
+	// credit (400, not paid), for good.
+	j := newImportJob(t, s, c, "unpaid")
 	j.fromCSV(investmentsFor(t, s, 0, 2), func(i int) string { return []string{x, y}[i] })
 	j.campaign(inf)
 	j.sharedDocument()
+	first := j.rows()[0]
+	accepted := first.AcceptedAt
+	if accepted.IsZero() {
+		accepted = first.SignedAt
+	}
+	wantStatus(t, c.post(j.path("rows/"+strconv.FormatInt(first.ID, 10)), url.Values{"units": {strconv.FormatInt(first.Units, 10)},
+		"signed_at": {first.SignedAt.Format(time.RFC3339)}, "accepted_at": {accepted.Format(time.RFC3339)}, "paid_at": {""}}), http.StatusSeeOther)
 	j.start()
 	r := waitJob(t, c, j.id, 3*time.Minute)
 	failed := r.doc.Find(`tr[data-testid="run-row"][data-state="failed"]`)
-	if failed.Length() != 1 || !strings.Contains(text(failed), "Cashlink refused the credit (HTTP 400)") || !strings.Contains(text(failed), "KYC_PENDING") {
+	if failed.Length() != 1 || !strings.Contains(text(failed), "Cashlink refused the credit (HTTP 400)") || !strings.Contains(text(failed), "ACCEPTED") {
 		t.Fatalf("failed rows: %s", text(failed))
 	}
 	if _, buttons := runState(c, j); strings.Join(buttons, ",") != "rerun" {
@@ -205,8 +200,12 @@ func TestImportRerunFailedRows(t *testing.T) {
 	if got := j.rows()[0]; got.State != importer.RowFailed || got.Step != importer.StepCredit {
 		t.Fatalf("row before the fix: %s at %s", got.State, got.Step)
 	}
-	// The fix: x is identified. The re-run credits the same investment.
-	control(http.MethodPut, "/cashlink/investors/"+x+"/kyc", `{"kyc_status": "SUCCESS"}`)
+	// The fix: the payment is recorded in Cashlink. The re-run credits the
+	// same investment.
+	paid := time.Now().UTC()
+	if _, err := s.app.Cashlink.UpdateInvestment(ctx, j.rows()[0].CashlinkInvestment, clclient.InvestmentUpdate{PaidAt: &paid}); err != nil {
+		t.Fatal(err)
+	}
 	wantStatus(t, c.post(j.path("rerun"), nil), http.StatusSeeOther)
 	waitJob(t, c, j.id, 3*time.Minute)
 	row := j.rows()[0]

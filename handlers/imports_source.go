@@ -14,6 +14,7 @@ import (
 
 	"issuerconsole/services/importer"
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/personal"
 	"issuerconsole/views"
 )
 
@@ -27,7 +28,22 @@ func (s *Server) sourceView(c echo.Context, j importer.Job) (views.SourceView, e
 	v := views.SourceView{H: h, Query: pv.Query(j.SourceQuery), Kind: j.SourceKind, Count: h.Rows}
 	opts := s.offeringOptions(c)
 	if len(opts) > 1 {
-		v.Offerings = opts[1:]
+		v.Offerings = append([]views.Option(nil), opts[1:]...) // the cached list is shared
+	}
+	// The offering and statuses loaded are the ones the form shows.
+	v.Statuses = []string{"accepted", "invested"}
+	if q, err := url.ParseQuery(j.SourceQuery); err == nil && j.SourceKind == importer.SourceOffering {
+		for i := range v.Offerings {
+			v.Offerings[i].Selected = v.Offerings[i].Value == q.Get("offering")
+		}
+		v.Statuses = strings.Split(q.Get("status__in"), ",")
+	}
+	if h.Rows > 0 {
+		sum, err := s.Imports.Store.SourcePreview(ctx, j.ID, sourcePreviewRows)
+		if err != nil {
+			return v, err
+		}
+		v.Preview = sourcePreview(pv, sum)
 	}
 	saved, err := s.Searches.List(ctx)
 	if err != nil {
@@ -147,6 +163,28 @@ func (s *Server) setImportSource(c echo.Context) error {
 	}
 	v.Warnings = warns
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.SourceStep(v)})
+}
+
+// sourcePreviewRows is how many loaded rows the Source step shows (and
+// how many already-imported ones it names).
+const sourcePreviewRows = 10
+
+func sourcePreview(pv personal.Viewer, sum importer.SourceSummary) *views.SourcePreview {
+	p := &views.SourcePreview{Total: sum.Total, Quantity: sum.Quantity, Amount: views.MoneyRat(sum.Amount, importer.IssuanceCurrency),
+		Mapped: sum.Mapped, Imported: sum.Imported}
+	for _, sc := range sum.ByStatus {
+		p.ByStatus = append(p.ByStatus, views.SourceStatus{Code: sc.Status, Count: sc.Count})
+	}
+	imported := map[int64]int64{}
+	for _, e := range sum.Earlier {
+		imported[e.RowID] = e.JobID
+		p.Earlier = append(p.Earlier, views.SourceEarlier{Ref: e.Reference, IssuanceID: e.IssuanceID, JobID: e.JobID})
+	}
+	for _, r := range sum.First {
+		p.Rows = append(p.Rows, views.SourceRow{Ref: r.Reference, IssuanceID: r.IssuanceID, Investor: pv.Value(r.InvestorName), Status: r.IssuanceStatus,
+			Quantity: r.Quantity, Amount: views.Money(r.Amount, importer.IssuanceCurrency), Cashlink: r.CashlinkInvestor, ImportedBy: imported[r.ID]})
+	}
+	return p
 }
 
 // catalogLabel shows a kept campaign or product with its terms.

@@ -137,16 +137,19 @@ func TestImportWizard(t *testing.T) {
 	if n := r.doc.Find(`[data-testid="row-problem"]`).Length(); n != 0 {
 		t.Fatalf("%d row problems: %s", n, text(r.doc.Find(`[data-testid="row-problem"]`)))
 	}
-	phrase := text(r.doc.Find(`[data-testid="phrase"]`))
+	if got := text(r.doc.Find(`[data-testid="review-summary"] strong`)); got != itoa(want.Count) {
+		t.Fatalf("review count %q", got)
+	}
+	_, phrase, form := preflight(t, c, job)
 	if phrase != "CREDIT "+itoa(want.Count) {
 		t.Fatalf("phrase %q", phrase)
 	}
-	r = c.post("/imports/"+job+"/start", url.Values{"confirm": {"credit"}})
+	r = c.post("/imports/"+job+"/start", url.Values{"confirm": {"credit"}, "preflight": form["preflight"], "currency": form["currency"]})
 	wantStatus(t, r, http.StatusUnprocessableEntity)
 	if n, _ := s.app.Sandbox.Cashlink.Counts(ctx); n.Investments != 0 {
 		t.Fatal("investments created without confirmation")
 	}
-	r = c.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}})
+	r = c.post("/imports/"+job+"/start", form)
 	wantStatus(t, r, http.StatusSeeOther)
 
 	// 5./6. Run to the result.
@@ -293,10 +296,9 @@ func TestImportUnderFaults(t *testing.T) {
 			t.Fatalf("upload for row %d: %d", row.ID, r.StatusCode)
 		}
 	}
-	r = c.get("/imports/" + job + "/review")
-	phrase := text(r.doc.Find(`[data-testid="phrase"]`))
+	r, phrase, form := preflight(t, c, job)
 	if phrase != "CREDIT 200" {
-		t.Fatalf("review: %q %s", phrase, text(r.doc.Find(`[data-testid="row-problem"]`)))
+		t.Fatalf("pre-flight: %q %s", phrase, text(r.doc.Find(`[data-testid="preflight-problems"]`)))
 	}
 
 	rules, err := faults.ParseRules("cashlink POST 5xx=0.05 5xx-after=0.05 429=0.05 retry-after=1s hang=0.01 hang-after=0.01; cashlink GET 5xx=0.05 ratelimit=400/s retry-after=1s")
@@ -305,7 +307,7 @@ func TestImportUnderFaults(t *testing.T) {
 	}
 	s.app.Sandbox.Faults.Set(rules)
 	start := time.Now()
-	wantStatus(t, c.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}}), http.StatusSeeOther)
+	wantStatus(t, c.post("/imports/"+job+"/start", form), http.StatusSeeOther)
 	waitJob(t, c, job, 5*time.Minute)
 	t.Logf("200 rows under faults in %s; faults injected: %v", time.Since(start).Round(time.Millisecond), s.app.Sandbox.Faults.Stats())
 	s.app.Sandbox.Faults.Set(nil)

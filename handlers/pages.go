@@ -86,7 +86,7 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 				switch {
 				case j.State == importer.JobRunning || j.State == importer.JobPaused:
 					running++
-				case j.State == importer.JobDraft && j.Step == "review":
+				case j.State == importer.JobDraft && (j.Step == "review" || j.Step == "confirm"):
 					review++
 				}
 				if i < 50 && (j.State == importer.JobDone || j.State == importer.JobCancelled) {

@@ -325,12 +325,11 @@ func TestReconciliation(t *testing.T) {
 	wantStatus(t, c.upload("/imports/"+job+"/source", map[string]string{"kind": "csv"}, "rows.csv", []byte(csv.String())), http.StatusOK)
 	wantStatus(t, c.post("/imports/"+job+"/mapping", url.Values{"campaign_id": {inf.Campaigns[0].ID}, "product_id": {inf.Products[0].ID}, "action": {"save"}}), http.StatusOK)
 	wantStatus(t, c.upload("/imports/"+job+"/documents", nil, "signed.pdf", pdf("shared")), http.StatusOK)
-	r = c.get("/imports/" + job + "/review")
-	phrase := text(r.doc.Find(`[data-testid="phrase"]`))
+	r, phrase, form := preflight(t, c, job)
 	if phrase != "CREDIT 3" {
-		t.Fatalf("review: %q %s", phrase, text(r.doc.Find(`[data-testid="row-problem"]`)))
+		t.Fatalf("pre-flight: %q %s", phrase, text(r.doc.Find(`[data-testid="preflight-problems"]`)))
 	}
-	wantStatus(t, c.post("/imports/"+job+"/start", url.Values{"confirm": {phrase}}), http.StatusSeeOther)
+	wantStatus(t, c.post("/imports/"+job+"/start", form), http.StatusSeeOther)
 	waitJob(t, c, job, 3*time.Minute)
 
 	r = c.get("/imports/reconcile")

@@ -63,6 +63,9 @@ const (
 	ImportReview     Route = "/imports/:id/review"
 	ImportRow        Route = "/imports/:id/rows/:row"
 	ImportRowSkip    Route = "/imports/:id/rows/:row/skip"
+	ImportConfirm    Route = "/imports/:id/confirm"
+	ImportWallets    Route = "/imports/:id/confirm/wallets"
+	ImportIdentify   Route = "/imports/:id/confirm/identification"
 	ImportStart      Route = "/imports/:id/start"
 	ImportRun        Route = "/imports/:id/run"
 	ImportResult     Route = "/imports/:id/result"
@@ -72,12 +75,13 @@ const (
 	ImportResume     Route = "/imports/:id/resume"
 	ImportCancel     Route = "/imports/:id/cancel"
 	ImportRerun      Route = "/imports/:id/rerun"
+	ImportRemap      Route = "/imports/:id/remap"
 )
 
 // importSteps maps a wizard step's key to its page.
 var importSteps = map[string]Route{
 	"source": ImportSource, "mapping": ImportMapping, "documents": ImportDocuments,
-	"review": ImportReview, "run": ImportRun, "result": ImportResult,
+	"review": ImportReview, "confirm": ImportConfirm, "run": ImportRun, "result": ImportResult,
 }
 
 // ImportStep is the page of one wizard step ("source" … "result").
@@ -105,4 +109,5 @@ var All = []Route{
 	ImportDocuments, ImportDocMeta, ImportDocDelete, ImportReview, ImportRow, ImportRowSkip, ImportStart,
 	ImportRun, ImportResult, ImportProgress, ImportReport, ImportPause, ImportResume, ImportCancel, ImportRerun,
 	Redemptions, RedemptionCheck, Reconcile, RedemptionInvestors,
+	ImportConfirm, ImportWallets, ImportIdentify, ImportRemap,
 }

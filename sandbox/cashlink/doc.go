@@ -98,8 +98,10 @@
 //     in a final status, and wallet and dates are frozen once credited.
 //   - Credits: no body (a body is ignored). Preconditions, in order: not
 //     already credited (400 "already being processed" / "already been
-//     credited", also for a new key), status PAID, a wallet set, the wallet
-//     receiving. Answer 202 {"id", "investment_id", "wallet", "units",
+//     credited", also for a new key), the investor identified (KYC SUCCESS:
+//     "no successful identification"), the investor holding a wallet ("no
+//     wallet"), status PAID, a wallet set, the wallet receiving. Each is a
+//     400 non_field_errors in words (A.8 implies them; the codes are INF). Answer 202 {"id", "investment_id", "wallet", "units",
 //     "status": "processing", "created_at", "delivered_at": null} ("success"
 //     at once when the delay is 0).
 //   - Redemptions: {"investor_id", "product_id", "wallet_id", "units"}; the
@@ -136,9 +138,9 @@
 //   - Seed: two products and three campaigns (EUR, 2 decimals; the first
 //     campaign active, 1-100000 units at 100.00; the second inactive; the
 //     third 20-2000 units at 500.00), and per SeedPerson a KYC-complete
-//     natural person with a generic wallet and a delivered holding of
-//     SeedHoldingUnits in the first product (so the guide's redemption,
-//     made right after its credit, finds a balance). Seeded ids are derived
+//     natural person with an identification record, a generic wallet and a
+//     delivered holding of SeedHoldingUnits in the first product (so the
+//     guide's redemption, made right after its credit, finds a balance). Seeded ids are derived
 //     from names and e-mails: stable across databases; a later Open adds
 //     only new people. Counts leaves seeded records out.
 //

@@ -309,7 +309,7 @@ func (e *Emulator) Counts(ctx context.Context) (Counts, error) {
 	err := e.db.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM cl_documents),
 		(SELECT count(*) FROM cl_investors WHERE seeded = 0),
-		(SELECT count(*) FROM cl_identifications),
+		(SELECT count(*) FROM cl_identifications i JOIN cl_investors v ON v.id = i.investor_id WHERE v.seeded = 0),
 		(SELECT count(*) FROM cl_wallets WHERE seeded = 0),
 		(SELECT count(*) FROM cl_investments WHERE seeded = 0),
 		(SELECT count(*) FROM cl_credits c JOIN cl_investments i ON i.id = c.investment_id WHERE i.seeded = 0),

@@ -569,6 +569,19 @@ func (e *Emulator) createCredit(tx *sql.Tx, rq *request) (answer, error) {
 		}
 		return answer{}, nonField("A credit of this investment is already being processed.")
 	}
+	// The investor must be identified and hold a wallet (A.6, A.8: a credit
+	// mints to a wallet, and wallets exist only for identified investors).
+	// Said in words before the status, which would only read KYC_PENDING.
+	if inv.kyc != KYCSuccess {
+		return answer{}, nonField(fmt.Sprintf("The investor has no successful identification (KYC %s): post an identification (POST /v2/investors/{id}/identifications/) before requesting the credit.", inv.kyc))
+	}
+	var wallets int
+	if err := tx.QueryRowContext(rq.ctx, `SELECT count(*) FROM cl_wallets WHERE investor_id = ?`, inv.InvestorID).Scan(&wallets); err != nil {
+		return answer{}, err
+	}
+	if wallets == 0 {
+		return answer{}, nonField("The investor has no wallet: create one (POST /v2/investors/{id}/wallets/eth-managed/ or eth-generic/) and set it on the investment before requesting the credit.")
+	}
 	if inv.Status != StatusPaid {
 		return answer{}, nonField(fmt.Sprintf("Only accepted and paid investments can be credited; this investment is %s.", inv.Status))
 	}

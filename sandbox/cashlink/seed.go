@@ -94,6 +94,17 @@ func (e *Emulator) seed(ctx context.Context, people []SeedPerson) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue // seeded by an earlier run
 		}
+		// A seeded person is KYC-complete: it carries the identification a
+		// real investor would have posted (A.5), so a credit's identification
+		// precondition holds for it as for any identified investor.
+		ident := identificationJSON{ID: derivedID("identification:" + email), InvestorID: inv, DocumentType: "IDCARD",
+			DocumentID: "SANDBOX-" + strings.ToUpper(derivedID("idcard:" + email)[:8]), DocumentIssuer: "Sandbox",
+			DocumentValidTo: "2099-12-31", IdentityProvider: "POSTIDENT", LegitimationProcessID: "sandbox-seed",
+			VerifiedAt: formatTime(fromMicros(now)), CreatedAt: formatTime(fromMicros(now))}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cl_identifications (id, investor_id, body, created_at) VALUES (?, ?, ?, ?)`,
+			ident.ID, inv, marshal(ident), now); err != nil {
+			return fmt.Errorf("identification of %s: %w", email, err)
+		}
 		addr := seededAddress(email)
 		wal := derivedID("wallet:" + email)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO cl_wallets (id, investor_id, type, address, address_lc, receiving_enabled, seeded, created_at)

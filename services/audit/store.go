@@ -219,6 +219,7 @@ const (
 	EventCreditConfirmed  = "credit_confirmed"
 	EventImportPaused     = "import_paused"
 	EventImportCancelled  = "import_cancelled"
+	EventImportRemapped   = "import_remapped"
 	EventRedemption       = "redemption"
 	EventConnectionTested = "connection_tested"
 	EventPasswordChanged  = "password_changed"

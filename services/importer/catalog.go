@@ -2,9 +2,11 @@ package importer
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -23,7 +25,8 @@ var (
 // and the investors it knows by e-mail.
 func (s *Store) Catalog(ctx context.Context) (Catalog, error) {
 	var cat Catalog
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, id, label, currency, price_per_unit, product_id FROM cashlink_catalog ORDER BY kind, rowid` /* in the order entered */)
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, id, label, currency, price_per_unit, product_id, active, coalesce(min_units, 0),
+		coalesce(max_units, 0) FROM cashlink_catalog ORDER BY kind, rowid` /* in the order entered */)
 	if err != nil {
 		return cat, fmt.Errorf("catalog: %w", err)
 	}
@@ -31,8 +34,12 @@ func (s *Store) Catalog(ctx context.Context) (Catalog, error) {
 	for rows.Next() {
 		var kind string
 		var it CatalogItem
-		if err := rows.Scan(&kind, &it.ID, &it.Name, &it.Currency, &it.PricePerUnit, &it.Parent); err != nil {
+		var active sql.NullBool
+		if err := rows.Scan(&kind, &it.ID, &it.Name, &it.Currency, &it.PricePerUnit, &it.Parent, &active, &it.MinUnits, &it.MaxUnits); err != nil {
 			return cat, err
+		}
+		if active.Valid {
+			it.Active = &active.Bool
 		}
 		if kind == "campaign" {
 			cat.Campaigns = append(cat.Campaigns, it)
@@ -68,6 +75,37 @@ func (s *Store) Catalog(ctx context.Context) (Catalog, error) {
 	return cat, inv.Err()
 }
 
+// ParseCampaignTerms reads a campaign's state ("open", "closed", "" not
+// recorded) and units per investment ("" not recorded) as an admin typed
+// them from Cashlink Studio.
+func ParseCampaignTerms(it *CatalogItem, state, minUnits, maxUnits string) error {
+	switch strings.TrimSpace(state) {
+	case "":
+	case "open", "closed":
+		open := strings.TrimSpace(state) == "open"
+		it.Active = &open
+	default:
+		return &CatalogError{"state", "must be open, closed or not recorded"}
+	}
+	for _, f := range []struct {
+		name, v string
+		dst     *int64
+	}{{"min_units", minUnits, &it.MinUnits}, {"max_units", maxUnits, &it.MaxUnits}} {
+		if strings.TrimSpace(f.v) == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(f.v), 10, 64)
+		if err != nil || n <= 0 {
+			return &CatalogError{f.name, "must be a positive whole number of units"}
+		}
+		*f.dst = n
+	}
+	if it.MinUnits > 0 && it.MaxUnits > 0 && it.MinUnits > it.MaxUnits {
+		return &CatalogError{"min_units", "must not exceed the maximum"}
+	}
+	return nil
+}
+
 // SaveCatalogItem adds or replaces a campaign or product ("campaign",
 // "product") entered by an admin.
 func (s *Store) SaveCatalogItem(ctx context.Context, kind string, it CatalogItem) error {
@@ -92,10 +130,22 @@ func (s *Store) SaveCatalogItem(ctx context.Context, kind string, it CatalogItem
 }
 
 func (s *Store) putCatalogItem(ctx context.Context, x execer, kind string, it CatalogItem, source string) error {
-	_, err := x.ExecContext(ctx, `INSERT INTO cashlink_catalog (kind, id, label, currency, price_per_unit, product_id, source, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET label = excluded.label, currency = excluded.currency,
-		price_per_unit = excluded.price_per_unit, product_id = excluded.product_id, source = excluded.source`,
-		kind, it.ID, it.Name, it.Currency, it.PricePerUnit, it.Parent, source, s.now().UnixMilli())
+	var active, minU, maxU any
+	if it.Active != nil {
+		active = *it.Active
+	}
+	if it.MinUnits > 0 {
+		minU = it.MinUnits
+	}
+	if it.MaxUnits > 0 {
+		maxU = it.MaxUnits
+	}
+	_, err := x.ExecContext(ctx, `INSERT INTO cashlink_catalog (kind, id, label, currency, price_per_unit, product_id, source, created_at,
+		active, min_units, max_units)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET label = excluded.label, currency = excluded.currency,
+		price_per_unit = excluded.price_per_unit, product_id = excluded.product_id, source = excluded.source,
+		active = excluded.active, min_units = excluded.min_units, max_units = excluded.max_units`,
+		kind, it.ID, it.Name, it.Currency, it.PricePerUnit, it.Parent, source, s.now().UnixMilli(), active, minU, maxU)
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
@@ -147,7 +197,20 @@ func (s *Store) PrefillCatalog(ctx context.Context, cat Catalog) error {
 		return fmt.Errorf("catalog: %w", err)
 	}
 	if n > 0 {
-		return nil
+		// The sandbox's campaigns keep their state and limits current (a
+		// console prefilled before they were recorded gets them now); what
+		// an admin entered stays as entered.
+		for _, c := range cat.Campaigns {
+			var active any
+			if c.Active != nil {
+				active = *c.Active
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE cashlink_catalog SET active = ?, min_units = nullif(?, 0), max_units = nullif(?, 0)
+				WHERE kind = 'campaign' AND id = ? AND source = 'sandbox'`, active, c.MinUnits, c.MaxUnits, c.ID); err != nil {
+				return fmt.Errorf("catalog: %w", err)
+			}
+		}
+		return tx.Commit()
 	}
 	for _, p := range cat.Products {
 		if err := s.putCatalogItem(ctx, tx, "product", p, "sandbox"); err != nil {

@@ -29,6 +29,11 @@ type CatalogItem struct {
 	ID, Name, Parent string
 	Currency         string // ISO 4217, e.g. EUR; "" = not entered
 	PricePerUnit     string // decimal; "" = not entered
+	// A campaign's state and units per investment, as entered from Cashlink
+	// Studio or seeded by the sandbox (the API exposes no campaign):
+	// nil and 0 = not recorded.
+	Active             *bool
+	MinUnits, MaxUnits int64
 }
 
 // CatalogInvestor is a Cashlink investor with its e-mail.

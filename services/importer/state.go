@@ -39,6 +39,7 @@ const (
 	ActCancel Action = "cancel" // an admin
 	ActFinish Action = "finish" // the engine, when every row is final
 	ActRerun  Action = "rerun"  // an admin: failed rows again
+	ActRemap  Action = "remap"  // an admin: another mapping for failed rows, before a re-run
 )
 
 // Actions lists every action, in the order buttons show them.
@@ -61,6 +62,9 @@ var transitions = map[Action]Transition{
 	ActCancel: {From: []JobState{JobRunning, JobPaused}, To: JobCancelled},
 	ActFinish: {From: []JobState{JobRunning}, To: JobDone},
 	ActRerun:  {From: []JobState{JobDone, JobCancelled}, To: JobRunning},
+	// Remapping keeps the state (To ""): only a stopped job's failed rows
+	// change, and only while the engine does not run it.
+	ActRemap: {From: []JobState{JobPaused, JobDone, JobCancelled}},
 }
 
 // Next returns the state an action leads to from s, and whether it is allowed.
@@ -71,6 +75,9 @@ func (s JobState) Next(a Action) (JobState, bool) {
 	}
 	for _, f := range t.From {
 		if f == s {
+			if t.To == "" {
+				return s, true
+			}
 			return t.To, true
 		}
 	}
@@ -83,7 +90,7 @@ func (s JobState) Next(a Action) (JobState, bool) {
 func (s JobState) Actions() []Action {
 	var out []Action
 	for _, a := range Actions {
-		if a == ActStart || a == ActFinish {
+		if a == ActStart || a == ActFinish || a == ActRemap {
 			continue
 		}
 		if _, ok := s.Next(a); ok {
@@ -96,13 +103,13 @@ func (s JobState) Actions() []Action {
 // Label is the action's button text.
 func (a Action) Label() string {
 	return map[Action]string{ActStart: "Start", ActPause: "Pause", ActResume: "Resume", ActCancel: "Cancel…",
-		ActFinish: "Finish", ActRerun: "Re-run failed rows"}[a]
+		ActFinish: "Finish", ActRerun: "Re-run failed rows", ActRemap: "Fix the mapping of failed rows"}[a]
 }
 
 // verb words the action for messages ("… cannot be paused").
 func (a Action) verb() string {
 	return map[Action]string{ActStart: "started", ActPause: "paused", ActResume: "resumed", ActCancel: "cancelled",
-		ActFinish: "finished", ActRerun: "re-run"}[a]
+		ActFinish: "finished", ActRerun: "re-run", ActRemap: "re-mapped"}[a]
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
@@ -119,6 +126,9 @@ func (s *Store) transition(ctx context.Context, x execQuerier, id int64, a Actio
 	now := s.now().UnixMilli()
 	sets := append([]string{"state = ?", "updated_at = ?"}, extra...)
 	args := append([]any{string(t.To), now}, extraArgs...)
+	if t.To == "" { // the state stays
+		sets, args = append([]string{"updated_at = ?"}, extra...), append([]any{now}, extraArgs...)
+	}
 	switch t.To {
 	case JobDone, JobCancelled:
 		sets, args = append(sets, "finished_at = ?"), append(args, now)
@@ -197,6 +207,7 @@ const (
 	RowActRequeue  RowAction = "requeue"  // a re-run: failed and unknown rows again
 	RowActStopped  RowAction = "stopped"  // a re-run of a cancelled job: rows it stopped stay out
 	RowActReadBack RowAction = "readback" // Cashlink's answer read back after a pause or cancel
+	RowActRemap    RowAction = "remap"    // an admin: another Cashlink investor for a failed row
 )
 
 // rowTransitions is the rows' table: the states a row may be in for each
@@ -213,6 +224,7 @@ var rowTransitions = map[RowAction]struct {
 	RowActRequeue:  {From: []RowState{RowFailed, RowUnknown}, To: RowPending},
 	RowActStopped:  {From: []RowState{RowPending}, To: RowSkipped},
 	RowActReadBack: {From: []RowState{RowWaiting, RowUnknown, RowFailed}},
+	RowActRemap:    {From: []RowState{RowFailed}},
 }
 
 // Allows reports whether a row in state s may take action a.

@@ -15,7 +15,7 @@ import (
 )
 
 // Wizard steps, in order.
-var Steps = []string{"source", "mapping", "documents", "review", "run", "result"}
+var Steps = []string{"source", "mapping", "documents", "review", "confirm", "run", "result"}
 
 // Row steps, in order (the guide's sequence).
 const (

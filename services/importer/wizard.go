@@ -38,6 +38,9 @@ func (w *Wizard) event(ctx context.Context, done, name string, by Actor, detail 
 	return nil
 }
 
+// SourceOffering is the source kind of rows loaded from one offering.
+const SourceOffering = "an offering"
+
 // SetSource replaces a draft job's rows with the ones read from its source,
 // applying the remembered investor mappings, and moves the wizard on.
 func (w *Wizard) SetSource(ctx context.Context, jobID int64, kind, query string, rows []Row) error {
@@ -53,7 +56,7 @@ func (w *Wizard) SetSource(ctx context.Context, jobID int64, kind, query string,
 	if err := w.Store.ReplaceRows(ctx, jobID, rows); err != nil {
 		return err
 	}
-	src := map[string]string{"offering": "an offering", "search": "a search", "csv": "a CSV file"}[kind]
+	src := map[string]string{"offering": SourceOffering, "search": "a search", "csv": "a CSV file"}[kind]
 	if err := w.Store.UpdateJob(ctx, jobID, JobUpdate{SourceKind: &src, SourceQuery: &query}); err != nil {
 		return err
 	}
@@ -100,34 +103,47 @@ func (w *Wizard) CreateInvestor(ctx context.Context, reg InvestorCreator, jobID,
 // ConfirmPhrase is what an admin types to start crediting n investments.
 func ConfirmPhrase(n int) string { return fmt.Sprintf("CREDIT %d", n) }
 
-// Confirm checks every row again and the typed phrase, starts the job
-// (draft → running), records who confirmed what, and starts the engine.
-func (w *Wizard) Confirm(ctx context.Context, jobID int64, by Actor, phrase string) error {
+// Confirm runs the pre-flight again, refuses when anything changed since
+// the admin saw it (the fingerprint), when a check fails, when a currency
+// difference was not decided, or when the typed phrase is wrong; then it
+// starts the job (draft → running), records who confirmed what, and starts
+// the engine. The fresh pre-flight is returned for the page either way.
+func (w *Wizard) Confirm(ctx context.Context, reg InvestorReader, jobID int64, by Actor, in Confirmation) (Preflight, error) {
 	j, err := w.Store.Job(ctx, jobID)
 	if err != nil {
-		return err
+		return Preflight{}, err
 	}
 	if _, ok := j.State.Next(ActStart); !ok {
-		return &ConflictError{Job: jobID, Action: ActStart, State: j.State}
+		return Preflight{}, &ConflictError{Job: jobID, Action: ActStart, State: j.State}
 	}
-	rv, err := Validate(ctx, w.Store, w.Registry, j)
+	p, err := w.RunPreflight(ctx, reg, jobID)
 	if err != nil {
-		return err
+		return p, err
 	}
-	if !rv.OK() {
-		return invalid("confirm", "The import cannot start: fix or skip the rows with problems first.")
+	switch {
+	case !p.OK():
+		return p, invalid("confirm", "The import cannot start: the pre-flight found problems. Fix them (or skip their rows at Review) first.")
+	case in.Fingerprint != p.Fingerprint:
+		return p, invalid("confirm", "Something changed since this page was shown (rows, investors, wallets or the campaign): nothing was started. Check the pre-flight below and confirm again.")
+	case p.Currency != nil && in.Currency != p.Currency.Code():
+		return p, invalid("currency", fmt.Sprintf("Decide on the currency first: the campaign is priced in %s, the investors paid in %s.", p.Currency.To, p.Currency.From))
 	}
-	if want := ConfirmPhrase(rv.Ready); strings.TrimSpace(phrase) != want {
-		return invalid("confirm", fmt.Sprintf("The confirmation does not match: type %s exactly.", want))
+	if want := ConfirmPhrase(p.Ready); strings.TrimSpace(in.Phrase) != want {
+		return p, invalid("confirm", fmt.Sprintf("The confirmation does not match: type %s exactly.", want))
 	}
 	if err := w.Store.Confirm(ctx, jobID, by.ID); err != nil {
-		return err
+		return p, err
 	}
 	w.Engine.Start(jobID, by.Email)
 	done := fmt.Sprintf("Import %d started", jobID)
-	return errors.Join(
-		w.event(ctx, done, audit.EventImportStarted, by, fmt.Sprintf("job %d (%s): %d investments into campaign %s", j.ID, j.Name, rv.Ready, j.CampaignID)),
-		w.event(ctx, done, audit.EventCreditConfirmed, by, fmt.Sprintf("typed %q for job %d", ConfirmPhrase(rv.Ready), j.ID)))
+	detail := fmt.Sprintf("typed %q for job %d", ConfirmPhrase(p.Ready), j.ID)
+	if p.Currency != nil {
+		detail += fmt.Sprintf("; accepted the campaign's %s price against %s payments (%s %s for %s %s paid)", p.Currency.To, p.Currency.From,
+			p.Currency.Asked.FloatString(2), p.Currency.To, p.Currency.Paid.FloatString(2), p.Currency.From)
+	}
+	return p, errors.Join(
+		w.event(ctx, done, audit.EventImportStarted, by, fmt.Sprintf("job %d (%s): %d investments into campaign %s", j.ID, j.Name, p.Ready, j.CampaignID)),
+		w.event(ctx, done, audit.EventCreditConfirmed, by, detail))
 }
 
 // Pause stops the job before its next row (rows in flight finish their step).
