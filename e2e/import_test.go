@@ -104,7 +104,9 @@ func TestBrowserImportWizard(t *testing.T) {
 	}
 	shot(t, ctx, "import-8-investment")
 	must(t, chromedp.Do(ctx, chromedp.Navigate(c.URL+"/imports/redeem")), "redemptions")
-	waitJS(t, ctx, `document.querySelector('[data-testid="redeem-form"]')`)
+	// The redemption form appears once an investor is picked: the page
+	// starts with the search.
+	waitJS(t, ctx, `document.querySelector('[data-testid="investor-search"]')`)
 	shot(t, ctx, "import-9-redeem")
 }
 
