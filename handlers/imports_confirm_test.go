@@ -100,13 +100,18 @@ func TestImportPreflightReadiesInvestors(t *testing.T) {
 	r, phrase, stale := preflight(t, c, j.id)
 	check := func(r *response, id, want string) {
 		t.Helper()
-		got := r.doc.Find(`tr[data-testid="investor-check"][data-investor="`+id+`"] .badge`).AttrOr("data-code", "")
+		got := r.doc.Find(`tr[data-testid="investor-check"][data-investor="`+id+`"] [data-testid="investor-status"] .badge`).AttrOr("data-code", "")
 		if got != want {
 			t.Fatalf("investor %s: check %q, want %q", id, got, want)
 		}
 	}
 	check(r, z.ID, importer.InvestorNotKYC)
 	check(r, x, importer.InvestorReady)
+	// Cashlink's identification status in words, its code kept.
+	kyc := r.doc.Find(`tr[data-testid="investor-check"][data-investor="` + x + `"] [data-testid="investor-kyc"] .badge`)
+	if kyc.AttrOr("data-code", "") != "SUCCESS" || text(kyc) != "Identified" {
+		t.Fatalf("identification of a ready investor shown as %q (%q)", text(kyc), kyc.AttrOr("data-code", ""))
+	}
 	if phrase != "" {
 		t.Fatal("confirmation offered for an investor who is not identified")
 	}

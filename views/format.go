@@ -272,6 +272,12 @@ var (
 		"CANCELLATION":           {"Cancelled", MeaningNeutral},
 		"PAYMENT_MISSING":        {"Payment missing", MeaningBad},
 	}
+	// Cashlink's kyc_status of an investor (its identification).
+	cashlinkKYCStatuses = map[string]statusWord{
+		"SUCCESS":      {"Identified", MeaningOK},
+		"PENDING":      {"Identification pending", MeaningWarn},
+		"INSUFFICIENT": {"Identification insufficient", MeaningBad},
+	}
 	redemptionStatuses = map[string]statusWord{
 		"processing": {"Processing", MeaningNeutral},
 		"success":    {"Redeemed", MeaningOK},
@@ -309,6 +315,7 @@ const (
 	OfferingStatus   StatusFamily = "offering"
 	KYCStatus        StatusFamily = "kyc"
 	CashlinkStatus   StatusFamily = "cashlink"
+	CashlinkKYC      StatusFamily = "cashlink-kyc"
 	RedemptionStatus StatusFamily = "redemption"
 	JobState         StatusFamily = "job"
 	RowState         StatusFamily = "row"
@@ -324,6 +331,8 @@ func family(f StatusFamily) map[string]statusWord {
 		return kycStatuses
 	case CashlinkStatus:
 		return cashlinkStatuses
+	case CashlinkKYC:
+		return cashlinkKYCStatuses
 	case RedemptionStatus:
 		return redemptionStatuses
 	case JobState:
