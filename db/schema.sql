@@ -285,3 +285,22 @@ CREATE TABLE recovery_codes (
 -- migrate: 9 page an import's rows
 -- The run page reads one page of rows by position (keyset), whatever the job's size.
 CREATE INDEX import_rows_position ON import_rows (job_id, position);
+
+-- migrate: 10 signed documents matched before they are stored
+-- A multi-file upload at the documents step is matched to rows by reference
+-- id and shown before anything joins the job: the files wait here, one set
+-- per job (the next preview replaces it, storing or discarding empties it,
+-- and a set left alone for a day is removed by the next preview of any job).
+-- Refused files keep no content.
+CREATE TABLE import_pending_documents (
+    id         INTEGER PRIMARY KEY,
+    job_id     INTEGER NOT NULL REFERENCES import_jobs (id) ON DELETE CASCADE,
+    row_id     INTEGER REFERENCES import_rows (id) ON DELETE CASCADE,
+    filename   TEXT    NOT NULL,
+    size       INTEGER NOT NULL,
+    sha256     TEXT    NOT NULL DEFAULT '',
+    content    BLOB,
+    problem    TEXT    NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX import_pending_documents_job ON import_pending_documents (job_id);

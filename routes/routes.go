@@ -72,6 +72,18 @@ const (
 	ImportResume     Route = "/imports/:id/resume"
 	ImportCancel     Route = "/imports/:id/cancel"
 	ImportRerun      Route = "/imports/:id/rerun"
+
+	// Review and mapping at scale: bulk actions on a filtered set, the
+	// review's counts (refreshed after a row swap), one investor mapped or
+	// created in place, many PDFs matched before they are stored.
+	ImportReviewBulk     Route = "/imports/:id/review/bulk"
+	ImportReviewCounts   Route = "/imports/:id/review/counts"
+	ImportMatch          Route = "/imports/:id/mapping/match"
+	ImportMapInvestor    Route = "/imports/:id/mapping/investors/:inv"
+	ImportCreateAll      Route = "/imports/:id/mapping/create-all"
+	ImportDocBatch       Route = "/imports/:id/documents/batch"
+	ImportDocBatchStore  Route = "/imports/:id/documents/batch/store"
+	ImportDocBatchCancel Route = "/imports/:id/documents/batch/discard"
 )
 
 // importSteps maps a wizard step's key to its page.
@@ -102,4 +114,6 @@ var All = []Route{
 	ImportDocuments, ImportDocMeta, ImportDocDelete, ImportReview, ImportRow, ImportRowSkip, ImportStart,
 	ImportRun, ImportResult, ImportProgress, ImportReport, ImportPause, ImportResume, ImportCancel, ImportRerun,
 	Redemptions, RedemptionCheck, Reconcile,
+	ImportReviewBulk, ImportReviewCounts, ImportMatch, ImportMapInvestor, ImportCreateAll,
+	ImportDocBatch, ImportDocBatchStore, ImportDocBatchCancel,
 }
