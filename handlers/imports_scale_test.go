@@ -103,10 +103,8 @@ func newScaleJob(t *testing.T) (*testServer, *client, *scaleJob) {
 	}
 	c.get(j.path("documents"))
 	c.follow(c.uploadFiles(j.path("documents/batch"), "files", files, order))
-	r := c.get(j.path("documents"))
 	want := len(order)
-	r = c.post(j.path("documents/batch/store"), url.Values{"expect": {strconv.Itoa(want)}})
-	r = c.follow(r)
+	r := c.follow(c.post(j.path("documents/batch/store"), url.Values{"expect": {strconv.Itoa(want)}}))
 	if got := text(r.doc.Find(`[data-testid="flash"]`)); !strings.Contains(got, fmt.Sprintf("Stored %d documents.", want)) {
 		t.Fatalf("after storing: %q", got)
 	}
@@ -285,7 +283,7 @@ func TestImportReviewRowSwap(t *testing.T) {
 	if r.Header.Get("HX-Trigger") != "reviewChanged" {
 		t.Fatalf("HX-Trigger %q", r.Header.Get("HX-Trigger"))
 	}
-	if r.doc.Find(`#review-row-` + id + ` [data-testid="include-button"]`).Length() != 1 {
+	if r.doc.Find(`#review-row-`+id+` [data-testid="include-button"]`).Length() != 1 {
 		t.Fatalf("swapped row: %s", text(r.doc.Find("tr")))
 	}
 	if hidden := r.doc.Find(`input[name="page"]`).AttrOr("value", ""); hidden != "2" {
@@ -299,7 +297,7 @@ func TestImportReviewRowSwap(t *testing.T) {
 		t.Fatalf("refusal is not the row alone: %.300s", r.body)
 	}
 	for name, want := range map[string]string{"units": "abc", "signed_at": "2026-01-02T03:04Z", "accepted_at": "tomorrow", "paid_at": ""} {
-		if v := r.doc.Find(`input[name="` + name + `"]`).AttrOr("value", "?"); v != want {
+		if v := r.doc.Find(`input[name="`+name+`"]`).AttrOr("value", "?"); v != want {
 			t.Errorf("%s kept as %q, want %q", name, v, want)
 		}
 	}
@@ -444,7 +442,7 @@ func TestImportMappingRowSwap(t *testing.T) {
 		if name == "investor" || name == "_csrf" {
 			continue
 		}
-		if v := r.doc.Find(`[data-testid="create-investor"] input[name="` + name + `"]`).AttrOr("value", "?"); v != typed.Get(name) {
+		if v := r.doc.Find(`[data-testid="create-investor"] input[name="`+name+`"]`).AttrOr("value", "?"); v != typed.Get(name) {
 			t.Errorf("%s kept as %q, want %q", name, v, typed.Get(name))
 		}
 	}
@@ -461,7 +459,7 @@ func TestImportMappingRowSwap(t *testing.T) {
 	typed.Set("birth_date", "1815-12-10")
 	r = c.post(j.path("mapping/create"), typed, hx...)
 	wantStatus(t, r, http.StatusOK)
-	id := r.doc.Find(`#map-` + key).AttrOr("value", "")
+	id := r.doc.Find(`#map-`+key).AttrOr("value", "")
 	if id == "" || j.mappedTo(inv) != id || r.doc.Find(`[data-testid="create-investor"]`).Length() != 0 || r.Header.Get("HX-Trigger") != "mappingChanged" {
 		t.Fatalf("after creating: input %q, rows %q, %s", id, j.mappedTo(inv), text(r.doc.Find("tr")))
 	}
@@ -469,14 +467,14 @@ func TestImportMappingRowSwap(t *testing.T) {
 	other := inf.Investors[0].ID
 	r = c.post(j.path("mapping/investors/"+key), url.Values{"map-" + key: {other}}, hx...)
 	wantStatus(t, r, http.StatusOK)
-	if got := r.doc.Find(`#map-` + key).AttrOr("value", ""); got != other || j.mappedTo(inv) != other || text(r.doc.Find("td").Eq(4)) != "manual" {
+	if got := r.doc.Find(`#map-`+key).AttrOr("value", ""); got != other || j.mappedTo(inv) != other || text(r.doc.Find("td").Eq(4)) != "manual" {
 		t.Fatalf("saved alone: shown %q, rows %q, from %q", got, j.mappedTo(inv), text(r.doc.Find("td").Eq(4)))
 	}
 	// A bad id is refused in the row, kept as typed.
 	bad := strings.Repeat("x", 120)
 	r = c.post(j.path("mapping/investors/"+key), url.Values{"map-" + key: {bad}}, hx...)
 	wantStatus(t, r, http.StatusUnprocessableEntity)
-	if got := r.doc.Find(`#map-` + key).AttrOr("value", ""); got != bad || j.mappedTo(inv) != other || r.doc.Find(`[data-testid="row-error"]`).Length() != 1 {
+	if got := r.doc.Find(`#map-`+key).AttrOr("value", ""); got != bad || j.mappedTo(inv) != other || r.doc.Find(`[data-testid="row-error"]`).Length() != 1 {
 		t.Fatalf("refused id: shown %q, rows %q", got, j.mappedTo(inv))
 	}
 	// Without htmx: back to the page it came from.
