@@ -424,7 +424,7 @@ func ReviewCounts(v ReviewView) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if len(v.Kinds) > 0 {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<ul class=\"row\" aria-label=\"Problems by kind\" data-testid=\"problem-kinds\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<ul class=\"row problem-kinds\" aria-label=\"Problems by kind\" data-testid=\"problem-kinds\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
