@@ -146,14 +146,14 @@ func DocumentsStep(v DocumentsView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, " each; the same file twice in one import is refused. Every investment needs its own signed document or the shared one.</p><p class=\"summary-line\" data-testid=\"documents-summary\"><strong data-testid=\"missing-count\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, " each; the same file twice in one import is refused. Every investment needs its own signed document or the shared one.</p><p class=\"sentence\" data-testid=\"documents-summary\"><strong data-testid=\"missing-count\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var5 string
 		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(Count(v.Missing))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/imports_documents.templ`, Line: 71, Col: 111}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/imports_documents.templ`, Line: 71, Col: 107}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 		if templ_7745c5c3_Err != nil {
@@ -616,7 +616,7 @@ func docPreview(v DocumentsView) templ.Component {
 			templ_7745c5c3_Var32 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "<section class=\"panel stack\" aria-labelledby=\"preview-h\" data-testid=\"batch-preview-panel\"><h3 id=\"preview-h\">Files matched, not stored yet</h3><p class=\"summary-line\" data-testid=\"preview-summary\"><strong data-testid=\"preview-matched\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "<section class=\"panel stack\" aria-labelledby=\"preview-h\" data-testid=\"batch-preview-panel\"><h3 id=\"preview-h\">Files matched, not stored yet</h3><p class=\"sentence\" data-testid=\"preview-summary\"><strong data-testid=\"preview-matched\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

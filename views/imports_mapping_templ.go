@@ -147,7 +147,7 @@ func MappingStep(v MappingView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"panel stack\" data-testid=\"mapping-top\"><p class=\"summary-line\" data-testid=\"mapping-summary\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"panel stack\" data-testid=\"mapping-top\"><p class=\"sentence\" data-testid=\"mapping-summary\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
