@@ -273,6 +273,24 @@ func TestBrowserImportOffering(t *testing.T) {
 	}
 	shot(t, ctx, "offering-4-review")
 	docsBefore, _, _, _ := tr.snapshot()
+	// A row far down the page skipped and included again in place: no page
+	// load, the scroll position kept (the issue: row 150 at y=9,076, then 0).
+	far := evalString(t, ctx, `(() => { const rs = document.querySelectorAll('tr[data-testid="review-row"]'); const r = rs[rs.length - 5]; r.scrollIntoView({block: "center"}); return r.dataset.row })()`)
+	y := evalInt(t, ctx, `Math.round(window.scrollY)`)
+	if y < 1500 {
+		t.Fatalf("row %s is at scrollY %d, not far down", far, y)
+	}
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#review-row-`+far+` [data-testid="skip-button"]`))), "skip far row")
+	waitJS(t, ctx, `document.querySelector('#review-row-`+far+` [data-testid="include-button"]')`)
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#review-row-`+far+` [data-testid="include-button"]`))), "include far row")
+	waitJS(t, ctx, `document.querySelector('#review-row-`+far+` [data-testid="skip-button"]')`)
+	idle := `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling")`
+	waitJS(t, ctx, idle) // the counts panel asked for again after the swaps
+	if y2 := evalInt(t, ctx, `Math.round(window.scrollY)`); y2 != y {
+		t.Fatalf("scrollY %d before the row actions, %d after", y, y2)
+	}
+	t.Logf("row %s skipped and included in place at scrollY %d", far, y)
+	waitJS(t, ctx, idle)
 	unitsBefore := count("units")
 	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="review-area"] [data-testid="filter"][data-code="units"]`))), "filter units")
 	waitJS(t, ctx, `location.search.includes("show=units") && document.querySelector('[data-testid="filter"][data-code="units"][aria-current]')`)
