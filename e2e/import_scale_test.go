@@ -330,6 +330,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	if count("problems") != 0 {
 		t.Fatalf("%d problems left", count("problems"))
 	}
+	t.Logf("review: %d rows with problems skipped at once, paid date set on %d ready rows", problems, ready)
 	shot(t, ctx, "offering-4-review-ready")
 	must(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)), "phone")
 	if w := evalInt(t, ctx, `document.documentElement.scrollWidth`); w > 390 {
