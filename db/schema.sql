@@ -304,3 +304,4 @@ CREATE TABLE import_pending_documents (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX import_pending_documents_job ON import_pending_documents (job_id);
+CREATE INDEX import_pending_documents_row ON import_pending_documents (row_id);

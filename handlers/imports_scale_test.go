@@ -587,6 +587,19 @@ func TestImportDocumentsBatch(t *testing.T) {
 	if got := text(r.doc.Find(`[data-testid="missing-count"]`)); got != "10" {
 		t.Fatalf("missing %q", got)
 	}
+	// One upload larger than a single document's cap (the batch route has its own).
+	big := map[string][]byte{}
+	var bigOrder []string
+	for _, r := range rows[36:38] {
+		name := r.Reference + ".pdf"
+		big[name], bigOrder = append(pdf(r.Reference), bytes.Repeat([]byte("x"), 6<<20)...), append(bigOrder, name)
+	}
+	r = c.follow(c.uploadFiles(j.path("documents/batch"), "files", big, bigOrder))
+	if got := text(r.doc.Find(`[data-testid="preview-matched"]`)); got != "2" {
+		t.Fatalf("a 12 MB upload: matched %q", got)
+	}
+	c.follow(c.post(j.path("documents/batch/discard"), nil))
+
 	// The same files again: all already stored, none matched.
 	r = c.follow(c.uploadFiles(j.path("documents/batch"), "files", files, order))
 	if got := text(r.doc.Find(`[data-testid="preview-matched"]`)); got != "0" {

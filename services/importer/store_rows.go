@@ -94,7 +94,7 @@ const reviewCTE = `WITH flags AS (
 		(r.cashlink_investor = '') AS p_unmapped,
 		(r.units <= 0) AS p_units,
 		(r.signed_at IS NULL) AS p_unsigned,
-		(NOT EXISTS (SELECT 1 FROM import_documents d WHERE d.job_id = r.job_id AND d.row_id IS NULL)
+		(NOT EXISTS (SELECT 1 FROM import_documents d WHERE d.job_id = @job AND d.row_id IS NULL) -- not correlated: read once
 			AND NOT EXISTS (SELECT 1 FROM import_documents d WHERE d.row_id = r.id)) AS p_document,
 		coalesce((SELECT i.job_id FROM imported_investments i WHERE i.issuance_id = r.issuance_id AND i.job_id <> r.job_id), 0) AS imported_by,
 		(r.cashlink_investor <> '' AND r.cashlink_investor IN (SELECT value FROM json_each(@unknown))) AS p_unknown,
