@@ -76,7 +76,7 @@ func (s *Server) documentsView(c echo.Context, j importer.Job) (views.DocumentsV
 	if without {
 		q.Set("show", "without")
 	}
-	v.Pager = pager(routes.ImportDocuments.Path(j.ID), q, page, total, documentsPageSize, "body")
+	v.Pager = pager(routes.ImportDocuments.Path(j.ID), q, page, total, documentsPageSize, "#document-rows")
 	v.Pager.Swap = "outerHTML"
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
@@ -131,7 +131,7 @@ func (s *Server) importDocuments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.DocumentsStep(v)})
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.DocumentsStep(v), Fragment: views.DocumentRowsArea(v)})
 }
 
 func (s *Server) uploadDocument(c echo.Context) error {

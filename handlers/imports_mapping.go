@@ -118,7 +118,7 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 	if at.Show != "" {
 		q.Set("show", at.Show)
 	}
-	v.Pager = pager(routes.ImportMapping.Path(j.ID), q, v.Place.Page, shown, mappingPageSize, "body")
+	v.Pager = pager(routes.ImportMapping.Path(j.ID), q, v.Place.Page, shown, mappingPageSize, "#mapping-investors")
 	v.Pager.Swap = "outerHTML"
 	unlinked, err := s.Imports.Store.UnlinkedRows(ctx, j.ID, maxUnlinkedShown)
 	if err != nil {
@@ -166,7 +166,7 @@ func (s *Server) importMapping(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v), Fragment: views.MappingInvestors(v)})
 }
 
 func (s *Server) setImportMapping(c echo.Context) error {

@@ -620,3 +620,28 @@ func TestMatchFile(t *testing.T) {
 		}
 	}
 }
+
+// The pagers of the three steps ask htmx for their own area only, and the
+// answer is that area (not a page without its layout swapped into body).
+func TestImportPagersSwapTheirArea(t *testing.T) {
+	t.Parallel()
+	_, c, j := newScaleJob(t)
+	for _, tc := range []struct{ page, area string }{
+		{"review", "#review-area"}, {"mapping", "#mapping-investors"}, {"documents", "#document-rows"},
+	} {
+		r := c.get(j.path(tc.page))
+		next := r.doc.Find(`[data-testid="pager"] a[rel="next"]`).First()
+		href, target := next.AttrOr("hx-get", ""), next.AttrOr("hx-target", "")
+		if href == "" || target != tc.area || r.doc.Find(tc.area).Length() != 1 {
+			t.Fatalf("%s: pager link %q targets %q (area on the page: %d)", tc.page, href, target, r.doc.Find(tc.area).Length())
+		}
+		r = c.get(href, "HX-Request", "true")
+		wantStatus(t, r, http.StatusOK)
+		if r.doc.Find(tc.area).Length() != 1 || r.doc.Find("header, nav.stepper, h1").Length() != 0 {
+			t.Fatalf("%s: page 2 by htmx is not the area alone: %.300s", tc.page, r.body)
+		}
+		if cur := text(r.doc.Find(`[data-testid="pager"] [aria-current="page"]`).First()); cur != "2" {
+			t.Fatalf("%s: page 2 by htmx shows page %q", tc.page, cur)
+		}
+	}
+}
