@@ -294,3 +294,23 @@ CREATE INDEX import_rows_position ON import_rows (job_id, position);
 ALTER TABLE cashlink_catalog ADD COLUMN active INTEGER;
 ALTER TABLE cashlink_catalog ADD COLUMN min_units INTEGER;
 ALTER TABLE cashlink_catalog ADD COLUMN max_units INTEGER;
+
+-- migrate: 11 signed documents matched before they are stored
+-- A multi-file upload at the documents step is matched to rows by reference
+-- id and shown before anything joins the job: the files wait here, one set
+-- per job (the next preview replaces it, storing or discarding empties it,
+-- and a set left alone for a day is removed by the next preview of any job).
+-- Refused files keep no content.
+CREATE TABLE import_pending_documents (
+    id         INTEGER PRIMARY KEY,
+    job_id     INTEGER NOT NULL REFERENCES import_jobs (id) ON DELETE CASCADE,
+    row_id     INTEGER REFERENCES import_rows (id) ON DELETE CASCADE,
+    filename   TEXT    NOT NULL,
+    size       INTEGER NOT NULL,
+    sha256     TEXT    NOT NULL DEFAULT '',
+    content    BLOB,
+    problem    TEXT    NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX import_pending_documents_job ON import_pending_documents (job_id);
+CREATE INDEX import_pending_documents_row ON import_pending_documents (row_id);

@@ -41,8 +41,10 @@ func TestBrowserImportWizard(t *testing.T) {
 	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
 		for (const id of ["m-campaign", "m-product"]) { const s = document.getElementById(id); s.selectedIndex = 1; }
 	})()`)), "choose campaign")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="mapping-form"] button[value="save"]`))), "save campaign")
+	waitJS(t, ctx, `(document.querySelector('[data-testid="mapping-msg"]') || {}).textContent === "Mapping saved."`)
 	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="match-email"]`))), "match by e-mail")
-	waitJS(t, ctx, `document.querySelector('[data-testid="mapping-msg"]')`)
+	waitJS(t, ctx, `(document.querySelector('[data-testid="flash"]') || {textContent: ""}).textContent.includes("by e-mail")`)
 	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => {
 		const first = document.querySelector('#cashlink-investors option').value;
 		for (const i of document.querySelectorAll('[data-testid="mapping-input"], [data-testid="unlinked-table"] input')) if (!i.value) i.value = first;

@@ -80,8 +80,8 @@ func classify(err error) views.ErrorInfo {
 			if msg == errFormTooLarge {
 				return views.ErrorInfo{Status: 413, Title: "Too large", Message: fmt.Sprintf("The form is larger than the console accepts (%s), and nothing was saved.", humanSize(MaxFormSize)), Action: "Go back and check what was typed."}
 			}
-			return views.ErrorInfo{Status: 413, Title: "Too large", Message: fmt.Sprintf("The upload is larger than the console accepts, and nothing was saved. Limits: a signed PDF %s, an import CSV %s, a mapping CSV %s.",
-				humanSize(MaxDocumentSize), humanSize(importer.MaxCSVSize), humanSize(maxMappingCSVSize)), Action: "Go back and choose a smaller file."}
+			return views.ErrorInfo{Status: 413, Title: "Too large", Message: fmt.Sprintf("The upload is larger than the console accepts, and nothing was saved. Limits: a signed PDF %s, many PDFs at once %s, an import CSV %s, a mapping CSV %s.",
+				humanSize(MaxDocumentSize), humanSize(MaxDocumentBatch), humanSize(importer.MaxCSVSize), humanSize(maxMappingCSVSize)), Action: "Go back and choose a smaller file."}
 		case http.StatusTooManyRequests:
 			return views.ErrorInfo{Status: 429, Title: "Too many requests", Message: msg}
 		}

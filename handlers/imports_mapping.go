@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"issuerconsole/routes"
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/importer"
 	"issuerconsole/views"
@@ -21,14 +23,45 @@ import (
 
 func investorKey(id int64) string { return strconv.FormatInt(id, 10) }
 
+// mappingPageSize is how many Issuance investors one mapping page shows.
+const mappingPageSize = 50
+
+// maxUnlinkedShown bounds the investments without an Issuance investor
+// listed at once (each has an input).
+const maxUnlinkedShown = 200
+
+func mappingPlace(c echo.Context) views.MappingPlace {
+	show := c.FormValue("show")
+	if show != importer.InvestorsUnmapped && show != importer.InvestorsMapped {
+		show = ""
+	}
+	page, _ := strconv.Atoi(c.FormValue("page"))
+	return views.MappingPlace{Show: show, Page: max(page, 1)}
+}
+
+func mappingURL(id int64, at views.MappingPlace) string {
+	q := url.Values{}
+	if at.Show != "" {
+		q.Set("show", at.Show)
+	}
+	if at.Page > 1 {
+		q.Set("page", strconv.Itoa(at.Page))
+	}
+	if len(q) == 0 {
+		return routes.ImportMapping.Path(id)
+	}
+	return routes.ImportMapping.Path(id) + "?" + q.Encode()
+}
+
 func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView, error) {
 	ctx := c.Request().Context()
 	h, err := s.jobHeader(c, j, "mapping")
 	if err != nil {
 		return views.MappingView{}, err
 	}
+	at := mappingPlace(c)
 	v := views.MappingView{H: h, CampaignID: j.CampaignID, ProductID: j.ProductID,
-		Live: s.Mode == "live", TimestampRule: importer.TimestampRule}
+		Live: s.Mode == "live", TimestampRule: importer.TimestampRule, Place: at}
 	pv := viewer(c)
 	// The same in both modes: what the console keeps (Settings → Cashlink
 	// campaigns), never the emulator's /sandbox/ listing.
@@ -58,37 +91,70 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 	for _, inv := range cat.Investors {
 		v.CatalogIDs = append(v.CatalogIDs, views.Option{Value: inv.ID, Label: pv.Value(inv.Name) + " <" + pv.Value(inv.Email) + ">"})
 	}
-	rows, err := s.Imports.Store.Rows(ctx, j.ID)
+	n, err := s.Imports.Store.InvestorCounts(ctx, j.ID)
 	if err != nil {
 		return v, err
 	}
-	maps, err := s.Imports.Store.Mappings(ctx)
+	v.Unmapped, v.UnlinkedRows = n.Unmapped, n.UnlinkedRows
+	for _, f := range []struct{ code, label string }{{"", "All"}, {importer.InvestorsUnmapped, "Without a Cashlink investor"}, {importer.InvestorsMapped, "Mapped"}} {
+		code := f.code
+		if code == "" {
+			code = importer.InvestorsAll
+		}
+		v.Filters = append(v.Filters, views.MappingFilter{Code: code, Label: f.label, Count: n.Of(f.code),
+			Href: mappingURL(j.ID, views.MappingPlace{Show: f.code}), Current: at.Show == f.code})
+	}
+	shown := n.Of(at.Show)
+	pages := max((shown+mappingPageSize-1)/mappingPageSize, 1)
+	v.Place.Page = min(at.Page, pages)
+	groups, err := s.Imports.Store.InvestorGroups(ctx, j.ID, at.Show, (v.Place.Page-1)*mappingPageSize, mappingPageSize)
 	if err != nil {
 		return v, err
 	}
-	byInv := map[int64]*views.MapInvestor{}
-	var order []int64
-	for _, r := range rows {
-		if r.IssuanceInvestor == 0 {
-			v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), Cashlink: r.CashlinkInvestor})
-			continue
-		}
-		m, ok := byInv[r.IssuanceInvestor]
-		if !ok {
-			m = &views.MapInvestor{IssuanceInvestor: r.IssuanceInvestor, Key: investorKey(r.IssuanceInvestor), Name: pv.Value(r.InvestorName),
-				Email: pv.Value(r.InvestorEmail), Cashlink: r.CashlinkInvestor, NaturalPerson: true}
-			if mp, ok := maps[r.IssuanceInvestor]; ok && mp.CashlinkInvestor == r.CashlinkInvestor {
-				m.Source = mp.Source
-			}
-			byInv[r.IssuanceInvestor] = m
-			order = append(order, r.IssuanceInvestor)
-		}
-		m.Rows++
+	for _, g := range groups {
+		v.Investors = append(v.Investors, mapInvestorView(c, g))
 	}
-	for _, id := range order {
-		v.Investors = append(v.Investors, *byInv[id])
+	q := url.Values{}
+	if at.Show != "" {
+		q.Set("show", at.Show)
+	}
+	v.Pager = pager(routes.ImportMapping.Path(j.ID), q, v.Place.Page, shown, mappingPageSize, "#mapping-investors")
+	v.Pager.Swap = "outerHTML"
+	unlinked, err := s.Imports.Store.UnlinkedRows(ctx, j.ID, maxUnlinkedShown)
+	if err != nil {
+		return v, err
+	}
+	for _, r := range unlinked {
+		v.Unlinked = append(v.Unlinked, views.ReviewRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), Cashlink: r.CashlinkInvestor})
 	}
 	return v, nil
+}
+
+func mapInvestorView(c echo.Context, g importer.InvestorGroup) views.MapInvestor {
+	pv := viewer(c)
+	return views.MapInvestor{IssuanceInvestor: g.IssuanceInvestor, Key: investorKey(g.IssuanceInvestor), Name: pv.Value(g.Name),
+		Email: pv.Value(g.Email), Cashlink: g.Cashlink, Source: g.Source, Rows: g.Rows, NaturalPerson: true}
+}
+
+// mappingRowAnswer answers a row action of the mapping page with htmx: the
+// investor's row alone (the refusal in it, the typed fields kept).
+func (s *Server) mappingRowAnswer(c echo.Context, j importer.Job, inv int64, status int, edit func(*views.MapInvestor)) error {
+	g, err := s.Imports.Store.InvestorGroup(c.Request().Context(), j.ID, inv)
+	if err != nil {
+		return err
+	}
+	h, err := s.jobHeader(c, j, "mapping")
+	if err != nil {
+		return err
+	}
+	m := mapInvestorView(c, g)
+	if edit != nil {
+		edit(&m)
+	}
+	if status < 300 {
+		c.Response().Header().Set("HX-Trigger", "mappingChanged")
+	}
+	return s.render(c, status, view{Content: views.MappingTableRow(h, mappingPlace(c), m)})
 }
 
 func (s *Server) importMapping(c echo.Context) error {
@@ -100,7 +166,7 @@ func (s *Server) importMapping(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v), Fragment: views.MappingInvestors(v)})
 }
 
 func (s *Server) setImportMapping(c echo.Context) error {
@@ -283,33 +349,153 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 	if e := f("email"); e != "" {
 		in.Communication = &cashlink.Communication{Email: e}
 	}
-	v, verr := s.mappingView(c, j)
-	if verr != nil {
-		return verr
-	}
 	id, err := s.wizard().CreateInvestor(ctx, s.Cashlink, j.ID, inv, in, actor(c))
 	var up *importer.UpstreamError
+	status, msg := http.StatusOK, ""
 	switch {
 	case errors.As(err, &up):
 		// The form keeps what was typed; a refusal is the input's (422), a
 		// lost answer Cashlink's (502).
-		status := http.StatusBadGateway
+		status, msg = http.StatusBadGateway, up.Message
 		if up.Refused {
 			status = http.StatusUnprocessableEntity
 		}
-		v.Error = up.Message
-		return s.render(c, status, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 	case err != nil && id != "":
 		s.Logger.Error("saving the mapping of a created investor", "job", j.ID, "investor", inv, "err", err)
-		v.Error = "Cashlink created the investor " + id + ", but the console could not save the mapping (the cause is in the log). " +
+		status = http.StatusInternalServerError
+		msg = "Cashlink created the investor " + id + ", but the console could not save the mapping (the cause is in the log). " +
 			"Submit the form again: the same idempotency key returns the same investor, no second one is created."
-		return s.render(c, http.StatusInternalServerError, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 	case err != nil:
 		return err
 	}
-	if v, err = s.mappingView(c, j); err != nil {
+	if isFragment(c) {
+		typed := map[string]string{}
+		for _, k := range []string{"salutation", "forename", "surname", "birth_date", "birth_place", "citizenship", "street", "city", "zip", "country", "phone", "email"} {
+			typed[k] = c.FormValue(k)
+		}
+		return s.mappingRowAnswer(c, j, inv, status, func(m *views.MapInvestor) {
+			if msg != "" {
+				m.Error, m.Typed, m.Open = msg, typed, true
+				if id != "" {
+					m.Cashlink = "" // not saved: the form stays to send again
+				}
+				return
+			}
+			m.Created = "Created " + id + " in Cashlink and mapped."
+		})
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
 		return err
 	}
+	if msg != "" {
+		v.Error = msg
+		return s.render(c, status, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
 	v.Msg = "Created the Cashlink investor " + id + " and mapped it. New investors may need identification and a wallet before the import can credit them."
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+}
+
+// mapInvestor saves one Issuance investor's Cashlink id: htmx gets the
+// row, a plain post the page it came from.
+func (s *Server) mapInvestor(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	inv, err := strconv.ParseInt(c.Param("inv"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	typed := c.FormValue("map-" + investorKey(inv))
+	err = s.wizard().MapInvestor(c.Request().Context(), j.ID, inv, typed, actor(c))
+	var invalid *importer.InvalidError
+	refused := errors.As(err, &invalid)
+	if err != nil && !refused {
+		return err
+	}
+	if isFragment(c) {
+		if refused {
+			return s.mappingRowAnswer(c, j, inv, http.StatusUnprocessableEntity, func(m *views.MapInvestor) { m.Error, m.Cashlink = invalid.Error(), typed })
+		}
+		return s.mappingRowAnswer(c, j, inv, http.StatusOK, nil)
+	}
+	if refused {
+		v, err := s.mappingView(c, j)
+		if err != nil {
+			return err
+		}
+		v.Error = invalid.Error()
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
+	if err := s.flash(c, "success", "Mapping saved."); err != nil {
+		return err
+	}
+	return redirect(c, mappingURL(j.ID, mappingPlace(c))+"#map-row-"+investorKey(inv))
+}
+
+// matchByEmail maps every unmapped investor by e-mail.
+func (s *Server) matchByEmail(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	n, err := s.wizard().MatchByEmail(c.Request().Context(), j.ID, actor(c))
+	if err != nil {
+		return err
+	}
+	if err := s.flash(c, "success", fmt.Sprintf("Matched %s by e-mail.", views.Plural(int64(n), "investor"))); err != nil {
+		return err
+	}
+	return redirect(c, mappingURL(j.ID, mappingPlace(c)))
+}
+
+// createAllInvestors creates every unmapped natural person in Cashlink and
+// shows each one's outcome.
+func (s *Server) createAllInvestors(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	if err := editable(j); err != nil {
+		return err
+	}
+	expect, err := strconv.Atoi(c.FormValue("expect"))
+	if err != nil || expect < 0 {
+		return echo.NewHTTPError(http.StatusBadRequest, "The number of investors shown is missing.")
+	}
+	res, err := s.wizard().CreateUnmapped(c.Request().Context(), s.Cashlink, s.Issuance, j.ID, expect, actor(c))
+	var stale *importer.StaleCountError
+	if err != nil && !errors.As(err, &stale) {
+		return err
+	}
+	v, verr := s.mappingView(c, j)
+	if verr != nil {
+		return verr
+	}
+	if stale != nil {
+		v.Error = stale.Error()
+		return s.render(c, http.StatusConflict, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
+	}
+	created, failed := 0, 0
+	pv := viewer(c)
+	for _, r := range res {
+		if r.Error == "" {
+			created++
+		} else {
+			failed++
+		}
+		v.Created = append(v.Created, views.CreatedInvestor{IssuanceInvestor: r.IssuanceInvestor, Name: pv.Value(r.Name), CashlinkID: r.CashlinkID, Error: r.Error})
+	}
+	v.Msg = fmt.Sprintf("Created and mapped %s in Cashlink.", views.Plural(int64(created), "investor"))
+	if failed > 0 {
+		v.Error = fmt.Sprintf("%s not created or not mapped: see each one's reason below.", views.Plural(int64(failed), "investor"))
+	}
 	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 }

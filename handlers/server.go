@@ -200,6 +200,7 @@ var uploadLimits = map[string]int64{
 	"POST " + string(routes.ImportSource):     importer.MaxCSVSize + uploadSlack,
 	"POST " + string(routes.ImportMappingCSV): maxMappingCSVSize + uploadSlack,
 	"POST " + string(routes.ImportDocuments):  MaxDocumentSize + uploadSlack,
+	"POST " + string(routes.ImportDocBatch):   MaxDocumentBatch + uploadSlack,
 }
 
 // routeTable lists every route with the role it needs. The route-walk test
@@ -275,6 +276,14 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, string(routes.ImportRerun), adminOnly, s.importAction(importer.ActRerun)},
 		{http.MethodGet, string(routes.ImportRemap), adminOnly, s.importRemap},
 		{http.MethodPost, string(routes.ImportRemap), adminOnly, s.remapImport},
+		{http.MethodPost, string(routes.ImportReviewBulk), adminOnly, s.reviewBulk},
+		{http.MethodGet, string(routes.ImportReviewCounts), signedIn, s.reviewCounts},
+		{http.MethodPost, string(routes.ImportMatch), adminOnly, s.matchByEmail},
+		{http.MethodPost, string(routes.ImportMapInvestor), adminOnly, s.mapInvestor},
+		{http.MethodPost, string(routes.ImportCreateAll), adminOnly, s.createAllInvestors},
+		{http.MethodPost, string(routes.ImportDocBatch), adminOnly, s.previewDocuments},
+		{http.MethodPost, string(routes.ImportDocBatchStore), adminOnly, s.storeDocuments},
+		{http.MethodPost, string(routes.ImportDocBatchCancel), adminOnly, s.discardDocuments},
 		{http.MethodGet, "/audit", signedIn, s.auditList},
 		{http.MethodGet, "/audit/export.csv", signedIn, s.auditExport("csv")},
 		{http.MethodGet, "/audit/export.ndjson", signedIn, s.auditExport("ndjson")},

@@ -76,6 +76,18 @@ const (
 	ImportCancel     Route = "/imports/:id/cancel"
 	ImportRerun      Route = "/imports/:id/rerun"
 	ImportRemap      Route = "/imports/:id/remap"
+
+	// Review and mapping at scale: bulk actions on a filtered set, the
+	// review's counts (refreshed after a row swap), one investor mapped or
+	// created in place, many PDFs matched before they are stored.
+	ImportReviewBulk     Route = "/imports/:id/review/bulk"
+	ImportReviewCounts   Route = "/imports/:id/review/counts"
+	ImportMatch          Route = "/imports/:id/mapping/match"
+	ImportMapInvestor    Route = "/imports/:id/mapping/investors/:inv"
+	ImportCreateAll      Route = "/imports/:id/mapping/create-all"
+	ImportDocBatch       Route = "/imports/:id/documents/batch"
+	ImportDocBatchStore  Route = "/imports/:id/documents/batch/store"
+	ImportDocBatchCancel Route = "/imports/:id/documents/batch/discard"
 )
 
 // importSteps maps a wizard step's key to its page.
@@ -110,4 +122,6 @@ var All = []Route{
 	ImportRun, ImportResult, ImportProgress, ImportReport, ImportPause, ImportResume, ImportCancel, ImportRerun,
 	Redemptions, RedemptionCheck, Reconcile, RedemptionInvestors,
 	ImportConfirm, ImportWallets, ImportIdentify, ImportRemap,
+	ImportReviewBulk, ImportReviewCounts, ImportMatch, ImportMapInvestor, ImportCreateAll,
+	ImportDocBatch, ImportDocBatchStore, ImportDocBatchCancel,
 }
