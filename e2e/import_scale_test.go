@@ -338,17 +338,31 @@ func TestBrowserImportOffering(t *testing.T) {
 	}
 	shot(t, ctx, "offering-4-review-390x844")
 	must(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)), "desktop")
-	phrase := evalString(t, ctx, `document.querySelector('[data-testid="phrase"]').textContent`)
-	if phrase != "CREDIT "+strconv.Itoa(ready) || ready < 300 {
-		t.Logf("%s", evalString(t, ctx, `document.querySelector('[data-testid="review-summary"]').textContent`))
-		t.Fatalf("phrase %q with %d ready rows", phrase, ready)
-	}
 	mark("review")
 
-	// 5. Run and 6. result.
-	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("confirm"), phrase), chromedp.Click(chromedp.CSS(`[data-testid="start-button"]`))), "start")
+	// 5. The pre-flight: every investor and campaign check passes, the
+	// totals per campaign beside the typed confirmation; the sandbox
+	// campaign is priced in EUR, so the currency decision is ticked.
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="preflight-link"]`))), "to the pre-flight")
+	waitJS(t, ctx, `location.pathname.endsWith("/confirm") && (document.querySelector('[data-testid="phrase"]') || document.querySelector('[data-testid="not-ready"]'))`)
+	shot(t, ctx, "offering-5-confirm")
+	if evalString(t, ctx, `String(!!document.querySelector('[data-testid="not-ready"]'))`) == "true" {
+		t.Fatalf("the pre-flight stops the import: %s", textOf(t, ctx, `main`))
+	}
+	phrase := evalString(t, ctx, `document.querySelector('[data-testid="phrase"]').textContent`)
+	if phrase != "CREDIT "+strconv.Itoa(ready) || ready < 300 {
+		t.Fatalf("phrase %q with %d ready rows", phrase, ready)
+	}
+	if got := evalString(t, ctx, `document.querySelector('[data-testid="total-investments"]').textContent.trim().replaceAll(",", "")`); got != strconv.Itoa(ready) {
+		t.Fatalf("the pre-flight's total says %q investments, want %d", got, ready)
+	}
+	mark("confirm")
+
+	// 6. Run and 7. result.
+	must(t, chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector('[data-testid="currency-accept"]'); if (c) c.checked = true; })()`),
+		chromedp.SendKeys(chromedp.ID("confirm"), phrase), chromedp.Click(chromedp.CSS(`[data-testid="start-button"]`))), "start")
 	waitJS(t, ctx, `location.pathname.endsWith("/run")`)
-	shot(t, ctx, "offering-5-run")
+	shot(t, ctx, "offering-6-run")
 	deadline := time.Now().Add(6 * time.Minute)
 	for evalString(t, ctx, `((document.querySelector('[data-testid="run-state"]') || {}).dataset || {}).code || ""`) != "done" {
 		if time.Now().After(deadline) {
@@ -366,11 +380,11 @@ func TestBrowserImportOffering(t *testing.T) {
 	if !strings.Contains(done, "done "+strconv.Itoa(ready)) {
 		t.Fatalf("result: %s, want %d done", done, ready)
 	}
-	shot(t, ctx, "offering-6-result")
+	shot(t, ctx, "offering-7-result")
 	mark("result")
 
 	prev := [4]int{d0, x0, 0, a0}
-	for _, st := range []string{"source", "mapping", "documents", "review", "run", "result"} {
+	for _, st := range []string{"source", "mapping", "documents", "review", "confirm", "run", "result"} {
 		s := steps[st]
 		t.Logf("%-9s page loads %3d, htmx requests %3d (progress polls %3d), requests in all %4d", st, s[0]-prev[0], s[1]-prev[1], s[2]-prev[2], s[3]-prev[3])
 		prev = s
