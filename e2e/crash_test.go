@@ -152,11 +152,18 @@ func TestCrashAndResume(t *testing.T) {
 	// Three rows in four get their own signed PDF (distinct bytes: the
 	// wizard refuses the same file twice); every row also gets the shared
 	// one. Kills then land among per-row document uploads too.
-	_, docPage := w.get("/imports/" + job + "/documents")
+	// The documents step shows its rows 50 to a page: read every page.
 	var rowIDs []string
-	docPage.Find(`tr[data-testid="documents-row"] input[name="row"]`).Each(func(_ int, s *goquery.Selection) {
-		rowIDs = append(rowIDs, s.AttrOr("value", ""))
-	})
+	for page := 1; len(rowIDs) < rows && page <= rows; page++ {
+		_, docPage := w.get(fmt.Sprintf("/imports/%s/documents?page=%d", job, page))
+		before := len(rowIDs)
+		docPage.Find(`tr[data-testid="documents-row"] input[name="row"]`).Each(func(_ int, s *goquery.Selection) {
+			rowIDs = append(rowIDs, s.AttrOr("value", ""))
+		})
+		if len(rowIDs) == before {
+			break
+		}
+	}
 	if len(rowIDs) != rows {
 		t.Fatalf("documents step lists %d rows, want %d", len(rowIDs), rows)
 	}
