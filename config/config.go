@@ -96,7 +96,7 @@ func (c Config) Secrets() []string {
 
 // Import throughput defaults (measured: README, BenchmarkImport).
 const (
-	DefaultImportWorkers = 8
+	DefaultImportWorkers = 16
 	DefaultImportRate    = 200.0
 )
 
