@@ -274,7 +274,7 @@ func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) error 
 		var t *rowRun
 		var wake <-chan time.Time
 		if !stopped && len(reads) > 0 {
-			if d := reads[0].due.Sub(e.opt.Now()); d <= 0 {
+			if d := time.Until(reads[0].due); d <= 0 {
 				send, t = work, reads[0]
 				t.ready = true // (the worker reads it once sent)
 			} else {
@@ -311,7 +311,7 @@ func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) error 
 		case rr := <-back:
 			inflight--
 			if rr != nil {
-				e.schedule(rr, e.opt.Now())
+				e.schedule(rr, time.Now())
 				heap.Push(&reads, rr)
 			}
 		case <-wake:
@@ -554,7 +554,7 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 		if err != nil {
 			return err
 		}
-		rr.creditedAt, rr.checks = e.opt.Now(), 0
+		rr.creditedAt, rr.checks = time.Now(), 0 // real time: the read is a real timer away
 		if cr.Status == "success" {
 			rr.creditedAt = time.Time{} // delivered at once: read now
 		}
@@ -589,11 +589,17 @@ func (e *Engine) call(ctx context.Context, fn func() error) error {
 		return err
 	}
 	err = fn()
+	e.answered(tk, err)
+	return err
+}
+
+// answered tells the Throttle of an answer Cashlink accepted (a 429 or
+// 503 reached it through SlowDown already; a transport error is none).
+func (e *Engine) answered(tk Ticket, err error) {
 	var ae *apiclient.Error
-	if !errors.As(err, &ae) || (ae.Status != http.StatusTooManyRequests && ae.Status != http.StatusServiceUnavailable) {
+	if err == nil || (errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status != http.StatusServiceUnavailable) {
 		e.limiter.Done(tk)
 	}
-	return err
 }
 
 func hasShared(docs []Document) bool {
@@ -744,11 +750,12 @@ func (e *Engine) ledgeredRow(ctx context.Context, rr *rowRun, pre ledgerStep, ke
 		return c.ResultID, nil
 	}
 	key = cashlink.Key(c.Key) // the next key after a refused one
-	var id string
-	err = e.call(ctx, func() (err error) {
-		id, err = send(key)
-		return err
-	})
+	tk, err := e.limiter.Wait(ctx)
+	if err != nil {
+		return "", err // not sent: the key stays pending, sent later
+	}
+	id, err := send(key)
+	e.answered(tk, err)
 	// Without the outcome on record the call does not count as done or
 	// refused: if the write is lost, the key is sent again (same body)
 	// and Cashlink replays its answer.
