@@ -275,8 +275,17 @@ func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) error 
 		var wake <-chan time.Time
 		if !stopped && len(reads) > 0 {
 			if d := time.Until(reads[0].due); d <= 0 {
-				send, t = work, reads[0]
-				t.ready = true // (the worker reads it once sent)
+				if !reads[0].ready {
+					// A pause or cancel stops the reads too: the rows stay
+					// waiting, and are read back from there.
+					if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
+						stopped = true
+					}
+				}
+				if !stopped {
+					send, t = work, reads[0]
+					t.ready = true // (the worker reads it once sent)
+				}
 			} else {
 				if timer == nil {
 					timer = time.NewTimer(d)
@@ -368,7 +377,11 @@ func (e *Engine) processRow(ctx context.Context, job Job, rr *rowRun, pass int) 
 	r.State = RowRunning
 	for r.Step != StepDone {
 		if r.Step == StepStatus && !rr.creditedAt.IsZero() && !rr.ready {
-			return true, nil // read when delivery can have happened
+			// Read when delivery can have happened; meanwhile the row is on
+			// record as credited and waiting (the run page shows it, and a
+			// pause or cancel reads it back from there).
+			r.State = RowWaiting
+			return true, e.save(rr)
 		}
 		rr.ready = false
 		err := e.step(ctx, job, rr)
@@ -386,6 +399,7 @@ func (e *Engine) processRow(ctx context.Context, job Job, rr *rowRun, pass int) 
 		if errors.Is(err, errWaiting) && !rr.creditedAt.IsZero() && rr.checks < statusChecks {
 			rr.checks++
 			e.delivery.early()
+			r.State = RowWaiting // as on record
 			return true, nil
 		}
 		r.Tries++

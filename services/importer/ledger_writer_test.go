@@ -48,8 +48,9 @@ func countingDB(t *testing.T) (*sql.DB, string, *atomic.Int64) {
 
 // A row's import commits a handful of transactions, not one per write:
 // the three keys (document, investment, credit) each durable before their
-// call, and the row's end; outcomes, steps, the reservation and the
-// document's id ride along. Before the ledger writer: about 15 per row
+// call, the row credited and waiting for delivery (shown as such), and the
+// row's end; outcomes, steps, the reservation and the document's id ride
+// along. Before the ledger writer: about 15 per row
 // (26 with the audit rows of a real run). One worker: no two rows share a
 // commit, so this is the bound without group commit's help.
 func TestCommitsPerRow(t *testing.T) {
@@ -72,8 +73,8 @@ func TestCommitsPerRow(t *testing.T) {
 			per := float64(commits.Load()-before) / rows
 			c, w := e.eng.Commits()
 			t.Logf("%d workers: %.2f commits per row (%d writer transactions carrying %d writes)", workers, per, c, w)
-			if per > 5 {
-				t.Fatalf("%.2f commits per row, want at most 5", per)
+			if per > 5.5 { // 5 writes a row, and the job's own few
+				t.Fatalf("%.2f commits per row, want at most 5.5", per)
 			}
 		})
 	}
