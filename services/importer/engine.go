@@ -1,10 +1,13 @@
 package importer
 
 import (
+	"container/heap"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -33,8 +36,11 @@ type Options struct {
 	Burst       int           // default Rate/10, at least 5
 	MaxPasses   int           // passes over rows with unknown outcomes before giving up on them (default 8)
 	PassBackoff time.Duration // first wait between passes (default 1s, doubling, at most 30s)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// DeliveryDelay is the first guess of the time from a credit to
+	// DELIVERED (default 1s, the emulator's; then learnt: readback.go).
+	DeliveryDelay time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Engine runs import jobs in the background and resumes them after a restart.
@@ -45,6 +51,9 @@ type Engine struct {
 	opt     Options
 	limiter *Throttle
 	log     *slog.Logger
+	writer  *ledgerWriter
+
+	delivery deliveryClock
 
 	mu      sync.Mutex
 	running map[int64]bool
@@ -76,7 +85,11 @@ func NewEngine(base context.Context, st *Store, reg Registry, au *audit.Store, o
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.DeliveryDelay == 0 {
+		opt.DeliveryDelay = time.Second
+	}
 	return &Engine{st: st, reg: reg, audit: au, opt: opt, limiter: NewThrottle(opt.Rate, opt.Burst, nil, opt.Logger), log: opt.Logger,
+		writer: newLedgerWriter(st.db), delivery: deliveryClock{est: opt.DeliveryDelay},
 		running: map[int64]bool{}, again: map[int64]string{}, base: base}
 }
 
@@ -223,73 +236,171 @@ func (e *Engine) Run(ctx context.Context, jobID int64) error {
 // pass runs the rows through a bounded pool of workers. A row whose
 // progress could not be saved stops the run (the first such error is
 // returned): going on would make calls the console cannot account for.
+// A credited row leaves its worker until its status can be read (see
+// readback.go): the dispatcher hands due status reads out before new rows.
 func (e *Engine) pass(ctx context.Context, job Job, rows []Row, pass int) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	work := make(chan Row)
+	work := make(chan *rowRun)
+	back := make(chan *rowRun, e.opt.Workers) // nil: the row is through this pass
 	var wg sync.WaitGroup
 	for range min(e.opt.Workers, len(rows)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range work {
-				// The dispatcher hands a row over before the previous one ends:
-				// a pause or cancel in between must still keep it from starting.
-				cur, err := e.st.Job(ctx, job.ID)
+			for rr := range work {
+				again, err := e.work(ctx, job, rr, pass)
 				if err != nil {
 					stop(err)
-					continue
 				}
-				if cur.State != JobRunning {
-					continue
+				if !again {
+					rr = nil
 				}
-				if err := e.processRow(ctx, job, r, pass); err != nil {
-					stop(err)
-				}
+				back <- rr
 			}
 		}()
 	}
-	for _, r := range rows {
-		if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
-			break // pause or cancel takes effect before the next row
+	var (
+		reads    readQueue
+		next     int     // rows[next] is the next new row
+		offer    *rowRun // the new row checked against the job's state
+		inflight int     // rows with a worker
+		stopped  bool    // no new row, no more reads
+		timer    *time.Timer
+		done     = ctx.Done()
+	)
+	for {
+		var send chan<- *rowRun
+		var t *rowRun
+		var wake <-chan time.Time
+		if !stopped && len(reads) > 0 {
+			if d := time.Until(reads[0].due); d <= 0 {
+				if !reads[0].ready {
+					// A pause or cancel stops the reads too: the rows stay
+					// waiting, and are read back from there.
+					if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
+						stopped = true
+					}
+				}
+				if !stopped {
+					send, t = work, reads[0]
+					t.ready = true // (the worker reads it once sent)
+				}
+			} else {
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				wake = timer.C
+			}
 		}
-		select {
-		case work <- r:
-		case <-ctx.Done():
+		if send == nil && !stopped && offer == nil && next < len(rows) {
+			// A pause or cancel takes effect before the next row.
+			if cur, err := e.st.Job(ctx, job.ID); err != nil || cur.State != JobRunning {
+				stopped = true
+			} else {
+				offer = &rowRun{row: rows[next]}
+			}
 		}
-		if ctx.Err() != nil {
+		if send == nil && !stopped && offer != nil {
+			send, t = work, offer
+		}
+		if send == nil && inflight == 0 && (stopped || (next >= len(rows) && len(reads) == 0)) {
 			break
 		}
+		select {
+		case send <- t:
+			inflight++
+			if t == offer {
+				offer, next = nil, next+1
+			} else {
+				heap.Pop(&reads)
+			}
+		case rr := <-back:
+			inflight--
+			if rr != nil {
+				e.schedule(rr, time.Now())
+				heap.Push(&reads, rr)
+			}
+		case <-wake:
+		case <-done:
+			stopped, done = true, nil
+		}
+	}
+	if timer != nil {
+		timer.Stop()
 	}
 	close(work)
 	wg.Wait()
+	// Rows still waiting for their status read: on record as waiting (the
+	// next pass or a read-back after a pause reads them).
+	for _, rr := range reads {
+		rr.row.State = RowWaiting
+		if err := e.save(rr); err != nil {
+			var conflict *ConflictError
+			if !errors.As(err, &conflict) {
+				stop(err)
+			}
+		}
+	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
 
-// processRow moves one row through its remaining steps until it is final or
-// an outcome is unknown (then a later pass tries again with the same keys).
-// The error is a failure to record the row's progress, not the row's own.
-func (e *Engine) processRow(ctx context.Context, job Job, r Row, pass int) error {
-	ctx = audit.WithJob(ctx, "job-"+strconv.FormatInt(job.ID, 10), "row-"+strconv.FormatInt(r.ID, 10))
-	r.State = RowRunning
-	if err := e.st.saveRow(ctx, r); err != nil {
-		return err
+// work runs a row in a worker; true: its status is to be read later.
+func (e *Engine) work(ctx context.Context, job Job, rr *rowRun, pass int) (bool, error) {
+	if !rr.ready {
+		// The dispatcher hands a row over before the previous one ends:
+		// a pause or cancel in between must still keep it from starting.
+		cur, err := e.st.Job(ctx, job.ID)
+		if err != nil {
+			return false, err
+		}
+		if cur.State != JobRunning {
+			return false, nil
+		}
 	}
+	return e.processRow(ctx, job, rr, pass)
+}
+
+// processRow moves one row through its remaining steps until it is final,
+// an outcome is unknown (then a later pass tries again with the same keys),
+// or it is credited and its status is to be read later (true). The error
+// is a failure to record the row's progress, not the row's own.
+func (e *Engine) processRow(ctx context.Context, job Job, rr *rowRun, pass int) (bool, error) {
+	ctx = audit.WithJob(ctx, "job-"+strconv.FormatInt(job.ID, 10), "row-"+strconv.FormatInt(rr.row.ID, 10))
+	r := &rr.row
+	// Written with the row's first durable write (the first key, or the end).
+	r.State = RowRunning
 	for r.Step != StepDone {
-		err := e.step(ctx, job, &r)
+		if r.Step == StepStatus && !rr.creditedAt.IsZero() && !rr.ready {
+			// Read when delivery can have happened; meanwhile the row is on
+			// record as credited and waiting (the run page shows it, and a
+			// pause or cancel reads it back from there).
+			r.State = RowWaiting
+			return true, e.save(rr)
+		}
+		rr.ready = false
+		err := e.step(ctx, job, rr)
 		if err == nil {
 			continue
 		}
 		var conflict *ConflictError
 		if errors.As(err, &conflict) || isStoreError(err) {
-			return err
+			return false, err
 		}
 		if ctx.Err() != nil {
 			r.State = RowUnknown // interrupted: resumed at this step
-			return e.st.saveRow(context.WithoutCancel(ctx), r)
+			return false, e.save(rr)
+		}
+		if errors.Is(err, errWaiting) && !rr.creditedAt.IsZero() && rr.checks < statusChecks {
+			rr.checks++
+			e.delivery.early()
+			r.State = RowWaiting // as on record
+			return true, nil
 		}
 		r.Tries++
 		r.Error = FriendlyError(r.Step, err)
@@ -312,10 +423,10 @@ func (e *Engine) processRow(ctx context.Context, job Job, r Row, pass int) error
 		default:
 			r.State = RowUnknown
 		}
-		return e.st.saveRow(ctx, r)
+		return false, e.save(rr)
 	}
 	r.State, r.Error = RowDone, ""
-	return e.st.saveRow(ctx, r)
+	return false, e.save(rr)
 }
 
 // storeError marks a failed write of the console's own records (not a call).
@@ -338,27 +449,36 @@ type skipError struct{ reason string }
 
 func (e *skipError) Error() string { return e.reason }
 
-// step performs the row's current step and advances it.
-func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
+// step performs the row's current step and advances it. Advancing is
+// not written at once: the row's next durable write carries it (rowRun).
+func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
+	r := &rr.row
 	install, err := e.st.InstallationID(ctx)
 	if err != nil {
 		return err
 	}
 	save := func(next string) error {
 		r.Step = next
-		if err := e.st.saveRow(ctx, *r); err != nil {
-			return &storeError{err}
-		}
 		return nil
+	}
+	if rr.docs == nil && (r.Step == StepDocuments || r.Step == StepInvestment) {
+		// This row's documents and the shared ones: not the whole job's.
+		if rr.docs, err = e.st.rowDocuments(ctx, job.ID, r.ID); err != nil {
+			return err
+		}
+		for _, d := range rr.docs {
+			if d.RowID == r.ID && d.CashlinkID == "" {
+				// An upload's id not on record (its write was lost): the
+				// upload again, under its key, gets Cashlink's first answer.
+				r.Step = StepDocuments
+			}
+		}
 	}
 	switch r.Step {
 	case StepDocuments:
-		docs, err := e.st.Documents(ctx, job.ID)
-		if err != nil {
-			return err
-		}
 		n := 0
-		for _, d := range docs {
+		for i := range rr.docs {
+			d := &rr.docs[i]
 			if d.RowID != r.ID {
 				continue
 			}
@@ -366,22 +486,19 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 			if d.CashlinkID != "" {
 				continue
 			}
-			if err := e.upload(ctx, install, job, r.ID, d, n); err != nil {
+			id, err := e.upload(ctx, rr, install, job, r.ID, *d, n)
+			if err != nil {
 				return err
 			}
+			d.CashlinkID = id
 		}
-		if n == 0 && !hasShared(docs) {
+		if n == 0 && !hasShared(rr.docs) {
 			return fmt.Errorf("%w: no signed document for this investment", errFinal)
 		}
 		return save(StepInvestment)
 
 	case StepInvestment:
-		if other, err := e.st.reserve(ctx, *r); err != nil {
-			return err
-		} else if other != 0 {
-			return &skipError{fmt.Sprintf("Already imported by job %d; not imported twice.", other)}
-		}
-		in, err := e.newInvestment(ctx, job, *r)
+		in, err := e.newInvestment(job, *r, rr.docs)
 		if err != nil {
 			return err
 		}
@@ -389,32 +506,41 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 		if err != nil {
 			return err
 		}
-		id, err := e.ledgered(ctx, Key(install, job.ID, r.ID, "investment", 0), job.ID, r.ID, StepInvestment, body, func(k cashlink.Key) (string, error) {
+		// The reservation is written with the key, before the call.
+		var other int64
+		reserve := func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			if other, err = e.st.reserve(ctx, tx, *r); err == nil && other != 0 {
+				return &skipError{fmt.Sprintf("Already imported by job %d; not imported twice.", other)}
+			}
+			return err
+		}
+		id, err := e.ledgeredRow(ctx, rr, reserve, Key(install, job.ID, r.ID, "investment", 0), job.ID, r.ID, StepInvestment, body, func(k cashlink.Key) (string, error) {
 			inv, err := e.reg.CreateInvestment(ctx, k, in)
 			return inv.ID, err
 		})
 		if err != nil {
 			if apiclient.Classify(err) == apiclient.Rejected {
 				// Nothing was created: other jobs may import it (this row
-				// reserves it again if it is re-run).
-				if rerr := e.st.release(context.WithoutCancel(ctx), *r); rerr != nil {
-					return errors.Join(err, rerr)
-				}
+				// reserves it again if it is re-run). Written with the
+				// row's failure, next.
+				row := *r
+				rr.later(func(ctx context.Context, tx *sql.Tx) error { return e.st.release(ctx, tx, row) })
 			}
 			return err
 		}
 		r.CashlinkInvestment = id
-		if err := e.st.setImported(ctx, *r); err != nil {
-			return &storeError{err}
-		}
+		row := *r
+		rr.later(func(ctx context.Context, tx *sql.Tx) error { return e.st.setImported(ctx, tx, row) })
 		return save(StepWallet)
 
 	case StepWallet:
-		if err := e.limiter.Wait(ctx); err != nil {
-			return err
-		}
 		if r.Wallet == "" {
-			ws, err := e.reg.ListWallets(ctx, r.CashlinkInvestor)
+			var ws []cashlink.Wallet
+			err := e.call(ctx, func() (err error) {
+				ws, err = e.reg.ListWallets(ctx, r.CashlinkInvestor)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -423,36 +549,44 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 			}
 			r.Wallet = ws[0].ID // the guide takes the first wallet
 		}
-		if err := e.limiter.Wait(ctx); err != nil {
-			return err
-		}
 		w := r.Wallet
-		if _, err := e.reg.UpdateInvestment(ctx, r.CashlinkInvestment, cashlink.InvestmentUpdate{Wallet: &w}); err != nil {
+		if err := e.call(ctx, func() error {
+			_, err := e.reg.UpdateInvestment(ctx, r.CashlinkInvestment, cashlink.InvestmentUpdate{Wallet: &w})
+			return err
+		}); err != nil {
 			return err
 		}
 		return save(StepCredit)
 
 	case StepCredit:
-		_, err := e.ledgered(ctx, Key(install, job.ID, r.ID, "credit", 0), job.ID, r.ID, StepCredit, nil, func(k cashlink.Key) (string, error) {
-			cr, err := e.reg.Credit(ctx, k, r.CashlinkInvestment)
+		var cr cashlink.Credit
+		_, err := e.ledgeredRow(ctx, rr, nil, Key(install, job.ID, r.ID, "credit", 0), job.ID, r.ID, StepCredit, nil, func(k cashlink.Key) (string, error) {
+			var err error
+			cr, err = e.reg.Credit(ctx, k, r.CashlinkInvestment)
 			return cr.ID, err
 		})
 		if err != nil {
 			return err
 		}
+		rr.creditedAt, rr.checks = time.Now(), 0 // real time: the read is a real timer away
+		if cr.Status == "success" {
+			rr.creditedAt = time.Time{} // delivered at once: read now
+		}
+		rr.credit = cr
 		return save(StepStatus)
 
 	case StepStatus:
-		if err := e.limiter.Wait(ctx); err != nil {
+		var inv cashlink.Investment
+		if err := e.call(ctx, func() (err error) {
+			inv, err = e.reg.GetInvestment(ctx, r.CashlinkInvestment)
 			return err
-		}
-		inv, err := e.reg.GetInvestment(ctx, r.CashlinkInvestment)
-		if err != nil {
+		}); err != nil {
 			return err
 		}
 		r.FinalStatus = inv.Status
 		switch {
 		case inv.Status == cashlink.StatusDelivered:
+			e.learn(rr.credit, inv)
 			return save(StepDone)
 		case cashlink.Final(inv.Status):
 			return fmt.Errorf("%w: Cashlink ended the investment with status %s", errFinal, inv.Status)
@@ -460,6 +594,26 @@ func (e *Engine) step(ctx context.Context, job Job, r *Row) error {
 		return errWaiting
 	}
 	return fmt.Errorf("unknown step %q", r.Step)
+}
+
+// call makes a call under the shared Throttle and tells it how it went.
+func (e *Engine) call(ctx context.Context, fn func() error) error {
+	tk, err := e.limiter.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn()
+	e.answered(tk, err)
+	return err
+}
+
+// answered tells the Throttle of an answer Cashlink accepted (a 429 or
+// 503 reached it through SlowDown already; a transport error is none).
+func (e *Engine) answered(tk Ticket, err error) {
+	var ae *apiclient.Error
+	if err == nil || (errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status != http.StatusServiceUnavailable) {
+		e.limiter.Done(tk)
+	}
 }
 
 func hasShared(docs []Document) bool {
@@ -477,7 +631,7 @@ func (e *Engine) uploadShared(ctx context.Context, job Job) error {
 	if err != nil {
 		return err
 	}
-	docs, err := e.st.Documents(ctx, job.ID)
+	docs, err := e.st.rowDocuments(ctx, job.ID, 0)
 	if err != nil {
 		return err
 	}
@@ -492,7 +646,11 @@ func (e *Engine) uploadShared(ctx context.Context, job Job) error {
 		}
 		jctx := audit.WithJob(ctx, "job-"+strconv.FormatInt(job.ID, 10), "")
 		for attempt := 1; ; attempt++ {
-			err := e.upload(jctx, install, job, 0, d, n)
+			rr := &rowRun{}
+			_, err := e.upload(jctx, rr, install, job, 0, d, n)
+			if werr := e.writer.write(rr.pending...); werr != nil {
+				return &storeError{errors.Join(werr, err)}
+			}
 			if err == nil {
 				break
 			}
@@ -515,33 +673,33 @@ func (e *Engine) uploadShared(ctx context.Context, job Job) error {
 	return nil
 }
 
-func (e *Engine) upload(ctx context.Context, install string, job Job, rowID int64, d Document, n int) error {
+// upload sends one document under the ledger; its Cashlink id is written
+// with the row's next durable write.
+func (e *Engine) upload(ctx context.Context, rr *rowRun, install string, job Job, rowID int64, d Document, n int) (string, error) {
 	content, err := e.st.documentContent(ctx, d.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	key := Key(install, job.ID, rowID, "doc", n)
 	body, _, err := cashlink.DocumentBody(key, d.Filename, content, "application/pdf")
 	if err != nil {
-		return err
+		return "", err
 	}
-	id, err := e.ledgered(ctx, key, job.ID, rowID, StepDocuments, body, func(k cashlink.Key) (string, error) {
+	id, err := e.ledgeredRow(ctx, rr, nil, key, job.ID, rowID, StepDocuments, body, func(k cashlink.Key) (string, error) {
 		doc, err := e.reg.UploadDocument(ctx, k, d.Filename, content, "application/pdf")
 		return doc.ID, err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
-	return e.st.setDocumentUploaded(ctx, d.ID, id)
+	rr.later(func(ctx context.Context, tx *sql.Tx) error { return e.st.setDocumentUploaded(ctx, tx, d.ID, id) })
+	return id, nil
 }
 
 // newInvestment builds the body of a row's investment: the guide's fields,
-// with the row's documents and the shared ones.
-func (e *Engine) newInvestment(ctx context.Context, job Job, r Row) (cashlink.NewInvestment, error) {
-	docs, err := e.st.Documents(ctx, job.ID)
-	if err != nil {
-		return cashlink.NewInvestment{}, err
-	}
+// with the row's documents and the shared ones (docs: rowDocuments, with
+// the ids of this pass's uploads).
+func (e *Engine) newInvestment(job Job, r Row, docs []Document) (cashlink.NewInvestment, error) {
 	in := cashlink.NewInvestment{CampaignID: job.CampaignID, InvestorID: r.CashlinkInvestor, Units: r.Units, SignedAt: r.SignedAt.UTC()}
 	if !r.AcceptedAt.IsZero() {
 		t := r.AcceptedAt.UTC()
@@ -564,26 +722,58 @@ func (e *Engine) newInvestment(ctx context.Context, job Job, r Row) (cashlink.Ne
 
 // ledgered makes a creating call under the ledger: record the key and the
 // body's fingerprint first; a call already done is not repeated; a repeat
-// with another body is refused before anything is sent.
+// with another body is refused before anything is sent. The outcome is on
+// record when it returns (a single call: a redemption, an investor).
 func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64, step string, body []byte, send func(cashlink.Key) (string, error)) (string, error) {
-	c, err := e.st.begin(ctx, key, job, row, step, body)
+	rr := &rowRun{}
+	id, err := e.ledgeredRow(ctx, rr, nil, key, job, row, step, body, send)
+	if werr := e.writer.write(rr.pending...); werr != nil {
+		// Without the outcome on record the call must not count as done or
+		// refused: the key is sent again (same body); Cashlink replays.
+		return "", &storeError{errors.Join(werr, err)}
+	}
+	return id, err
+}
+
+// ledgeredRow is ledgered for a row's call: the key and the body's
+// fingerprint are written durably in one group-committed write with the
+// row's queued writes and pre (the investment's reservation), and the
+// outcome is queued (rowRun): written with the row's next durable write.
+func (e *Engine) ledgeredRow(ctx context.Context, rr *rowRun, pre ledgerStep, key cashlink.Key, job, row int64, step string, body []byte, send func(cashlink.Key) (string, error)) (string, error) {
+	var c call
+	steps := []ledgerStep{}
+	if pre != nil {
+		steps = append(steps, pre)
+	}
+	steps = append(steps, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		c, err = e.st.beginIn(ctx, tx, key, job, row, step, body)
+		return err
+	})
+	var err error
+	if rr.row.ID != 0 {
+		err = e.save(rr, steps...)
+	} else {
+		err = e.writer.write(append(rr.pending, steps...)...)
+		rr.pending = nil
+	}
 	if err != nil {
 		return "", err
 	}
 	if c.State == "done" && c.ResultID != "" {
 		return c.ResultID, nil
 	}
-	if err := e.limiter.Wait(ctx); err != nil {
-		return "", err
-	}
 	key = cashlink.Key(c.Key) // the next key after a refused one
-	id, err := send(key)
-	if ferr := e.st.finish(ctx, key, id, err); ferr != nil {
-		// Without the outcome on record the call must not count as done or
-		// refused: the run stops, and the key is sent again (same body)
-		// when the job goes on; Cashlink replays its answer.
-		return "", &storeError{errors.Join(ferr, err)}
+	tk, err := e.limiter.Wait(ctx)
+	if err != nil {
+		return "", err // not sent: the key stays pending, sent later
 	}
+	id, err := send(key)
+	e.answered(tk, err)
+	// Without the outcome on record the call does not count as done or
+	// refused: if the write is lost, the key is sent again (same body)
+	// and Cashlink replays its answer.
+	rr.later(func(ctx context.Context, tx *sql.Tx) error { return e.st.finishIn(ctx, tx, key, id, err) })
 	return id, err
 }
 

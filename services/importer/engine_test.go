@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -31,6 +32,14 @@ type fakeRegistry struct {
 	failNext  map[string]error // "investment" etc. → error for the next call (after doing the work when afterWork)
 	afterWork bool
 	patched   map[string]string
+	// deliverAfter: a credited investment reads PAID until this long after
+	// its credit (status sequences aside); log: the calls, in order.
+	deliverAfter time.Duration
+	credited     map[string]time.Time
+	log          []string
+	// onCreate, if set, is called with each creating call's key as it
+	// arrives (before the work).
+	onCreate func(cashlink.Key)
 }
 
 func newFake() *fakeRegistry {
@@ -40,6 +49,9 @@ func newFake() *fakeRegistry {
 }
 
 func (f *fakeRegistry) create(kind string, key cashlink.Key, body string) (string, error) {
+	if f.onCreate != nil {
+		f.onCreate(key)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err, ok := f.failNext[kind]; ok && !f.afterWork {
@@ -88,6 +100,15 @@ func (f *fakeRegistry) UpdateInvestment(_ context.Context, id string, up cashlin
 
 func (f *fakeRegistry) Credit(_ context.Context, key cashlink.Key, id string) (cashlink.Credit, error) {
 	cid, err := f.create("credit", key, id)
+	f.mu.Lock()
+	if f.credited == nil {
+		f.credited = map[string]time.Time{}
+	}
+	if _, ok := f.credited[id]; !ok && err == nil {
+		f.credited[id] = time.Now()
+	}
+	f.log = append(f.log, "credit "+id)
+	f.mu.Unlock()
 	return cashlink.Credit{ID: cid}, err
 }
 
@@ -98,7 +119,10 @@ func (f *fakeRegistry) GetInvestment(_ context.Context, id string) (cashlink.Inv
 	st := cashlink.StatusDelivered
 	if len(seq) > 0 {
 		st, f.status[id] = seq[0], seq[1:]
+	} else if at, ok := f.credited[id]; ok && time.Since(at) < f.deliverAfter {
+		st = cashlink.StatusPaid
 	}
+	f.log = append(f.log, "status "+id+" "+st)
 	return cashlink.Investment{ID: id, Status: st}, nil
 }
 
@@ -113,12 +137,18 @@ type env struct {
 
 func setup(t *testing.T, n int) *env {
 	t.Helper()
-	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "console.db"), db.SyncNormal, db.Schema)
+	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "console.db"), db.SyncNormal, db.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	return setupDB(t, d, n)
+}
+
+// setupDB is setup over an opened console database.
+func setupDB(t *testing.T, d *sql.DB, n int) *env {
+	t.Helper()
+	ctx := context.Background()
 	acc, _ := accounts.New(d, accounts.Options{BcryptCost: bcrypt.MinCost})
 	admin, err := acc.Create(ctx, accounts.NewUser{Email: "a@example.com", Role: accounts.RoleAdmin, Password: "a long password"})
 	if err != nil {

@@ -47,9 +47,9 @@ type call struct {
 	ResultID    string
 }
 
-func (s *Store) getCall(ctx context.Context, key cashlink.Key) (call, bool, error) {
+func (s *Store) getCall(ctx context.Context, x execQuerier, key cashlink.Key) (call, bool, error) {
 	var c call
-	err := s.db.QueryRowContext(ctx, `SELECT key, fingerprint, state, result_id FROM import_calls WHERE key = ?`, string(key)).
+	err := x.QueryRowContext(ctx, `SELECT key, fingerprint, state, result_id FROM import_calls WHERE key = ?`, string(key)).
 		Scan(&c.Key, &c.Fingerprint, &c.State, &c.ResultID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return call{}, false, nil
@@ -68,13 +68,18 @@ func (s *Store) getCall(ctx context.Context, key cashlink.Key) (call, bool, erro
 // sequence K, K-try2, K-try3, ... which is as stable across restarts as K.
 // The returned call's Key is the one to send.
 func (s *Store) begin(ctx context.Context, key cashlink.Key, job, row int64, step string, body []byte) (call, error) {
+	return s.beginIn(ctx, s.db, key, job, row, step, body)
+}
+
+// beginIn is begin inside x (the engine's group-committed batch).
+func (s *Store) beginIn(ctx context.Context, x execQuerier, key cashlink.Key, job, row int64, step string, body []byte) (call, error) {
 	fp := Fingerprint(body)
 	for n := 1; ; n++ {
 		k := key
 		if n > 1 {
 			k = cashlink.Key(fmt.Sprintf("%s-try%d", key, n))
 		}
-		c, found, err := s.getCall(ctx, k)
+		c, found, err := s.getCall(ctx, x, k)
 		if err != nil {
 			return call{}, err
 		}
@@ -85,7 +90,7 @@ func (s *Store) begin(ctx context.Context, key cashlink.Key, job, row int64, ste
 			if c.Fingerprint != fp {
 				return c, ErrBodyChanged
 			}
-			_, err := s.db.ExecContext(ctx, `UPDATE import_calls SET attempts = attempts + 1, updated_at = ? WHERE key = ?`, s.now().UnixMilli(), string(k))
+			_, err := x.ExecContext(ctx, `UPDATE import_calls SET attempts = attempts + 1, updated_at = ? WHERE key = ?`, s.now().UnixMilli(), string(k))
 			return c, err
 		}
 		var rowArg, jobArg any
@@ -96,7 +101,7 @@ func (s *Store) begin(ctx context.Context, key cashlink.Key, job, row int64, ste
 			jobArg = job
 		}
 		now := s.now().UnixMilli()
-		_, err = s.db.ExecContext(ctx, `INSERT INTO import_calls (key, job_id, row_id, step, fingerprint, attempts, created_at, updated_at)
+		_, err = x.ExecContext(ctx, `INSERT INTO import_calls (key, job_id, row_id, step, fingerprint, attempts, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, 1, ?, ?)`, string(k), jobArg, rowArg, step, fp, now, now)
 		if err != nil {
 			return call{}, fmt.Errorf("ledger: %w", err)
@@ -107,6 +112,11 @@ func (s *Store) begin(ctx context.Context, key cashlink.Key, job, row int64, ste
 
 // finish records a call's outcome.
 func (s *Store) finish(ctx context.Context, key cashlink.Key, resultID string, err error) error {
+	return s.finishIn(ctx, s.db, key, resultID, err)
+}
+
+// finishIn is finish inside x (the engine's group-committed batch).
+func (s *Store) finishIn(ctx context.Context, x execer, key cashlink.Key, resultID string, err error) error {
 	state, status, msg := "done", 0, ""
 	if err != nil {
 		msg = err.Error()
@@ -121,7 +131,7 @@ func (s *Store) finish(ctx context.Context, key cashlink.Key, resultID string, e
 			status = ae.Status
 		}
 	}
-	_, dberr := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE import_calls SET state = ?, result_id = ?, status = ?, error = ?, updated_at = ? WHERE key = ?`,
+	_, dberr := x.ExecContext(context.WithoutCancel(ctx), `UPDATE import_calls SET state = ?, result_id = ?, status = ?, error = ?, updated_at = ? WHERE key = ?`,
 		state, resultID, status, msg, s.now().UnixMilli(), string(key))
 	return dberr
 }

@@ -326,11 +326,13 @@ func (w *Wizard) checkInvestors(ctx context.Context, reg InvestorReader, rows []
 }
 
 func (w *Wizard) checkInvestor(ctx context.Context, reg InvestorReader, c *InvestorCheck) {
-	wait := func() error {
+	// Each read goes through the engine's shared Throttle, which learns
+	// Cashlink's limit from its answers.
+	limited := func(fn func() error) error {
 		if w.Engine == nil {
-			return nil
+			return fn()
 		}
-		return w.Engine.Throttle().Wait(ctx)
+		return w.Engine.call(ctx, fn)
 	}
 	fail := func(err error) {
 		if errors.Is(err, apiclient.ErrNotFound) {
@@ -339,22 +341,14 @@ func (w *Wizard) checkInvestor(ctx context.Context, reg InvestorReader, c *Inves
 		}
 		c.Problem, c.Detail = InvestorUnread, FriendlyError("investor", err)
 	}
-	if err := wait(); err != nil {
-		fail(err)
-		return
-	}
-	inv, err := reg.GetInvestor(ctx, c.ID)
-	if err != nil {
+	var inv cashlink.Investor
+	if err := limited(func() (err error) { inv, err = reg.GetInvestor(ctx, c.ID); return err }); err != nil {
 		fail(err)
 		return
 	}
 	c.KYC = inv.KYCStatus()
-	if err := wait(); err != nil {
-		fail(err)
-		return
-	}
-	ws, err := reg.ListWallets(ctx, c.ID)
-	if err != nil {
+	var ws []cashlink.Wallet
+	if err := limited(func() (err error) { ws, err = reg.ListWallets(ctx, c.ID); return err }); err != nil {
 		fail(err)
 		return
 	}

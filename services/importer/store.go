@@ -405,9 +405,12 @@ func (s *Store) EditRow(ctx context.Context, jobID, rowID int64, e RowEdit) erro
 
 // saveRow stores the engine's progress on a row. Only a row the engine
 // still works on changes (RowActWork's From states).
-func (s *Store) saveRow(ctx context.Context, r Row) error {
+func (s *Store) saveRow(ctx context.Context, r Row) error { return s.saveRowIn(ctx, s.db, r) }
+
+// saveRowIn is saveRow inside x (the engine's group-committed batch).
+func (s *Store) saveRowIn(ctx context.Context, x execer, r Row) error {
 	guard, gargs := rowGuard(RowActWork)
-	res, err := s.db.ExecContext(ctx, `UPDATE import_rows SET state = ?, step = ?, error = ?, tries = ?, cashlink_investment = ?,
+	res, err := x.ExecContext(ctx, `UPDATE import_rows SET state = ?, step = ?, error = ?, tries = ?, cashlink_investment = ?,
 		wallet = ?, final_status = ?, updated_at = ? WHERE id = ? AND `+guard,
 		append([]any{string(r.State), r.Step, r.Error, r.Tries, r.CashlinkInvestment, r.Wallet, r.FinalStatus, s.now().UnixMilli(), r.ID}, gargs...)...)
 	if err != nil {
@@ -535,7 +538,19 @@ const docCols = `id, job_id, coalesce(row_id, 0), filename, size, sha256, catego
 
 // Documents lists a job's documents (shared first, then by row).
 func (s *Store) Documents(ctx context.Context, jobID int64) ([]Document, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+docCols+` FROM import_documents WHERE job_id = ? ORDER BY coalesce(row_id, 0), id`, jobID)
+	return s.jobDocuments(ctx, jobID, ``)
+}
+
+// rowDocuments lists what one row sends: the job's shared documents and
+// the row's own (the engine reads these per row, not the whole job's).
+func (s *Store) rowDocuments(ctx context.Context, jobID, rowID int64) ([]Document, error) {
+	return s.jobDocuments(ctx, jobID, ` AND (row_id IS NULL OR row_id = ?)`, rowID)
+}
+
+// jobDocuments reads a job's documents; rest adds conditions after
+// "WHERE job_id = ?" with its arguments.
+func (s *Store) jobDocuments(ctx context.Context, jobID int64, rest string, args ...any) ([]Document, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+docCols+` FROM import_documents WHERE job_id = ?`+rest+` ORDER BY coalesce(row_id, 0), id`, append([]any{jobID}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("documents: %w", err)
 	}
@@ -559,8 +574,8 @@ func (s *Store) documentContent(ctx context.Context, id int64) ([]byte, error) {
 	return b, err
 }
 
-func (s *Store) setDocumentUploaded(ctx context.Context, id int64, cashlinkID string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE import_documents SET cashlink_id = ? WHERE id = ?`, cashlinkID, id); err != nil {
+func (s *Store) setDocumentUploaded(ctx context.Context, x execer, id int64, cashlinkID string) error {
+	if _, err := x.ExecContext(ctx, `UPDATE import_documents SET cashlink_id = ? WHERE id = ?`, cashlinkID, id); err != nil {
 		return fmt.Errorf("document %d uploaded as %s: %w", id, cashlinkID, err)
 	}
 	return nil
@@ -695,14 +710,14 @@ func (s *Store) ImportedInvestments(ctx context.Context, offset, limit int) ([]I
 // reserve claims an Issuance investment for a row before its Cashlink
 // investment is created, so two jobs can never both import it. It returns
 // the job holding it when that is another job.
-func (s *Store) reserve(ctx context.Context, r Row) (int64, error) {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO imported_investments (issuance_id, job_id, row_id, cashlink_investment, imported_at)
+func (s *Store) reserve(ctx context.Context, x execQuerier, r Row) (int64, error) {
+	_, err := x.ExecContext(ctx, `INSERT INTO imported_investments (issuance_id, job_id, row_id, cashlink_investment, imported_at)
 		VALUES (?, ?, ?, '', ?) ON CONFLICT (issuance_id) DO NOTHING`, r.IssuanceID, r.JobID, r.ID, s.now().UnixMilli())
 	if err != nil {
 		return 0, err
 	}
 	var job, row int64
-	if err := s.db.QueryRowContext(ctx, `SELECT job_id, row_id FROM imported_investments WHERE issuance_id = ?`, r.IssuanceID).Scan(&job, &row); err != nil {
+	if err := x.QueryRowContext(ctx, `SELECT job_id, row_id FROM imported_investments WHERE issuance_id = ?`, r.IssuanceID).Scan(&job, &row); err != nil {
 		return 0, err
 	}
 	if job != r.JobID || row != r.ID {
@@ -713,8 +728,8 @@ func (s *Store) reserve(ctx context.Context, r Row) (int64, error) {
 
 // release gives up a row's reservation of an Issuance investment whose
 // Cashlink investment was refused (never while one may exist).
-func (s *Store) release(ctx context.Context, r Row) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM imported_investments WHERE issuance_id = ? AND job_id = ? AND row_id = ? AND cashlink_investment = ''`,
+func (s *Store) release(ctx context.Context, x execer, r Row) error {
+	_, err := x.ExecContext(ctx, `DELETE FROM imported_investments WHERE issuance_id = ? AND job_id = ? AND row_id = ? AND cashlink_investment = ''`,
 		r.IssuanceID, r.JobID, r.ID)
 	if err != nil {
 		return fmt.Errorf("release investment %d: %w", r.IssuanceID, err)
@@ -722,8 +737,8 @@ func (s *Store) release(ctx context.Context, r Row) error {
 	return nil
 }
 
-func (s *Store) setImported(ctx context.Context, r Row) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE imported_investments SET cashlink_investment = ?, imported_at = ? WHERE issuance_id = ? AND row_id = ?`,
+func (s *Store) setImported(ctx context.Context, x execer, r Row) error {
+	_, err := x.ExecContext(ctx, `UPDATE imported_investments SET cashlink_investment = ?, imported_at = ? WHERE issuance_id = ? AND row_id = ?`,
 		r.CashlinkInvestment, s.now().UnixMilli(), r.IssuanceID, r.ID)
 	if err != nil {
 		return fmt.Errorf("record the import of investment %d: %w", r.IssuanceID, err)
