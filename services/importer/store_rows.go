@@ -546,24 +546,11 @@ func (s *Store) DocumentRows(ctx context.Context, jobID int64, without bool, off
 
 // RowDocuments lists the documents of the given rows.
 func (s *Store) RowDocuments(ctx context.Context, jobID int64, rowIDs []int64) ([]Document, error) {
-	ids, _ := json.Marshal(rowIDs)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+docCols+` FROM import_documents WHERE job_id = ?
-		AND (row_id IS NULL OR row_id IN (SELECT value FROM json_each(?))) ORDER BY coalesce(row_id, 0), id`, jobID, string(ids))
+	ids, err := json.Marshal(rowIDs)
 	if err != nil {
-		return nil, fmt.Errorf("documents: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Document
-	for rows.Next() {
-		var d Document
-		var created int64
-		if err := rows.Scan(&d.ID, &d.JobID, &d.RowID, &d.Filename, &d.Size, &d.SHA256, &d.Category, &d.Subject, &d.CashlinkID, &created); err != nil {
-			return nil, err
-		}
-		d.CreatedAt = time.UnixMilli(created).UTC()
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return s.jobDocuments(ctx, jobID, ` AND (row_id IS NULL OR row_id IN (SELECT value FROM json_each(?)))`, string(ids))
 }
 
 // RowReferences maps a job's reference ids (upper case) to their rows.
