@@ -754,11 +754,21 @@ func (e *Engine) ledgeredRow(ctx context.Context, rr *rowRun, pre ledgerStep, ke
 	if rr.row.ID != 0 {
 		err = e.save(rr, steps...)
 	} else {
-		err = e.writer.write(append(rr.pending, steps...)...)
-		rr.pending = nil
+		queued := rr.pending
+		if err = e.writer.write(append(queued[:len(queued):len(queued)], steps...)...); err != nil {
+			rr.pending = queued // rolled back: still to be written
+		} else {
+			rr.pending = nil
+		}
+	}
+	var skip *skipError
+	if errors.Is(err, ErrBodyChanged) || errors.As(err, &skip) {
+		return "", err // the row's own outcome: refused or skipped, never sent
 	}
 	if err != nil {
-		return "", err
+		// The key is not durable, so the call is not sent; the run stops
+		// on its own records' failure rather than go on without them.
+		return "", &storeError{err}
 	}
 	if c.State == "done" && c.ResultID != "" {
 		return c.ResultID, nil

@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -242,5 +243,43 @@ func TestStatusReadWhenDelivered(t *testing.T) {
 	}
 	if credits < 2 {
 		t.Fatalf("the worker waited for the first row's delivery: calls %v", log)
+	}
+}
+
+// A row's queued writes survive a failed durable write: they are written
+// with the row's next one instead of being dropped (a busy database must
+// not lose a call's outcome or the Cashlink id of an imported investment).
+func TestFailedSaveKeepsQueuedWrites(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1)
+	ctx := context.Background()
+	if _, err := e.st.db.Exec(`CREATE TABLE queued (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.st.Rows(ctx, e.job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := &rowRun{row: rows[0]}
+	rr.later(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO queued (n) VALUES (1)`)
+		return err
+	})
+	failing := func(context.Context, *sql.Tx) error { return errors.New("database is locked") }
+	if err := e.eng.save(rr, failing); err == nil {
+		t.Fatal("a failing write reported no error")
+	}
+	if len(rr.pending) != 1 {
+		t.Fatalf("%d queued writes after a failed save, want the 1 queued before it", len(rr.pending))
+	}
+	if err := e.eng.save(rr); err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.pending) != 0 {
+		t.Fatalf("%d queued writes after a successful save", len(rr.pending))
+	}
+	var n int
+	if err := e.st.db.QueryRow(`SELECT count(*) FROM queued`).Scan(&n); err != nil || n < 1 {
+		t.Fatalf("the queued write never landed: %d rows, %v", n, err)
 	}
 }

@@ -42,9 +42,17 @@ func (rr *rowRun) later(st ledgerStep) { rr.pending = append(rr.pending, st) }
 // durably (group-committed with other workers' writes).
 func (e *Engine) save(rr *rowRun, more ...ledgerStep) error {
 	r := rr.row
-	steps := append(rr.pending, func(ctx context.Context, tx *sql.Tx) error { return e.st.saveRowIn(ctx, tx, r) })
+	queued := rr.pending
+	steps := append(queued[:len(queued):len(queued)], func(ctx context.Context, tx *sql.Tx) error { return e.st.saveRowIn(ctx, tx, r) })
 	rr.pending = nil
-	return e.writer.write(append(steps, more...)...)
+	if err := e.writer.write(append(steps, more...)...); err != nil {
+		// The batch or a step failed: what was queued may not be
+		// written, so it stays queued for the row's next write (each
+		// queued step is an idempotent update, harmless if it landed).
+		rr.pending = queued
+		return err
+	}
+	return nil
 }
 
 // Status reads are scheduled for when delivery can have happened: Cashlink
