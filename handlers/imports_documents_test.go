@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"issuerconsole/handlers"
+	"issuerconsole/services/accounts"
 	"issuerconsole/services/importer"
 )
 
@@ -284,6 +285,57 @@ func TestUploadUnreadableFileName(t *testing.T) {
 		wantStatus(t, r, http.StatusBadRequest)
 		if !strings.Contains(r.body, "could not be read") || strings.Contains(r.body, "expired") {
 			t.Fatalf("%s: %.400s", path, text(r.doc.Find("main")))
+		}
+	}
+}
+
+// An upload route checks who is asking before it reads the body: a
+// signed-out visitor or an auditor posting a large batch of PDFs is turned
+// away at once, while the body has barely begun (it never ends here).
+func TestUploadRefusedBeforeTheBodyIsRead(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	admin := s.client(t)
+	admin.login(adminEmail, adminPass)
+	j := newImportJob(t, s, admin, "uploads need the role first")
+	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
+	auditor := s.client(t)
+	auditor.login("auditor@example.com", testPass)
+	for _, tc := range []struct {
+		name string
+		c    *client
+		want int
+	}{{"signed out", s.client(t), http.StatusSeeOther}, {"auditor", auditor, http.StatusForbidden}} {
+		hc := &http.Client{Jar: tc.c.http.Jar, Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		pr, pw := io.Pipe()
+		w := multipart.NewWriter(pw)
+		wrote := make(chan error, 1)
+		go func() {
+			wrote <- func() error {
+				fw, err := w.CreateFormFile("files", "HLF-1.pdf")
+				if err != nil {
+					return err
+				}
+				// More than the 256 kB Go's server reads of a body its
+				// handler left (to keep the connection), then nothing more.
+				_, err = fw.Write(bytes.Repeat([]byte("x"), 512<<10))
+				return err
+			}()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, s.URL+j.path("documents/batch"), pr)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		req.ContentLength = 100 << 20 // under the batch cap: only the role can stop it
+		giveUp := time.AfterFunc(45*time.Second, func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+		res, err := hc.Do(req)
+		stopped := giveUp.Stop()
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+		<-wrote
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", tc.name, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want || !stopped {
+			t.Fatalf("%s: status %d (want %d), answered before the body ended: %v", tc.name, res.StatusCode, tc.want, stopped)
 		}
 	}
 }

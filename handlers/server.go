@@ -170,13 +170,15 @@ func New(d Deps) (*Server, error) {
 			role = append(role, s.requireRole(accounts.RoleAdmin))
 		}
 		if limit, ok := uploadLimits[r.method+" "+r.path]; ok {
-			// The cap comes first: the CSRF check parses a multipart body
-			// whole (up to 32 MB in memory, the rest on disk).
-			// The form is read before the CSRF check too, so a body Go
-			// cannot parse (a NUL in a file name) is a 400 that says so,
-			// not a missing token ("Form expired").
-			mw := []echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10)), s.loadSession, s.readUpload, s.checkCSRF, s.auditActor}
-			e.Add(r.method, r.path, r.handler, append(mw, role...)...)
+			// The cap comes first, then the role: nobody signed out or
+			// without the role makes the server parse a body (the CSRF
+			// check parses a multipart body whole, up to 32 MB in memory
+			// and the rest on disk, and a batch of PDFs may be 257 MB).
+			// The form is read before the CSRF check, so a body Go cannot
+			// parse (a NUL in a file name) is a 400 that says so, not a
+			// missing token ("Form expired").
+			mw := append([]echo.MiddlewareFunc{middleware.BodyLimit(strconv.FormatInt(limit, 10)), s.loadSession}, role...)
+			e.Add(r.method, r.path, r.handler, append(mw, s.readUpload, s.checkCSRF, s.auditActor)...)
 			continue
 		}
 		app.Add(r.method, r.path, r.handler, role...)
