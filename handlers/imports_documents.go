@@ -104,7 +104,7 @@ func (s *Server) documentsView(c echo.Context, j importer.Job) (views.DocumentsV
 			return v, err
 		}
 		if len(pv.Files) > 0 {
-			dp := &views.DocPreview{Prepared: views.DateTime(pv.Created)}
+			dp := &views.DocPreview{Prepared: views.DateTime(pv.Created), Token: pv.Token}
 			for _, f := range pv.Files {
 				pf := views.PreviewFile{Filename: f.Filename, Size: humanSize(f.Size), Ref: f.Ref, Investor: viewer(c).Value(f.Investor), Problem: f.Problem}
 				if f.Problem == "" {
@@ -296,7 +296,7 @@ func (s *Server) previewDocuments(c echo.Context) error {
 }
 
 // storeDocuments stores the previewed matches (when they are still the
-// number shown).
+// files shown: the form's preview token).
 func (s *Server) storeDocuments(c echo.Context) error {
 	j, err := s.loadJob(c)
 	if err != nil {
@@ -310,7 +310,7 @@ func (s *Server) storeDocuments(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "The number of documents shown is missing.")
 	}
 	ctx := c.Request().Context()
-	n, err := s.Imports.Store.StorePending(ctx, j.ID, expect)
+	n, err := s.Imports.Store.StorePending(ctx, j.ID, expect, c.FormValue("preview"))
 	var stale *importer.StaleCountError
 	if errors.As(err, &stale) {
 		v, verr := s.documentsView(c, j)

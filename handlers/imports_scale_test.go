@@ -102,9 +102,9 @@ func newScaleJob(t *testing.T) (*testServer, *client, *scaleJob) {
 		files[name], order = pdf("signed "+r.Reference), append(order, name)
 	}
 	c.get(j.path("documents"))
-	c.follow(c.uploadFiles(j.path("documents/batch"), "files", files, order))
 	want := len(order)
-	r := c.follow(c.post(j.path("documents/batch/store"), url.Values{"expect": {strconv.Itoa(want)}}))
+	r := c.follow(c.uploadFiles(j.path("documents/batch"), "files", files, order))
+	r = c.follow(c.post(j.path("documents/batch/store"), storeForm(r)))
 	if got := text(r.doc.Find(`[data-testid="flash"]`)); !strings.Contains(got, fmt.Sprintf("Stored %d documents.", want)) {
 		t.Fatalf("after storing: %q", got)
 	}
@@ -559,7 +559,7 @@ func TestImportDocumentsBatch(t *testing.T) {
 	if pending() != 1 {
 		t.Fatalf("%d pending after a second upload", pending())
 	}
-	r = c.post(j.path("documents/batch/store"), url.Values{"expect": {"30"}})
+	r = c.post(j.path("documents/batch/store"), storeForm(r))
 	wantStatus(t, r, http.StatusConflict)
 	if stored() != 0 {
 		t.Fatal("a stale store stored documents")
@@ -571,8 +571,8 @@ func TestImportDocumentsBatch(t *testing.T) {
 	}
 
 	// Store: exactly the matches, each on its row.
-	c.follow(c.uploadFiles(j.path("documents/batch"), "files", files, order))
-	r = c.follow(c.post(j.path("documents/batch/store"), url.Values{"expect": {"30"}}))
+	r = c.follow(c.uploadFiles(j.path("documents/batch"), "files", files, order))
+	r = c.follow(c.post(j.path("documents/batch/store"), storeForm(r)))
 	if got := text(r.doc.Find(`[data-testid="flash"]`)); !strings.Contains(got, "Stored 30 documents.") {
 		t.Fatalf("flash %q", got)
 	}

@@ -12,6 +12,7 @@ package importer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -53,6 +55,31 @@ type Preview struct {
 	Matched   int
 	Unmatched int // files with no row or refused
 	Created   time.Time
+	// Token names the matched files exactly (see previewToken): the store
+	// form carries it, and StorePending stores nothing when the pending
+	// set is no longer the one shown.
+	Token string
+}
+
+// previewToken is a digest of a preview's matched files: each one's id,
+// row, content hash and name, in id order. A count would not do: another
+// upload (a second tab, another admin) replacing the preview with as many
+// matched files would be stored unseen. The id alone would not do either
+// (ids of a replaced set can be reused), nor the hashes alone (the same
+// file matched to another row, or stored under another name).
+func previewToken(files []pendingKey) string {
+	slices.SortFunc(files, func(a, b pendingKey) int { return cmp.Compare(a.id, b.id) })
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%d\x00%d\x00%s\x00%s\n", f.id, f.row, f.sha, f.name)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// pendingKey is what previewToken takes of a matched pending file.
+type pendingKey struct {
+	id, row   int64
+	sha, name string
 }
 
 // MatchFile finds the row whose reference id is a word of the file name
@@ -219,7 +246,7 @@ func (s *Store) replacePending(ctx context.Context, jobID int64, files []pending
 // then the others by name.
 func (s *Store) Pending(ctx context.Context, jobID int64) (Preview, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT p.id, coalesce(p.row_id, 0), coalesce(r.reference, ''), coalesce(r.investor_name, ''),
-		p.filename, p.size, p.problem, p.created_at
+		p.filename, p.size, p.problem, p.created_at, p.sha256
 		FROM import_pending_documents p LEFT JOIN import_rows r ON r.id = p.row_id
 		WHERE p.job_id = ? ORDER BY p.problem <> '', r.position, p.filename, p.id`, jobID)
 	if err != nil {
@@ -227,10 +254,12 @@ func (s *Store) Pending(ctx context.Context, jobID int64) (Preview, error) {
 	}
 	defer rows.Close()
 	var pv Preview
+	var matched []pendingKey
 	for rows.Next() {
 		var d PendingDocument
 		var created int64
-		if err := rows.Scan(&d.ID, &d.RowID, &d.Ref, &d.Investor, &d.Filename, &d.Size, &d.Problem, &created); err != nil {
+		var sha string
+		if err := rows.Scan(&d.ID, &d.RowID, &d.Ref, &d.Investor, &d.Filename, &d.Size, &d.Problem, &created, &sha); err != nil {
 			return pv, err
 		}
 		if d.Problem == "" {
@@ -238,16 +267,23 @@ func (s *Store) Pending(ctx context.Context, jobID int64) (Preview, error) {
 		} else {
 			pv.Unmatched++
 		}
+		if d.Problem == "" && d.RowID != 0 { // as StorePending reads them
+			matched = append(matched, pendingKey{id: d.ID, row: d.RowID, sha: sha, name: d.Filename})
+		}
 		pv.Created = time.UnixMilli(created).UTC()
 		pv.Files = append(pv.Files, d)
 	}
+	pv.Token = previewToken(matched)
 	return pv, rows.Err()
 }
 
 // StorePending stores a draft job's matched pending files as its
 // documents (category and subject as set for the job), when they are
-// still the expected number, and empties the pending set: one transaction.
-func (s *Store) StorePending(ctx context.Context, jobID int64, expect int) (int, error) {
+// still exactly the files shown (token: the Preview's Token; a
+// *StaleCountError otherwise, nothing stored), and empties the pending
+// set: one transaction, so no upload can slip in between the check and
+// the copy. expect is the number shown, for the error's words.
+func (s *Store) StorePending(ctx context.Context, jobID int64, expect int, token string) (int, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("store documents: %w", err)
@@ -262,12 +298,12 @@ func (s *Store) StorePending(ctx context.Context, jobID int64, expect int) (int,
 	if JobState(state) != JobDraft {
 		return 0, &ConflictError{Job: jobID, State: JobState(state), Reason: "This import has started; its documents can no longer change."}
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM import_pending_documents WHERE job_id = ? AND row_id IS NOT NULL AND problem = ''`, jobID).Scan(&n); err != nil {
+	matched, err := pendingKeys(ctx, tx, jobID)
+	if err != nil {
 		return 0, fmt.Errorf("store documents: %w", err)
 	}
-	if n != expect {
-		return 0, &StaleCountError{Shown: expect, Now: n}
+	if len(matched) != expect || previewToken(matched) != token {
+		return 0, &StaleCountError{Shown: expect, Now: len(matched)}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO import_documents (job_id, row_id, filename, size, sha256, content, category, subject, created_at)
 		SELECT job_id, row_id, filename, size, sha256, content, ?, ?, ? FROM import_pending_documents
@@ -286,6 +322,25 @@ func (s *Store) StorePending(ctx context.Context, jobID int64, expect int) (int,
 		return 0, fmt.Errorf("store documents: %w", err)
 	}
 	return int(stored), nil
+}
+
+// pendingKeys reads a job's matched pending files for previewToken.
+func pendingKeys(ctx context.Context, x *sql.Tx, jobID int64) ([]pendingKey, error) {
+	rows, err := x.QueryContext(ctx, `SELECT id, row_id, sha256, filename FROM import_pending_documents
+		WHERE job_id = ? AND row_id IS NOT NULL AND problem = ''`, jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pendingKey
+	for rows.Next() {
+		var k pendingKey
+		if err := rows.Scan(&k.id, &k.row, &k.sha, &k.name); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }
 
 // DiscardPending empties a job's pending set.

@@ -89,3 +89,67 @@ func TestPendingBounded(t *testing.T) {
 		t.Fatalf("preview of a started job: %v", err)
 	}
 }
+
+// StorePending stores the files of the preview shown, not as many other
+// ones: a preview replaced by an upload with the same number of matched
+// files (other rows, or the same rows with other files) is refused with
+// the stale error and nothing stored; the current preview's token stores.
+func TestStorePendingRefusesAReplacedPreview(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "console.db"), db.SyncNormal, db.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	acc, _ := accounts.New(d, accounts.Options{BcryptCost: bcrypt.MinCost})
+	admin, err := acc.Create(ctx, accounts.NewUser{Email: "a@example.com", Role: accounts.RoleAdmin, Password: "a long password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(d, nil)
+	w := &Wizard{Store: st}
+	j, err := st.CreateJob(ctx, "replaced", admin.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReplaceRows(ctx, j.ID, []Row{{IssuanceID: 1, Reference: "INV-1"}, {IssuanceID: 2, Reference: "INV-2"}, {IssuanceID: 3, Reference: "INV-3"}}); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() int {
+		docs, err := st.Documents(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(docs)
+	}
+	shown, err := w.PreviewDocuments(ctx, j.ID, []UploadedFile{{Name: "INV-1.pdf", Content: []byte("%PDF-1 one")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, other := range map[string]UploadedFile{
+		"another row":         {Name: "INV-2.pdf", Content: []byte("%PDF-1 two")},
+		"another file, row 1": {Name: "INV-1.pdf", Content: []byte("%PDF-1 one, another version")},
+	} {
+		now, err := w.PreviewDocuments(ctx, j.ID, []UploadedFile{other})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.Matched != shown.Matched || now.Token == shown.Token {
+			t.Fatalf("%s: %d matched (token %q), shown %d (token %q)", name, now.Matched, now.Token, shown.Matched, shown.Token)
+		}
+		var stale *StaleCountError
+		if _, err := st.StorePending(ctx, j.ID, shown.Matched, shown.Token); !errors.As(err, &stale) {
+			t.Fatalf("%s: storing the replaced preview: %v, want the stale error", name, err)
+		}
+		if n := stored(); n != 0 {
+			t.Fatalf("%s: %d documents stored from a preview nobody saw", name, n)
+		}
+		shown = now
+	}
+	// The preview as shown now stores.
+	n, err := st.StorePending(ctx, j.ID, shown.Matched, shown.Token)
+	if err != nil || n != 1 || stored() != 1 {
+		t.Fatalf("storing the current preview: %d stored (%d in the job), %v", n, stored(), err)
+	}
+}

@@ -17,9 +17,10 @@ import (
 // problem list): a wallet for an investor without one, an identification
 // for one Cashlink has not identified. Each creating call goes through the
 // ledger like the engine's: its key derives from our own objects (the
-// installation, the Cashlink investor, the wallet's address), is recorded
-// with the body's fingerprint first, and a retry sends the same key and
-// body (Cashlink replays; nothing is created twice). The keys do not name
+// installation, the Cashlink investor, the wallet's address, the
+// identification's body), is recorded with the body's fingerprint first,
+// and a retry sends the same key and body (Cashlink replays; nothing is
+// created twice). The keys do not name
 // the job: a second job asking for the same investor's managed wallet gets
 // the same answer instead of a second wallet.
 
@@ -195,7 +196,13 @@ func (w *Wizard) CreateIdentification(ctx context.Context, reg InvestorPreparer,
 		return "", err
 	}
 	ctx = audit.WithJob(ctx, "job-"+strconv.FormatInt(jobID, 10), "")
-	key := cashlink.Key(fmt.Sprintf("ic-%s-identification-%s", install, investor))
+	// The key names the body: a repeat of the same form (a retry, a second
+	// click) is the same key and Cashlink replays its answer, while another
+	// form for the investor (a typo corrected after a timed-out first POST,
+	// a new document after the first expired) is another identification,
+	// not the first key with a changed body, which the ledger and Cashlink
+	// refuse for good. A prefix of the fingerprint the ledger already keeps.
+	key := cashlink.Key(fmt.Sprintf("ic-%s-identification-%s-%s", install, investor, Fingerprint(raw)[:12]))
 	id, err := w.Engine.ledgered(ctx, key, jobID, 0, "identification", raw, func(k cashlink.Key) (string, error) {
 		out, err := reg.CreateIdentification(ctx, k, investor, body)
 		return out.ID, err
