@@ -208,11 +208,19 @@ func (w *Wizard) RunPreflight(ctx context.Context, reg InvestorReader, jobID int
 		p.NotChecked = append([]string{"The campaign's price or currency is not recorded in the catalog: the amount Cashlink will record is not checked against what the investors paid."}, p.NotChecked...)
 	}
 	paidKnown := true
+	askedOfPaid := new(big.Rat) // Cashlink's amount of the rows with an Issuance amount
 	for _, r := range ready {
 		total.Investments++
 		total.Units += r.Units
 		if camp.MinUnits > 0 && r.Units < camp.MinUnits || camp.MaxUnits > 0 && r.Units > camp.MaxUnits {
 			p.RowLimits = append(p.RowLimits, fmt.Sprintf("%s: %d units, outside the campaign's %d–%d units per investment.", rowName(r), r.Units, camp.MinUnits, camp.MaxUnits))
+		}
+		// What Cashlink will record counts every row, whether or not
+		// Issuance gave an amount to compare it with.
+		var asked *big.Rat
+		if total.Amount != nil {
+			asked = new(big.Rat).Mul(price, new(big.Rat).SetInt64(r.Units))
+			total.Amount.Add(total.Amount, asked)
 		}
 		paid, ok := new(big.Rat).SetString(r.Amount)
 		if !ok || r.Amount == "" {
@@ -220,9 +228,8 @@ func (w *Wizard) RunPreflight(ctx context.Context, reg InvestorReader, jobID int
 			continue
 		}
 		total.IssuanceAmount.Add(total.IssuanceAmount, paid)
-		if total.Amount != nil {
-			asked := new(big.Rat).Mul(price, new(big.Rat).SetInt64(r.Units))
-			total.Amount.Add(total.Amount, asked)
+		if asked != nil {
+			askedOfPaid.Add(askedOfPaid, asked)
 			if camp.Currency == IssuanceCurrency && !closeEnough(asked, paid) {
 				p.Mismatched++
 			}
@@ -237,7 +244,7 @@ func (w *Wizard) RunPreflight(ctx context.Context, reg InvestorReader, jobID int
 	}
 	if total.Amount != nil && camp.Currency != IssuanceCurrency && total.IssuanceAmount.Sign() > 0 {
 		p.Currency = &CurrencyDecision{From: IssuanceCurrency, To: camp.Currency, Paid: total.IssuanceAmount, Asked: total.Amount,
-			Rate: new(big.Rat).Quo(total.Amount, total.IssuanceAmount)}
+			Rate: new(big.Rat).Quo(askedOfPaid, total.IssuanceAmount)}
 	}
 	if total.Investments > 0 {
 		p.Totals = append(p.Totals, total)

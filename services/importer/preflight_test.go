@@ -107,3 +107,38 @@ func TestPreflightReadsEachInvestorOnceBounded(t *testing.T) {
 		t.Fatal("an unknown campaign is not reported as unchecked")
 	}
 }
+
+// The total Cashlink will record counts every ready row, also those
+// without an Issuance amount (CSV rows); the implied rate compares only
+// the rows that have one.
+func TestPreflightTotalCountsRowsWithoutAmount(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 4)
+	ctx := context.Background()
+	const camp = "6f1c2b9e-1d2a-4c3b-9e8f-0a1b2c3d4e5f"
+	if err := e.st.SaveCatalogItem(ctx, "campaign", CatalogItem{ID: camp, Name: "Bond", Currency: "EUR", PricePerUnit: "100.00"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.db.Exec(`UPDATE import_jobs SET state = 'draft', campaign_id = ? WHERE id = ?`, camp, e.job.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range e.rows[:2] { // two rows paid 10.00 USD each; two have no amount
+		if _, err := e.st.db.Exec(`UPDATE import_rows SET amount = '10.00' WHERE id = ?`, r.ID); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	f := &fakeInvestors{reads: map[string]int{}, kyc: map[string]string{"cl-inv-1": "SUCCESS"}, noWallet: map[string]bool{}, absent: map[string]bool{}}
+	p, err := (&Wizard{Store: e.st}).RunPreflight(ctx, f, e.job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Totals) != 1 || p.Totals[0].Amount == nil {
+		t.Fatalf("totals %+v", p.Totals)
+	}
+	if got := p.Totals[0].Amount.FloatString(2); got != "4000.00" { // 4 rows × 10 units × 100 EUR
+		t.Fatalf("Cashlink will record %s EUR, want 4000.00", got)
+	}
+	if p.Currency == nil || p.Currency.Rate.FloatString(2) != "100.00" { // 2,000 EUR for the 20 USD paid
+		t.Fatalf("currency decision %+v", p.Currency)
+	}
+}
