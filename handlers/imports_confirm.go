@@ -13,6 +13,7 @@ import (
 
 	"issuerconsole/routes"
 	"issuerconsole/services/importer"
+	"issuerconsole/services/personal"
 	"issuerconsole/views"
 )
 
@@ -35,10 +36,12 @@ func (s *Server) confirmView(c echo.Context, j importer.Job) (views.ConfirmView,
 	if err != nil {
 		return views.ConfirmView{}, err
 	}
-	return preflightView(h, p), nil
+	return preflightView(h, p, viewer(c)), nil
 }
 
-func preflightView(h views.JobHeader, p importer.Preflight) views.ConfirmView {
+// preflightView shows the pre-flight; investors' names follow the
+// personal-data rule (masked for auditors).
+func preflightView(h views.JobHeader, p importer.Preflight, pv personal.Viewer) views.ConfirmView {
 	v := views.ConfirmView{H: h, ReviewProblems: len(p.Review.Problems), Blockers: append(append([]string{}, p.Review.JobProblems...), p.Blockers...),
 		RowLimits: p.RowLimits, Mismatch: p.Mismatch, Mismatched: p.Mismatched, NotChecked: p.NotChecked, OK: p.OK(), Ready: p.Ready,
 		Phrase: importer.ConfirmPhrase(p.Ready), Fingerprint: p.Fingerprint, Blocked: p.Blocked(), WithoutWallet: len(p.WithoutWallet()),
@@ -46,7 +49,7 @@ func preflightView(h views.JobHeader, p importer.Preflight) views.ConfirmView {
 	for _, ic := range p.Investors {
 		b := investorCheckWords[ic.Problem]
 		b.Code = ic.Problem
-		v.Investors = append(v.Investors, views.ConfirmInvestor{ID: ic.ID, Name: ic.Name, Rows: ic.Rows, Units: ic.Units, Wallets: ic.Wallets,
+		v.Investors = append(v.Investors, views.ConfirmInvestor{ID: ic.ID, Name: pv.Value(ic.Name), Rows: ic.Rows, Units: ic.Units, Wallets: ic.Wallets,
 			KYC: ic.KYC, Status: b, Detail: ic.Detail, CanWallet: ic.Problem == importer.InvestorNoWallet,
 			CanIdentify: ic.Problem == importer.InvestorNotKYC})
 	}
@@ -101,7 +104,7 @@ func (s *Server) startImport(c echo.Context) error {
 		if herr != nil {
 			return herr
 		}
-		v := preflightView(h, p)
+		v := preflightView(h, p, viewer(c))
 		v.Error, v.Typed = invalid.Error(), in.Phrase
 		if v.Currency != nil {
 			v.Currency.Checked = in.Currency == v.Currency.Code

@@ -12,6 +12,8 @@ import (
 
 	"issuerconsole/services/accounts"
 	"issuerconsole/services/audit"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // An auditor crawls every page and export of the console, with personal
@@ -98,8 +100,27 @@ func TestAuditorSeesNoPersonalData(t *testing.T) {
 		t.Fatal("admins see the investors' names")
 	}
 
+	// The pre-flight names the Cashlink investors it checked: admins see
+	// the names, auditors do not.
+	pend := newImportJob(t, s, admin, "waiting for its confirmation")
+	pend.fromCSV(investmentsFor(t, s, 2, 2), func(int) string { return inf.Investors[0].ID })
+	pend.campaign(inf)
+	pend.sharedDocument()
+	var names []string
+	admin.get(pend.path("confirm")).doc.Find(`tr[data-testid="investor-check"] td:first-child`).Each(func(_ int, c *goquery.Selection) {
+		if n := text(c); n != "" && n != "—" {
+			names = append(names, n)
+		}
+	})
+	if len(names) == 0 {
+		t.Fatal("the pre-flight shows admins no investor's name")
+	}
+
 	aud := s.client(t)
 	aud.login("auditor@example.com", testPass)
+	if r := aud.get(pend.path("confirm")); r.StatusCode != http.StatusOK || containsAny(r.body, names) != "" {
+		t.Fatalf("the pre-flight shows an auditor the investor name %q (status %d)", containsAny(r.body, names), r.StatusCode)
+	}
 	// The column chooser cannot add personal columns.
 	aud.get("/investments")
 	wantStatus(t, aud.post("/investments/columns", url.Values{"col": {"id", "investor_individual_name", "net_worth", "annual_income"}}), http.StatusSeeOther)
@@ -175,4 +196,14 @@ func TestAuditorSeesNoPersonalData(t *testing.T) {
 	if crawled < 30 {
 		t.Fatalf("only %d pages read", crawled)
 	}
+}
+
+// containsAny returns the first of subs found in s, or "".
+func containsAny(s string, subs []string) string {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return x
+		}
+	}
+	return ""
 }
