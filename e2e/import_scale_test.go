@@ -228,7 +228,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	waitJS(t, ctx, `(document.querySelector('[data-testid="flash"]') || {textContent: ""}).textContent.includes("by e-mail")`)
 	matched := textOf(t, ctx, `[data-testid="flash"]`)
 	unmapped := evalInt(t, ctx, `parseInt(document.querySelector('[data-testid="unmapped-count"]').textContent.replace(/,/g, ""))`)
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="create-all"] button`))), "create all")
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="create-all-not-us-tax"]`)), chromedp.Click(chromedp.CSS(`[data-testid="create-all"] button`))), "create all")
 	waitJS(t, ctx, `document.querySelector('[data-testid="created-table"]')`)
 	created := evalInt(t, ctx, `document.querySelectorAll('tr[data-testid="created-row"][data-code="created"]').length`)
 	refused := evalInt(t, ctx, `document.querySelectorAll('tr[data-testid="created-row"]:not([data-code="created"])').length`)

@@ -349,10 +349,13 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 	if e := f("email"); e != "" {
 		in.Communication = &cashlink.Communication{Email: e}
 	}
-	id, err := s.wizard().CreateInvestor(ctx, s.Cashlink, j.ID, inv, in, actor(c))
+	id, err := s.wizard().CreateInvestor(ctx, s.Cashlink, j.ID, inv, in, c.FormValue("not_us_tax") == "yes", actor(c))
 	var up *importer.UpstreamError
+	var bad *importer.InvalidError
 	status, msg := http.StatusOK, ""
 	switch {
+	case errors.As(err, &bad):
+		status, msg = http.StatusUnprocessableEntity, bad.Error() // the form keeps what was typed
 	case errors.As(err, &up):
 		// The form keeps what was typed; a refusal is the input's (422), a
 		// lost answer Cashlink's (502).
@@ -370,7 +373,7 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 	}
 	if isFragment(c) {
 		typed := map[string]string{}
-		for _, k := range []string{"salutation", "forename", "surname", "birth_date", "birth_place", "citizenship", "street", "city", "zip", "country", "phone", "email"} {
+		for _, k := range []string{"salutation", "forename", "surname", "birth_date", "birth_place", "citizenship", "street", "city", "zip", "country", "phone", "email", "not_us_tax"} {
 			typed[k] = c.FormValue(k)
 		}
 		return s.mappingRowAnswer(c, j, inv, status, func(m *views.MapInvestor) {
@@ -470,14 +473,19 @@ func (s *Server) createAllInvestors(c echo.Context) error {
 	if err != nil || expect < 0 {
 		return echo.NewHTTPError(http.StatusBadRequest, "The number of investors shown is missing.")
 	}
-	res, err := s.wizard().CreateUnmapped(c.Request().Context(), s.Cashlink, s.Issuance, j.ID, expect, actor(c))
+	res, err := s.wizard().CreateUnmapped(c.Request().Context(), s.Cashlink, s.Issuance, j.ID, expect, c.FormValue("not_us_tax") == "yes", actor(c))
 	var stale *importer.StaleCountError
-	if err != nil && !errors.As(err, &stale) {
+	var bad *importer.InvalidError
+	if err != nil && !errors.As(err, &stale) && !errors.As(err, &bad) {
 		return err
 	}
 	v, verr := s.mappingView(c, j)
 	if verr != nil {
 		return verr
+	}
+	if bad != nil {
+		v.Error = bad.Error()
+		return s.render(c, http.StatusUnprocessableEntity, view{Title: j.Name, Nav: "imports", Content: views.MappingStep(v)})
 	}
 	if stale != nil {
 		v.Error = stale.Error()

@@ -176,6 +176,22 @@ func TestImportCreateInvestor(t *testing.T) {
 	fields.Set("email", "cashlink-"+fields.Get("email"))
 	before := counts(t, s).Investors
 
+	// Without the admin's statement that the investor is not subject to US
+	// tax nothing is sent (Cashlink requires false; the console cannot tell).
+	if fields.Get("not_us_tax") != "yes" {
+		t.Fatalf("the form has no US-tax statement: %v", fields)
+	}
+	fields.Del("not_us_tax")
+	r = c.post(j.path("mapping/create"), fields)
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if got := text(r.doc.Find(`[data-testid="mapping-error"]`)); !strings.Contains(got, "not subject to US tax") {
+		t.Fatalf("error without the US-tax statement %q", got)
+	}
+	if n := counts(t, s).Investors; n != before {
+		t.Fatalf("%d investors created without the US-tax statement", n-before)
+	}
+	fields.Set("not_us_tax", "yes")
+
 	// Cashlink refuses the birth date: shown, nothing created or mapped.
 	r = c.post(j.path("mapping/create"), fields)
 	wantStatus(t, r, http.StatusUnprocessableEntity)

@@ -362,13 +362,22 @@ func TestImportMappingBulk(t *testing.T) {
 
 	// A stale count creates nobody.
 	before := counts(t, s).Investors
-	r = c.post(j.path("mapping/create-all"), url.Values{"expect": {strconv.Itoa(left + 1)}})
+	r = c.post(j.path("mapping/create-all"), url.Values{"expect": {strconv.Itoa(left + 1)}, "not_us_tax": {"yes"}})
 	wantStatus(t, r, http.StatusConflict)
 	if counts(t, s).Investors != before {
 		t.Fatal("a stale create-all created investors")
 	}
 
+	// Nobody declared them free of US tax: nothing is created.
 	r = c.post(j.path("mapping/create-all"), url.Values{"expect": {strconv.Itoa(left)}})
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if got := text(r.doc.Find(`[data-testid="mapping-error"]`)); !strings.Contains(got, "US tax") {
+		t.Fatalf("create-all without the US-tax statement: %q", got)
+	}
+	if counts(t, s).Investors != before {
+		t.Fatal("create-all without the US-tax statement created investors")
+	}
+	r = c.post(j.path("mapping/create-all"), url.Values{"expect": {strconv.Itoa(left)}, "not_us_tax": {"yes"}})
 	wantStatus(t, r, http.StatusOK)
 	outcomes := r.doc.Find(`tr[data-testid="created-row"]`)
 	created := r.doc.Find(`tr[data-testid="created-row"][data-code="created"]`).Length()
@@ -402,7 +411,7 @@ func TestImportMappingBulk(t *testing.T) {
 	})
 	// Again with nothing to create (or only the refused ones): no second person.
 	left = unmappedShown(t, r)
-	r = c.post(j.path("mapping/create-all"), url.Values{"expect": {strconv.Itoa(left)}})
+	r = c.post(j.path("mapping/create-all"), url.Values{"expect": {strconv.Itoa(left)}, "not_us_tax": {"yes"}})
 	wantStatus(t, r, http.StatusOK)
 	if n := counts(t, s).Investors - before; n != created {
 		t.Fatalf("a repeat created %d more", n-created)
@@ -432,7 +441,7 @@ func TestImportMappingRowSwap(t *testing.T) {
 	hx := []string{"HX-Request", "true"}
 	typed := url.Values{"investor": {key}, "salutation": {"MS"}, "forename": {"Ada"}, "surname": {"Lovelace"}, "birth_date": {"10.12.1815"},
 		"birth_place": {"London"}, "citizenship": {"GBR"}, "street": {"St James's Square 12"}, "zip": {"SW1Y"}, "city": {"London"},
-		"country": {"GBR"}, "phone": {"+44 20 0000"}, "email": {"ada@example.com"}}
+		"country": {"GBR"}, "phone": {"+44 20 0000"}, "email": {"ada@example.com"}, "not_us_tax": {"yes"}}
 	before := counts(t, s).Investors
 	r := c.post(j.path("mapping/create"), typed, hx...)
 	wantStatus(t, r, http.StatusUnprocessableEntity)

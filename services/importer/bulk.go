@@ -164,7 +164,10 @@ type Created struct {
 // time; each with the key derived from its Issuance investor (as one
 // created by hand), so a repeat after a failure creates nobody twice. Each
 // investor's outcome is returned, in order; none is left out.
-func (w *Wizard) CreateUnmapped(ctx context.Context, reg InvestorCreator, iss IssuanceInvestorReader, jobID int64, expect int, by Actor) ([]Created, error) {
+func (w *Wizard) CreateUnmapped(ctx context.Context, reg InvestorCreator, iss IssuanceInvestorReader, jobID int64, expect int, notUSTax bool, by Actor) ([]Created, error) {
+	if !notUSTax {
+		return nil, invalid("not_us_tax", "Confirm that none of these investors is subject to US tax: Cashlink cannot hold investors who are, and the console cannot tell.")
+	}
 	j, err := w.Store.Job(ctx, jobID)
 	if err != nil {
 		return nil, err
@@ -213,7 +216,7 @@ func (w *Wizard) createOne(ctx context.Context, reg InvestorCreator, iss Issuanc
 	if email != "" {
 		in.Communication = &cashlink.Communication{Email: email}
 	}
-	id, err := w.CreateInvestor(ctx, reg, jobID, g.IssuanceInvestor, in, by)
+	id, err := w.CreateInvestor(ctx, reg, jobID, g.IssuanceInvestor, in, true, by) // declared for all by CreateUnmapped's caller
 	var up *UpstreamError
 	switch {
 	case errors.As(err, &up):

@@ -68,12 +68,21 @@ type InvestorCreator interface {
 	CreateInvestor(context.Context, cashlink.Key, cashlink.NewInvestor) (cashlink.Investor, error)
 }
 
+// errUSTaxUndeclared refuses to create an investor nobody declared free of
+// US tax: Cashlink's API requires is_subject_to_us_tax false (it cannot
+// hold US taxpayers), the console does not know it, and these are US
+// offerings, so sending false is the admin's statement, never a default.
+var errUSTaxUndeclared = invalid("not_us_tax", "Confirm that the investor is not subject to US tax: Cashlink cannot hold investors who are, and the console cannot tell.")
+
 // CreateInvestor creates a natural person in Cashlink for an Issuance
 // investor of a draft job and maps it (remembered for later jobs). A
 // refusal or a lost answer is an *UpstreamError; a mapping that could not
 // be saved after Cashlink created the person says so (the same key gives
 // the same person when the admin submits again).
-func (w *Wizard) CreateInvestor(ctx context.Context, reg InvestorCreator, jobID, issuanceInvestor int64, in cashlink.NewInvestor, by Actor) (string, error) {
+func (w *Wizard) CreateInvestor(ctx context.Context, reg InvestorCreator, jobID, issuanceInvestor int64, in cashlink.NewInvestor, notUSTax bool, by Actor) (string, error) {
+	if !notUSTax {
+		return "", errUSTaxUndeclared
+	}
 	j, err := w.Store.Job(ctx, jobID)
 	if err != nil {
 		return "", err
