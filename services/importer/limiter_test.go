@@ -2,12 +2,16 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"issuerconsole/services/apiclient"
 )
 
 // fakeClock is a clock the test moves (no sleeps).
@@ -329,5 +333,38 @@ func TestThrottleFastestDecays(t *testing.T) {
 	}
 	if r, _ := th.State(); r != 100 {
 		t.Fatalf("rate %v at a steady latency, want the ceiling", r)
+	}
+}
+
+// The engine reports each answer so that only a small call's success is a
+// latency sample: an upload (its body's time) and an error answer count
+// toward the limit estimate only, and a 429/503 (SlowDown's) not at all.
+func TestEngineAnswersSampleOnlySmallSuccesses(t *testing.T) {
+	t.Parallel()
+	refused := &apiclient.Error{API: "cashlink", Status: http.StatusBadRequest}
+	for _, tt := range []struct {
+		name              string
+		err               error
+		upload            bool
+		accepted, samples int
+	}{
+		{"small call answered", nil, false, 1, 1},
+		{"upload answered", nil, true, 1, 0},
+		{"error answer", refused, false, 1, 0},
+		{"upload refused", refused, true, 1, 0},
+		{"throttled", &apiclient.Error{API: "cashlink", Status: http.StatusTooManyRequests}, false, 0, 0},
+		{"transport error", errors.New("connection reset"), false, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newFakeClock()
+			e := &Engine{limiter: quietThrottle(100, c)}
+			tk, _ := e.limiter.admit()
+			c.Advance(time.Second)
+			e.answered(tk, tt.err, tt.upload)
+			if th := e.limiter; th.accepted != tt.accepted || th.samples != tt.samples {
+				t.Fatalf("accepted %d, samples %d; want %d, %d", th.accepted, th.samples, tt.accepted, tt.samples)
+			}
+		})
 	}
 }
