@@ -61,9 +61,10 @@ type App struct {
 	Issuance *issuance.Client // nil when not configured
 	Cashlink *cashlink.Client // nil when not configured
 	Server   *handlers.Server
-	Sandbox  *sandbox.Sandbox // nil in live mode
-	Importer *importer.Engine // nil unless both APIs are configured
-	exports  *export.Manager  // nil unless Issuance is configured
+	Sandbox  *sandbox.Sandbox       // nil in live mode
+	Importer *importer.Engine       // nil unless both APIs are configured
+	exports  *export.Manager        // nil unless Issuance is configured
+	counts   *issuance.StatusCounts // nil unless Issuance is configured
 	stop     context.CancelFunc
 	BaseURL  string // http(s)://host:port of the listener
 	closers  []func() error
@@ -207,6 +208,10 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 			return nil, err
 		}
 	}
+	if a.Issuance != nil {
+		// The search page's status counts load in the background too.
+		a.counts = issuance.NewStatusCounts(base, a.Issuance, handlers.StatusCountsTTL, opts.Now)
+	}
 	var imports handlers.ImportDeps
 	if a.Issuance != nil && a.Cashlink != nil {
 		st := importer.NewStore(a.DB, opts.Now)
@@ -253,6 +258,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Imports:       imports,
 		Offerings:     offeringService(a.Issuance, opts),
 		Now:           opts.Now,
+		StatusCounts:  a.counts,
 	})
 	if err != nil {
 		return nil, err
@@ -582,6 +588,9 @@ func (a *App) Close() error {
 		}
 		if a.exports != nil {
 			a.exports.Wait()
+		}
+		if a.counts != nil {
+			a.counts.Close() // their calls write audit rows
 		}
 		a.anchorWG.Wait()
 		// The last rows of the session are anchored before the database closes.

@@ -523,14 +523,20 @@ func setStatusCounts(fl *views.FilterField, counts map[string]int) {
 	}
 }
 
-// statusCountsTTL is how long a search's status counts are shown without
+// StatusCountsTTL is how long a search's status counts are shown without
 // asking again: long enough for choosing statuses, sorting and paging,
 // short enough that a count is a fair hint of what a checkbox adds.
-const statusCountsTTL = 20 * time.Second
+const StatusCountsTTL = 20 * time.Second
 
-// statusCounts is the shared cache of status counts (made on first use).
+// statusCounts is the shared cache of status counts: the App's (whose
+// loads it stops and awaits on Close), or, without one, made on first use.
 func (s *Server) statusCounts() *issuance.StatusCounts {
-	s.countsOnce.Do(func() { s.counts = issuance.NewStatusCounts(s.Issuance, statusCountsTTL, nil) })
+	s.countsOnce.Do(func() {
+		s.counts = s.StatusCounts
+		if s.counts == nil {
+			s.counts = issuance.NewStatusCounts(context.Background(), s.Issuance, StatusCountsTTL, nil)
+		}
+	})
 	return s.counts
 }
 
@@ -546,7 +552,10 @@ func (s *Server) investmentStatusCounts(c echo.Context) error {
 	var counts map[string]int
 	if issuance.CheckQuery(issuance.InvestmentParams, q).OK() {
 		var err error
-		if counts, err = s.statusCounts().Get(c.Request().Context(), q); err != nil {
+		switch counts, err = s.statusCounts().Get(c.Request().Context(), q); {
+		case errors.Is(err, issuance.ErrCountsUnavailable):
+			s.Logger.Info("status counts skipped", "err", err) // busy or stopping: shown without counts
+		case err != nil:
 			s.Logger.Warn("status counts failed", "err", err)
 		}
 	}

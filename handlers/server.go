@@ -67,6 +67,9 @@ type Deps struct {
 	// and shared (nil without Issuance).
 	Offerings *offerings.Service
 	Now       func() time.Time // nil = time.Now
+	// StatusCounts is the search page's status counts cache, whose loads
+	// the App cancels and awaits on Close (nil: made on first use).
+	StatusCounts *issuance.StatusCounts
 }
 
 // Server holds the wired Echo instance.

@@ -603,16 +603,22 @@ func (e *Engine) call(ctx context.Context, fn func() error) error {
 		return err
 	}
 	err = fn()
-	e.answered(tk, err)
+	e.answered(tk, err, false)
 	return err
 }
 
 // answered tells the Throttle of an answer Cashlink accepted (a 429 or
 // 503 reached it through SlowDown already; a transport error is none).
-func (e *Engine) answered(tk Ticket, err error) {
+// Only a small call's success is a latency sample: an upload takes its
+// body's time and an error answer often none, and mixed into the average
+// either reads as queueing that a lower rate cannot cure.
+func (e *Engine) answered(tk Ticket, err error, upload bool) {
 	var ae *apiclient.Error
-	if err == nil || (errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status != http.StatusServiceUnavailable) {
+	switch {
+	case err == nil && !upload:
 		e.limiter.Done(tk)
+	case err == nil || (errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status != http.StatusServiceUnavailable):
+		e.limiter.Accepted(tk)
 	}
 }
 
@@ -779,7 +785,7 @@ func (e *Engine) ledgeredRow(ctx context.Context, rr *rowRun, pre ledgerStep, ke
 		return "", err // not sent: the key stays pending, sent later
 	}
 	id, err := send(key)
-	e.answered(tk, err)
+	e.answered(tk, err, step == StepDocuments)
 	// Without the outcome on record the call does not count as done or
 	// refused: if the write is lost, the key is sent again (same body)
 	// and Cashlink replays its answer.

@@ -49,13 +49,29 @@ const (
 	// and the rate between 95 % and 100 % of the limit.
 	probeEvery = 5 * time.Second
 	probeStep  = 1.02
-	// A smoothed latency above slowFactor × the fastest seen (and at least
-	// slowMargin more) means the server queues: the engine backs off by
-	// slowBackoff per adjustEvery before any 429.
+	// A smoothed latency above slowFactor × the fastest seen lately (and
+	// at least slowMargin more) means the server queues: the engine backs
+	// off by slowBackoff per adjustEvery before any 429. Only small calls
+	// with a success answer are sampled (Done; uploads and error answers
+	// go to Accepted): an upload's time is its body's, not the queue's.
 	slowFactor  = 2.0
 	slowMargin  = 25 * time.Millisecond
 	slowBackoff = 0.9
 	minSamples  = 20
+	// fastestWindow: "the fastest seen" is the minimum over the last one
+	// to two windows, so one lucky answer long ago does not set the bar
+	// for good (a server whose normal latency grew is not queueing).
+	fastestWindow = 30 * time.Second
+	// A back-off that does not lower latency is not curing queueing the
+	// rate causes (latency that is the server's own, or a mix of slower
+	// calls): after futileCuts cuts in a row, each leaving the smoothed
+	// latency above improved × the one at the cut before, the Throttle
+	// holds: no further cut, the rate climbs back as if latency were
+	// normal, until latency clearly grows again (above holdWorse × where
+	// it held) or falls back to normal (the hold ends).
+	futileCuts = 2
+	improved   = 0.95
+	holdWorse  = 1.5
 )
 
 // Throttle is the engine's shared, adaptive rate limit: it finds the API's
@@ -77,7 +93,11 @@ const (
 //     headroom × the estimate, or to the configured ceiling while no limit
 //     is known, and every probeEvery at the estimate it raises the estimate
 //     by probeStep.
-//   - Rising latency (the server queueing) lowers the rate before 429s do.
+//   - Rising latency (the server queueing) lowers the rate before 429s do:
+//     the smoothed latency of small, successful calls against the fastest
+//     of the last half minute or so. Bounded: when cuts do not lower the
+//     latency, the rate is not what causes it, and the Throttle holds and
+//     climbs back (futileCuts).
 //
 // The configured rate (-import-rate) is a ceiling the engine never exceeds.
 type Throttle struct {
@@ -99,9 +119,16 @@ type Throttle struct {
 	slowdowns    int       // 429/503 answers reported
 	episodes     int       // limit estimates made
 	events       uint64
-	fastest      time.Duration
 	smooth       time.Duration
 	samples      int
+	// Windowed minimum latency: fastest of the current and previous window.
+	minCur, minPrev time.Duration // 0: no sample in that window
+	minFrom         time.Time     // the current window's start
+	// Latency back-off's bound (see futileCuts).
+	cutAt  time.Duration // smoothed latency at the last latency cut; 0: none
+	futile int           // cuts in a row that did not lower latency
+	holdAt time.Duration // holding at this latency; 0: not holding
+	cuts   int           // latency cuts made (for tests and logs)
 }
 
 // NewThrottle limits to at most r calls per second with bursts of burst.
@@ -153,10 +180,9 @@ type Ticket struct {
 	events uint64 // slow-downs reported when the call started
 }
 
-// Done records that the call of tk got an answer the server accepted (any
-// but a throttling one: those are reported by SlowDown). Its latency feeds
-// the queueing signal unless a slow-down happened meanwhile (the client
-// then waited out a Retry-After inside the call).
+// Done records that the call of tk, a small one, got a success answer.
+// Its latency feeds the queueing signal unless a slow-down happened
+// meanwhile (the client then waited out a Retry-After inside the call).
 func (t *Throttle) Done(tk Ticket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -165,12 +191,25 @@ func (t *Throttle) Done(tk Ticket) {
 	if tk.start.IsZero() || tk.events != t.events {
 		return
 	}
-	t.sample(now.Sub(tk.start))
+	t.sample(now, now.Sub(tk.start))
 }
 
-func (t *Throttle) sample(d time.Duration) {
-	if t.samples == 0 || d < t.fastest {
-		t.fastest = d
+// Accepted records an answer the server accepted (any but a throttling
+// one: those are reported by SlowDown) whose latency says nothing about
+// queueing: an upload (its time is its body's) or an error answer (often
+// answered before any work). It counts toward the limit estimate only.
+func (t *Throttle) Accepted(Ticket) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.accepted++
+}
+
+func (t *Throttle) sample(now time.Time, d time.Duration) {
+	if now.Sub(t.minFrom) >= fastestWindow {
+		t.minPrev, t.minCur, t.minFrom = t.minCur, 0, now
+	}
+	if t.minCur == 0 || d < t.minCur {
+		t.minCur = max(d, 1) // 0 means none
 	}
 	if t.samples == 0 {
 		t.smooth = d
@@ -178,6 +217,50 @@ func (t *Throttle) sample(d time.Duration) {
 		t.smooth = (9*t.smooth + d) / 10
 	}
 	t.samples++
+}
+
+// fastest is the fastest answer of the last one to two fastestWindows.
+func (t *Throttle) fastest() time.Duration {
+	if t.minPrev == 0 || (t.minCur != 0 && t.minCur < t.minPrev) {
+		return t.minCur
+	}
+	return t.minPrev
+}
+
+// queueing says whether the smoothed latency is well above the fastest.
+func (t *Throttle) queueing() bool {
+	f := t.fastest()
+	return t.samples >= minSamples && t.smooth > time.Duration(slowFactor*float64(f)) && t.smooth-f > slowMargin
+}
+
+// latencyCut says whether to cut the rate for latency now, and keeps the
+// back-off bounded: cuts that do not lower latency lead to a hold.
+func (t *Throttle) latencyCut() bool {
+	if !t.queueing() {
+		t.cutAt, t.futile, t.holdAt = 0, 0, 0 // latency normal: a fresh start
+		return false
+	}
+	if t.holdAt > 0 {
+		if t.smooth <= time.Duration(holdWorse*float64(t.holdAt)) {
+			return false
+		}
+		t.holdAt = 0 // clearly worse since the hold: cut again
+		t.cutAt, t.futile = 0, 0
+	}
+	if t.cutAt > 0 && t.smooth > time.Duration(improved*float64(t.cutAt)) {
+		t.futile++
+	} else {
+		t.futile = 0
+	}
+	if t.futile >= futileCuts {
+		t.holdAt, t.futile = t.smooth, 0
+		t.log.Info("import latency did not fall with the rate: latency back-off paused",
+			"latency", t.smooth, "fastest", t.fastest(), "calls_per_s", float64(t.cur))
+		return false
+	}
+	t.cutAt = t.smooth
+	t.cuts++
+	return true
 }
 
 // SlowDown is told of a 429 or 503 with Retry-After (0: none given).
@@ -221,7 +304,7 @@ func (t *Throttle) adjust(now time.Time) {
 	if now.Sub(t.changed) < adjustEvery || now.Before(t.pausedUntil) {
 		return
 	}
-	if t.samples >= minSamples && t.smooth > time.Duration(slowFactor*float64(t.fastest)) && t.smooth-t.fastest > slowMargin {
+	if t.latencyCut() {
 		// Queueing upstream: back off now, and probe no higher meanwhile.
 		t.set(now, t.cur*slowBackoff)
 		t.quietSince = now

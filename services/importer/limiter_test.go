@@ -2,12 +2,16 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"issuerconsole/services/apiclient"
 )
 
 // fakeClock is a clock the test moves (no sleeps).
@@ -207,10 +211,14 @@ func TestThrottleBacksOffOnLatency(t *testing.T) {
 	if r, _ := th.State(); r != 100 {
 		t.Fatalf("rate %v at a steady latency, want the ceiling", r)
 	}
+	// The lowest rate while latency rises (the rate may climb back once
+	// cuts stop lowering latency: TestThrottleMixedLatencyIsNotQueueing).
+	slow := rate.Limit(100)
 	for range 40 {
 		call(400 * time.Millisecond)
+		r, _ := th.State()
+		slow = min(slow, r)
 	}
-	slow, _ := th.State()
 	if slow >= 100 {
 		t.Fatalf("rate %v while latency went from 50 ms to 400 ms, want lower", slow)
 	}
@@ -219,5 +227,144 @@ func TestThrottleBacksOffOnLatency(t *testing.T) {
 	}
 	if r, _ := th.State(); r <= slow {
 		t.Fatalf("rate %v after latency recovered, want above %v", r, slow)
+	}
+}
+
+// simulateMix runs workers against a server without a limit and without
+// queueing: each call's latency is the server's own, kind(i) for the i-th
+// call (and whether the engine reports it as an upload: Accepted, not
+// sampled). It returns the lowest rate the Throttle ran at after warmup
+// and the rate at the end.
+func simulateMix(th *Throttle, c *fakeClock, workers int, total, warmup time.Duration, kind func(i int) (time.Duration, bool)) (lowest, last rate.Limit) {
+	const dt = time.Millisecond
+	type answer struct {
+		at     time.Time
+		tk     Ticket
+		upload bool
+	}
+	var inflight []answer
+	credit, n := 0.0, 0
+	start := c.Now()
+	lowest, _ = th.State()
+	for c.Now().Sub(start) < total {
+		now := c.Now()
+		keep := inflight[:0]
+		for _, a := range inflight {
+			switch {
+			case a.at.After(now):
+				keep = append(keep, a)
+			case a.upload:
+				th.Accepted(a.tk)
+			default:
+				th.Done(a.tk)
+			}
+		}
+		inflight = keep
+		tk, _ := th.admit()
+		cur, _ := th.State()
+		if now.Sub(start) >= warmup {
+			lowest = min(lowest, cur)
+		}
+		credit = min(credit+float64(cur)*dt.Seconds(), 20)
+		for credit >= 1 && len(inflight) < workers {
+			credit--
+			lat, upload := kind(n)
+			n++
+			inflight = append(inflight, answer{at: now.Add(lat), tk: tk, upload: upload})
+		}
+		c.Advance(dt)
+	}
+	last, _ = th.State()
+	return lowest, last
+}
+
+// Rows with large documents: uploads take ~1 s, the other calls ~100 ms,
+// at a constant server latency (nothing queues, the rate causes nothing).
+// The latency back-off must not ratchet the rate down: it used to average
+// uploads with the rest against the all-time fastest answer, and cut 10 %
+// every second for good (to ceiling/64 within ~40 s). Whether the engine
+// leaves uploads out of the samples or not (every call reported by Done:
+// a mix of slower and faster calls), the rate stays ≥ 50 % of the ceiling
+// and ends back at it.
+func TestThrottleMixedLatencyIsNotQueueing(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		reports bool // uploads reported as uploads (Accepted)
+	}{
+		{"uploads left out", true},
+		{"uploads sampled", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newFakeClock()
+			th := quietThrottle(200, c)
+			lowest, last := simulateMix(th, c, DefaultWorkers, 120*time.Second, 0, func(i int) (time.Duration, bool) {
+				if i%3 == 0 {
+					return time.Second, tt.reports
+				}
+				return 100 * time.Millisecond, false
+			})
+			if lowest < 100 || last != 200 {
+				t.Fatalf("rate fell to %v (want ≥ 50 %% of the ceiling 200) and ended at %v (want 200); %d latency cuts", lowest, last, th.cuts)
+			}
+			t.Logf("lowest %v, last %v, %d latency cuts", float64(lowest), float64(last), th.cuts)
+		})
+	}
+}
+
+// The fastest answer is that of the last half minute or so: one lucky
+// answer long ago does not set the bar for good.
+func TestThrottleFastestDecays(t *testing.T) {
+	t.Parallel()
+	c := newFakeClock()
+	th := quietThrottle(100, c)
+	call := func(d time.Duration) {
+		tk, _ := th.admit()
+		c.Advance(d)
+		th.Done(tk)
+	}
+	call(5 * time.Millisecond)
+	for range 700 { // 70 s at 100 ms
+		call(100 * time.Millisecond)
+	}
+	if got := th.fastest(); got != 100*time.Millisecond {
+		t.Fatalf("fastest %v after 70 s of 100 ms answers, want 100ms (the 5 ms one has aged out)", got)
+	}
+	if r, _ := th.State(); r != 100 {
+		t.Fatalf("rate %v at a steady latency, want the ceiling", r)
+	}
+}
+
+// The engine reports each answer so that only a small call's success is a
+// latency sample: an upload (its body's time) and an error answer count
+// toward the limit estimate only, and a 429/503 (SlowDown's) not at all.
+func TestEngineAnswersSampleOnlySmallSuccesses(t *testing.T) {
+	t.Parallel()
+	refused := &apiclient.Error{API: "cashlink", Status: http.StatusBadRequest}
+	for _, tt := range []struct {
+		name              string
+		err               error
+		upload            bool
+		accepted, samples int
+	}{
+		{"small call answered", nil, false, 1, 1},
+		{"upload answered", nil, true, 1, 0},
+		{"error answer", refused, false, 1, 0},
+		{"upload refused", refused, true, 1, 0},
+		{"throttled", &apiclient.Error{API: "cashlink", Status: http.StatusTooManyRequests}, false, 0, 0},
+		{"transport error", errors.New("connection reset"), false, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newFakeClock()
+			e := &Engine{limiter: quietThrottle(100, c)}
+			tk, _ := e.limiter.admit()
+			c.Advance(time.Second)
+			e.answered(tk, tt.err, tt.upload)
+			if th := e.limiter; th.accepted != tt.accepted || th.samples != tt.samples {
+				t.Fatalf("accepted %d, samples %d; want %d, %d", th.accepted, th.samples, tt.accepted, tt.samples)
+			}
+		})
 	}
 }
