@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -226,10 +227,14 @@ func waitJS(t *testing.T, ctx context.Context, cond string) {
 	t.Fatalf("waiting for %s: timed out (last error: %v)", cond, lastErr)
 }
 
+// textOf waits for the first element matching css and reads its text in
+// one evaluation, so an htmx swap cannot remove the node between finding it
+// and reading it (chromedp's TextContent does those in two steps).
 func textOf(t *testing.T, ctx context.Context, css string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(css)))
-	must(t, err, "text of "+css)
+	sel := strconv.Quote(css)
+	waitJS(t, ctx, `document.querySelector(`+sel+`) !== null`)
+	s := evalString(t, ctx, `(function(){ const e = document.querySelector(`+sel+`); return e ? e.textContent : "" })()`)
 	return strings.Join(strings.Fields(s), " ")
 }
 
