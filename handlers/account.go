@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"issuerconsole/routes"
 	"math"
 	"net/http"
 	"strconv"
@@ -28,10 +29,10 @@ func (s *Server) accountGate(c echo.Context, u accounts.User) (bool, error) {
 		return false, nil
 	}
 	switch c.Path() {
-	case "/account", "/account/password", "/account/2fa", "/account/2fa/confirm", "/logout":
+	case string(routes.Account), string(routes.AccountPassword), string(routes.Account2FA), string(routes.Account2FAConfirm), string(routes.Logout):
 		return false, nil
 	}
-	return true, redirect(c, "/account")
+	return true, redirect(c, string(routes.Account))
 }
 
 func (s *Server) accountPage(c echo.Context, status int, a views.AccountPage) error {
@@ -69,7 +70,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	if err := s.flash(c, "success", "Your password is changed. Your other sessions were signed out."); err != nil {
 		return err
 	}
-	return redirect(c, "/account")
+	return redirect(c, string(routes.Account))
 }
 
 func (s *Server) resetPassword(c echo.Context) error {
@@ -93,7 +94,7 @@ func (s *Server) resetPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return redirect(c, "/users")
+	return redirect(c, string(routes.Users))
 }
 
 func (s *Server) startTOTP(c echo.Context) error {
@@ -164,7 +165,7 @@ func (s *Server) removeTOTP(c echo.Context) error {
 	if err := s.flash(c, "success", "Two-factor sign-in is off."); err != nil {
 		return err
 	}
-	return redirect(c, "/account")
+	return redirect(c, string(routes.Account))
 }
 
 // The second sign-in step: after the password, the session cookie (signed
@@ -193,7 +194,7 @@ func (s *Server) pending(c echo.Context) (accounts.User, string, bool) {
 
 func (s *Server) loginCodeForm(c echo.Context) error {
 	if _, _, ok := s.pending(c); !ok {
-		return redirect(c, "/login")
+		return redirect(c, string(routes.Login))
 	}
 	return s.render(c, http.StatusOK, view{Title: "Sign in", Content: views.LoginCode(s.page(c, "", ""), views.SecondStep{})})
 }
@@ -204,7 +205,7 @@ func (s *Server) loginCode(c echo.Context) error {
 		if err := s.flash(c, "warning", "The sign-in took too long. Please start again."); err != nil {
 			return err
 		}
-		return redirect(c, "/login")
+		return redirect(c, string(routes.Login))
 	}
 	addr := c.RealIP()
 	// Six digits are guessable: the step has its own throttle per account.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,8 +71,8 @@ func (s *Server) auditList(c echo.Context) error {
 	}
 	fq := f.Query()
 	// The exports carry exactly the filters of the page (not its position).
-	a.ExportCSV = "/audit/export.csv?" + fq.Encode()
-	a.ExportND = "/audit/export.ndjson?" + fq.Encode()
+	a.ExportCSV = string(routes.AuditExportCSV) + "?" + fq.Encode()
+	a.ExportND = string(routes.AuditExportNDJSON) + "?" + fq.Encode()
 	if s.Anchor != nil {
 		a.SigningKey = hex.EncodeToString(s.Anchor.PublicKey())
 	}
@@ -82,10 +83,10 @@ func (s *Server) auditList(c echo.Context) error {
 	if page.Next != 0 {
 		older := f.Query()
 		older.Set("before", strconv.FormatInt(page.Next, 10))
-		a.OlderURL = "/audit?" + older.Encode()
+		a.OlderURL = string(routes.Audit) + "?" + older.Encode()
 	}
 	if before != 0 {
-		a.NewestURL = "/audit?" + fq.Encode()
+		a.NewestURL = string(routes.Audit) + "?" + fq.Encode()
 	}
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.AuditPage(p, a), Fragment: views.AuditResults(a)})
 }
@@ -228,7 +229,7 @@ func (s *Server) auditVerify(c echo.Context) error {
 		if err := s.flash(c, kind, msg); err != nil {
 			return err
 		}
-		return redirect(c, "/audit")
+		return redirect(c, string(routes.Audit))
 	}
 	return s.render(c, http.StatusOK, view{Content: views.VerifyResult(v)})
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"math"
 	"net/http"
 	"net/url"
@@ -138,7 +139,7 @@ func (s *Server) login(c echo.Context) error {
 		if err := sess.Save(c.Request(), c.Response()); err != nil {
 			return fmt.Errorf("save session: %w", err)
 		}
-		return c.Redirect(http.StatusSeeOther, "/login/2fa")
+		return c.Redirect(http.StatusSeeOther, string(routes.Login2FA))
 	}
 	return s.finishSignIn(c, u, f.Next, "")
 }
@@ -215,7 +216,7 @@ func (s *Server) logout(c echo.Context) error {
 	if err := sess.Save(c.Request(), c.Response()); err != nil {
 		return fmt.Errorf("save session: %w", err)
 	}
-	return redirect(c, "/login")
+	return redirect(c, string(routes.Login))
 }
 
 // setupGate answers whether /setup may be used with this token.
@@ -268,7 +269,7 @@ func (s *Server) setup(c echo.Context) error {
 	if err := s.flash(c, "success", "Welcome. Your admin account is ready; add further users here."); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/users")
+	return c.Redirect(http.StatusSeeOther, string(routes.Users))
 }
 
 // event records a security event in the audit log. A failure is logged but

@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"issuerconsole/routes"
 	"net/http"
 	"strings"
 	"time"
@@ -53,7 +54,7 @@ func (s *Server) issueDevice(c echo.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	http.SetCookie(c.Response(), &http.Cookie{Name: deviceCookie, Value: v, Path: "/login", MaxAge: int(deviceLifetime / time.Second),
+	http.SetCookie(c.Response(), &http.Cookie{Name: deviceCookie, Value: v, Path: string(routes.Login), MaxAge: int(deviceLifetime / time.Second),
 		HttpOnly: true, Secure: s.SecureCookies || s.TLS, SameSite: http.SameSiteLaxMode})
 	return nil
 }

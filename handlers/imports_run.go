@@ -48,7 +48,7 @@ func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.Run
 	}
 	p := pp.Counts
 	v := views.RunView{H: h, Result: result, Running: j.State == importer.JobRunning,
-		AuditURL: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}}.Encode(),
+		AuditURL: string(routes.Audit) + "?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}}.Encode(),
 		Pager:    pager(routes.ImportStep(j.ID, step), c.QueryParams(), pp.Page, p.Total, runPageSize, "#run-area")}
 	v.Total, v.Finished, v.Done, v.Failed, v.Skipped, v.Unknown, v.Waiting = p.Total, p.Finished(), p.Done, p.Failed, p.Skipped, p.Unknown, p.Waiting
 	if p.Total > 0 {
@@ -69,7 +69,7 @@ func (s *Server) runView(c echo.Context, j importer.Job, result bool) (views.Run
 	for _, r := range pp.Rows {
 		v.Rows = append(v.Rows, views.RunRow{ID: r.ID, Ref: r.Reference, Investor: pv.Value(r.InvestorName), State: string(r.State), Step: r.Step,
 			Error: r.Error, Investment: r.CashlinkInvestment, Wallet: r.Wallet, Final: r.FinalStatus,
-			AuditHref: "/audit?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}, "row": {"row-" + strconv.FormatInt(r.ID, 10)}}.Encode()})
+			AuditHref: string(routes.Audit) + "?" + url.Values{"job": {"job-" + strconv.FormatInt(j.ID, 10)}, "row": {"row-" + strconv.FormatInt(r.ID, 10)}}.Encode()})
 	}
 	return v, nil
 }

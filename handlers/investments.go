@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,7 +82,7 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 	}
 	c := views.Cell{Num: col.num}
 	if col.key == "id" || col.key == "reference_id" {
-		c.Href = "/investments/" + strconv.FormatInt(inv.ID, 10)
+		c.Href = routes.Investment.Path(inv.ID)
 	}
 	switch col.kind {
 	case kMoney:
@@ -102,7 +103,7 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 		b := views.StatusBadge(views.InvestmentStatus, v)
 		c.Badge = &b
 	case kOffering:
-		c.Value, c.Href = "#"+v, "/offerings/"+v
+		c.Value, c.Href = "#"+v, routes.Offering.Path(v)
 		if name := offeringNames[inv.Offering]; name != "" {
 			c.Value, c.Sub = name, "#"+v
 		}
@@ -356,7 +357,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	if !q.Has("page_size") {
 		q.Set("page_size", strconv.Itoa(defaultPageSize))
 	}
-	if done, err := canonicalRedirect(c, "/investments", q); done || err != nil {
+	if done, err := canonicalRedirect(c, string(routes.Investments), q); done || err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -372,7 +373,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	if check.OK() {
 		var known bool
 		if counts, known = s.statusCounts().Cached(q); !known {
-			sv.CountsURL = "/investments/status-counts?" + q.Encode()
+			sv.CountsURL = string(routes.StatusCounts) + "?" + q.Encode()
 		}
 		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
 		switch fields, is400 := apiFieldErrors(err); {
@@ -397,14 +398,14 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 				sv.Rows = append(sv.Rows, row)
 			}
 			size := pageSizeOf(q, defaultPageSize)
-			sv.Pager = pager("/investments", q, pageOf(q, page.Count, size), page.Count, size, "#investment-results")
+			sv.Pager = pager(string(routes.Investments), q, pageOf(q, page.Count, size), page.Count, size, "#investment-results")
 		}
 		if sv.Problem != "" {
 			sv.CountsURL = "" // the API did not answer the list: no 11 calls for the counts
 		}
 	}
 	for _, col := range cols {
-		sv.Headers = append(sv.Headers, sortHeader("/investments", q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
+		sv.Headers = append(sv.Headers, sortHeader(string(routes.Investments), q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
 	}
 	for _, col := range visibleColumns(c) {
 		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
@@ -417,7 +418,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	}
 	top := slices.Clone(investmentTop)
 	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
-	sv.Form = buildForm("investment-filters", "/investments", "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+	sv.Form = buildForm("investment-filters", string(routes.Investments), "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
 	if !isFragment(c) {
 		keepRenderedGroups(&sv.Form)
 	}
@@ -431,7 +432,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	if q.Has("offering") {
 		names = s.offeringNames(c)
 	}
-	sv.Chips = activeFilters("/investments", q, sv.Form, func(param, v string) string {
+	sv.Chips = activeFilters(string(routes.Investments), q, sv.Form, func(param, v string) string {
 		switch param {
 		case "status__in", "status":
 			return views.StatusLabel(views.InvestmentStatus, v)
@@ -454,7 +455,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	}
 	for _, ss := range saved {
 		// A search an admin saved may filter by a person's name or e-mail.
-		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: "/investments?" + viewer(c).Query(ss.Query),
+		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: string(routes.Investments) + "?" + viewer(c).Query(ss.Query),
 			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
 	}
 	sv.IsAdmin = me.IsAdmin()
@@ -560,7 +561,7 @@ func (s *Server) investmentStatusCounts(c echo.Context) error {
 		}
 	}
 	if !isFragment(c) {
-		return redirect(c, "/investments?"+q.Encode())
+		return redirect(c, string(routes.Investments)+"?"+q.Encode())
 	}
 	fl := views.FilterField{Name: "status__in", Widget: "checks"}
 	for _, st := range issuance.Statuses {
@@ -625,7 +626,7 @@ func (s *Server) setColumns(c echo.Context) error {
 	if err := s.Searches.SetPref(c.Request().Context(), u.ID, columnsPref, strings.Join(keys, ",")); err != nil {
 		return err
 	}
-	return redirect(c, "/investments?"+safeQuery(form.Get("return")))
+	return redirect(c, string(routes.Investments)+"?"+safeQuery(form.Get("return")))
 }
 
 // safeQuery keeps only a query string (no path, no host) for redirects.
@@ -645,7 +646,7 @@ func (s *Server) saveSearch(c echo.Context) error {
 		if ferr := s.flash(c, "error", err.Error()+"."); ferr != nil {
 			return ferr
 		}
-		return redirect(c, "/investments?"+q)
+		return redirect(c, string(routes.Investments)+"?"+q)
 	}
 	if err != nil {
 		return err
@@ -653,7 +654,7 @@ func (s *Server) saveSearch(c echo.Context) error {
 	if err := s.flash(c, "success", fmt.Sprintf("Saved the search %q for everyone.", strings.TrimSpace(c.FormValue("name")))); err != nil {
 		return err
 	}
-	return redirect(c, "/investments?"+q)
+	return redirect(c, string(routes.Investments)+"?"+q)
 }
 
 func (s *Server) deleteSearch(c echo.Context) error {
@@ -674,7 +675,7 @@ func (s *Server) deleteSearch(c echo.Context) error {
 	if err := s.flash(c, "info", "Saved search deleted."); err != nil {
 		return err
 	}
-	return redirect(c, "/investments")
+	return redirect(c, string(routes.Investments))
 }
 
 // startExport begins a CSV export of every row of the search.
@@ -691,7 +692,7 @@ func (s *Server) startExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return redirect(c, "/investments/exports/"+j.ID)
+	return redirect(c, routes.InvestmentExportJob.Path(j.ID))
 }
 
 func (s *Server) exportView(j *export.Job) views.ExportView {

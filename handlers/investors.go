@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"net/http"
 	"net/mail"
 	"sort"
@@ -80,7 +81,7 @@ func (s *Server) investorsList(c echo.Context) error {
 	if !q.Has("page_size") {
 		q.Set("page_size", strconv.Itoa(defaultPageSize))
 	}
-	if done, err := canonicalRedirect(c, "/investors", q); done || err != nil {
+	if done, err := canonicalRedirect(c, string(routes.Investors), q); done || err != nil {
 		return err
 	}
 	check := issuance.CheckQuery(issuance.InvestorParams, q)
@@ -117,12 +118,12 @@ func (s *Server) investorsList(c echo.Context) error {
 				l.Rows = append(l.Rows, r)
 			}
 			size := pageSizeOf(q, defaultPageSize)
-			l.Pager = pager("/investors", q, pageOf(q, page.Count, size), page.Count, size, "#investor-results")
+			l.Pager = pager(string(routes.Investors), q, pageOf(q, page.Count, size), page.Count, size, "#investor-results")
 		}
 	}
-	l.Form = buildForm("investor-filters", "/investors", "#investor-results", issuance.InvestorParams, investorTop, investorGroups, q, errs, check.Notes)
+	l.Form = buildForm("investor-filters", string(routes.Investors), "#investor-results", issuance.InvestorParams, investorTop, investorGroups, q, errs, check.Notes)
 	for _, h := range []struct{ label, field string }{{"#", "id"}, {"Type", "type"}, {"Name", ""}, {"E-mail", ""}, {"KYC", ""}, {"User", "user"}} {
-		l.Headers = append(l.Headers, sortHeader("/investors", q, h.label, h.field, []string{"id", "type", "user"}, "#investor-results", h.label == "#"))
+		l.Headers = append(l.Headers, sortHeader(string(routes.Investors), q, h.label, h.field, []string{"id", "type", "user"}, "#investor-results", h.label == "#"))
 	}
 	p := s.page(c, "Issuance investors", "investments")
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.InvestorsPage(p, l),
@@ -220,10 +221,10 @@ func (s *Server) issuanceUsersPage(c echo.Context, status int, newEmail string, 
 				u.Rows = append(u.Rows, views.IssuanceUserRow{ID: us.ID, Email: us.Email})
 			}
 			size := pageSizeOf(q, defaultPageSize)
-			u.Pager = pager("/issuance-users", q, pageOf(q, page.Count, size), page.Count, size, "#issuance-user-results")
+			u.Pager = pager(string(routes.IssuanceUsers), q, pageOf(q, page.Count, size), page.Count, size, "#issuance-user-results")
 		}
 	}
-	u.Form = buildForm("issuance-user-filters", "/issuance-users", "#issuance-user-results", issuance.UserParams, userTop, userGroups, q, errs, check.Notes)
+	u.Form = buildForm("issuance-user-filters", string(routes.IssuanceUsers), "#issuance-user-results", issuance.UserParams, userTop, userGroups, q, errs, check.Notes)
 	return s.render(c, status, view{Title: p.Title, Nav: p.Nav, Content: views.IssuanceUsersPage(p, u)})
 }
 
@@ -262,7 +263,7 @@ func (s *Server) createIssuanceUser(c echo.Context) error {
 			if err := s.flash(c, "success", fmt.Sprintf("Created Issuance user #%d (%s).", u.ID, u.Email)); err != nil {
 				return err
 			}
-			return redirect(c, "/issuance-users")
+			return redirect(c, string(routes.IssuanceUsers))
 		}
 	}
 	return s.issuanceUsersPage(c, http.StatusUnprocessableEntity, email, errs)
@@ -327,5 +328,5 @@ func (s *Server) userFlash(c echo.Context, kind, msg string) error {
 	if err := s.flash(c, kind, msg); err != nil {
 		return err
 	}
-	return redirect(c, "/issuance-users")
+	return redirect(c, string(routes.IssuanceUsers))
 }

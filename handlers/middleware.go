@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -200,7 +201,7 @@ func (s *Server) requireRole(roles ...accounts.Role) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			u, ok := currentUser(c)
 			if !ok {
-				target := "/login"
+				target := string(routes.Login)
 				if c.Request().Method == http.MethodGet {
 					target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
 				}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"cmp"
 	"errors"
+	"issuerconsole/routes"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -74,7 +75,7 @@ func (s *Server) offeringsList(c echo.Context) error {
 	if !q.Has("page_size") {
 		q.Set("page_size", strconv.Itoa(defaultPageSize))
 	}
-	if done, err := canonicalRedirect(c, "/offerings", q); done || err != nil {
+	if done, err := canonicalRedirect(c, string(routes.Offerings), q); done || err != nil {
 		return err
 	}
 	check := issuance.CheckQuery(issuance.OfferingParams, q)
@@ -112,10 +113,10 @@ func (s *Server) offeringsList(c echo.Context) error {
 					describeAPIError(firstErr) + "); shown as —."
 			}
 			size := pageSizeOf(q, defaultPageSize)
-			l.Pager = pager("/offerings", q, pageOf(q, page.Count, size), page.Count, size, "#offering-results")
+			l.Pager = pager(string(routes.Offerings), q, pageOf(q, page.Count, size), page.Count, size, "#offering-results")
 		}
 	}
-	l.Form = buildForm("offering-filters", "/offerings", "#offering-results", issuance.OfferingParams, offeringTop, offeringGroups, q, errs, check.Notes)
+	l.Form = buildForm("offering-filters", string(routes.Offerings), "#offering-results", issuance.OfferingParams, offeringTop, offeringGroups, q, errs, check.Notes)
 	for i := range l.Form.Top {
 		if fl := &l.Form.Top[i]; fl.Name == "status__in" {
 			for j := range fl.Options {
@@ -123,7 +124,7 @@ func (s *Server) offeringsList(c echo.Context) error {
 			}
 		}
 	}
-	l.Chips = activeFilters("/offerings", q, l.Form, func(param, v string) string {
+	l.Chips = activeFilters(string(routes.Offerings), q, l.Form, func(param, v string) string {
 		switch param {
 		case "status__in", "status":
 			return views.StatusLabel(views.OfferingStatus, v)
@@ -135,7 +136,7 @@ func (s *Server) offeringsList(c echo.Context) error {
 	for _, h := range []struct{ label, field string }{{"#", "id"}, {"Name", "name"}, {"Slug", ""}, {"Type", "type"}, {"Status", "status"},
 		{"Committed", ""}, {"% of minimum", ""},
 		{"Unit price", ""}, {"Min. investment", ""}, {"Opened", "opened_at"}, {"Deadline", ""}, {"Created", "created_at"}} {
-		l.Headers = append(l.Headers, sortHeader("/offerings", q, h.label, h.field, issuance.OfferingOrderingFields, "#offering-results", h.label == "#"))
+		l.Headers = append(l.Headers, sortHeader(string(routes.Offerings), q, h.label, h.field, issuance.OfferingOrderingFields, "#offering-results", h.label == "#"))
 	}
 	p := s.page(c, "Offerings", "offerings")
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.OfferingsPage(p, l),
@@ -193,7 +194,7 @@ func (s *Server) offeringDetail(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadGateway, "The Issuance API could not answer: "+describeAPIError(err))
 	}
 	d := offeringFrame(o, s.Now())
-	d.MoneyURL = "/offerings/" + strconv.FormatInt(id, 10) + "/money"
+	d.MoneyURL = routes.OfferingMoney.Path(id)
 	if q := attentionQuery(c.QueryParams()); q != "" {
 		d.MoneyURL += "?" + q
 	}
@@ -224,7 +225,7 @@ func (s *Server) offeringMoney(c echo.Context) error {
 	if ttl := s.Offerings.TTL(); ttl >= time.Second {
 		d.KeptFor = views.Plural(int64(ttl/time.Second), "second")
 	}
-	d.RefreshURL, d.CSRF = "/offerings/"+strconv.FormatInt(id, 10)+"/refresh", s.page(c, "", "").CSRFToken
+	d.RefreshURL, d.CSRF = routes.OfferingRefresh.Path(id), s.page(c, "", "").CSRFToken
 	if q := attentionQuery(c.QueryParams()); q != "" {
 		d.RefreshURL += "?" + q
 	}
@@ -246,7 +247,7 @@ func (s *Server) refreshOffering(c echo.Context) error {
 	if isFragment(c) {
 		return s.offeringMoney(c)
 	}
-	to := "/offerings/" + strconv.FormatInt(id, 10) + "/money"
+	to := routes.OfferingMoney.Path(id)
 	if q := attentionQuery(c.QueryParams()); q != "" {
 		to += "?" + q
 	}
@@ -303,7 +304,7 @@ func optInt(p *int64) string {
 func offeringFrame(o issuance.Offering, now time.Time) views.OfferingDetail {
 	idq := "offering=" + strconv.FormatInt(o.ID, 10)
 	d := views.OfferingDetail{
-		ID: o.ID, Name: o.Name, Status: o.Status, Type: issuance.Label(issuance.OfferingTypes, o.Type), SearchURL: "/investments?" + idq,
+		ID: o.ID, Name: o.Name, Status: o.Status, Type: issuance.Label(issuance.OfferingTypes, o.Type), SearchURL: string(routes.Investments) + "?" + idq,
 	}
 	unit := o.ShareOrUnit
 	if unit == "" {
@@ -379,7 +380,7 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 			names, csv = append(names, n), append(csv, c)
 		}
 		return views.FunnelStep{Step: label, Statuses: strings.Join(names, "; "), Count: t.Count, Amount: money(t.Amount), Shares: money(t.Shares),
-			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status__in": {strings.Join(csv, ",")}}.Encode()}
+			Href: string(routes.Investments) + "?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status__in": {strings.Join(csv, ",")}}.Encode()}
 	}
 	d.Funnel = []views.FunnelStep{
 		step("Committed", f.Committed, offerings.StepCommitted, offerings.StepReceived, offerings.StepInvested),
@@ -407,11 +408,11 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 	for _, b := range f.ByStatus { // statuses in the console's words and badges, not the API's labels
 		badge := views.StatusBadge(views.InvestmentStatus, b.Key)
 		d.ByStatus = append(d.ByStatus, views.Bar{Label: badge.Label, Badge: &badge, Value: float64(b.Count), Count: b.Count, Amount: money(b.Amount),
-			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status": {b.Key}}.Encode()})
+			Href: string(routes.Investments) + "?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "status": {b.Key}}.Encode()})
 	}
 	for _, b := range f.ByPaymentMethod {
 		d.ByMethod = append(d.ByMethod, views.Bar{Label: b.Label, Value: float64(b.Count), Count: b.Count, Amount: money(b.Amount),
-			Href: "/investments?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "payment_method": {b.Key}}.Encode()})
+			Href: string(routes.Investments) + "?" + url.Values{"offering": {strconv.FormatInt(o.ID, 10)}, "payment_method": {b.Key}}.Encode()})
 	}
 	// The attention list: reasons in words, filterable by reason, paged.
 	reason := q.Get("reason")
@@ -433,7 +434,7 @@ func offeringDetailView(ov offerings.Overview, q url.Values, pv personal.Viewer)
 			Status: string(a.Investment.Status), Amount: money(a.Investment.Amount.Rat()), Reasons: strings.Join(rs, "; ")})
 	}
 	sort.Strings(order)
-	base := "/offerings/" + strconv.FormatInt(o.ID, 10) + "/money"
+	base := routes.OfferingMoney.Path(o.ID)
 	d.AttentionTotal = len(ov.Attention)
 	d.Reasons = append(d.Reasons, views.ReasonLink{Label: "All", Count: views.Count(len(ov.Attention)), Href: base, Current: reason == ""})
 	for _, r := range order {

@@ -48,11 +48,11 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 				byStatus[o.Status]++
 			}
 			s.moneyTotals(c, h, offs)
-			h.Offerings = append(h.Offerings, views.Stat{Label: "Offerings", Value: views.Count(len(offs)), Href: "/offerings"})
+			h.Offerings = append(h.Offerings, views.Stat{Label: "Offerings", Value: views.Count(len(offs)), Href: string(routes.Offerings)})
 			for _, st := range issuance.OfferingStatuses {
 				if n := byStatus[st.Value]; n > 0 {
 					b := views.StatusBadge(views.OfferingStatus, st.Value)
-					h.Offerings = append(h.Offerings, views.Stat{Label: b.Label, Value: views.Count(n), Href: "/offerings?status__in=" + st.Value, Meaning: b.Meaning})
+					h.Offerings = append(h.Offerings, views.Stat{Label: b.Label, Value: views.Count(n), Href: string(routes.Offerings) + "?status__in=" + st.Value, Meaning: b.Meaning})
 				}
 			}
 			count := func(q url.Values) (int, bool) {
@@ -71,7 +71,7 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 				{"Watchlist hits", url.Values{"watchlistentity__has_hits": {"true"}}, views.MeaningBad},
 				{"KYC failed", url.Values{"investor__entity__kyc_status": {"failed"}}, views.MeaningBad},
 			} {
-				href := "/investments?" + a.q.Encode()
+				href := string(routes.Investments) + "?" + a.q.Encode()
 				if n, ok := count(a.q); ok {
 					h.Attention = append(h.Attention, views.Stat{Label: a.label, Value: views.Count(n), Href: href, Meaning: a.meaning})
 				}
@@ -117,11 +117,11 @@ func (s *Server) dashboard(c echo.Context, h *views.Home) {
 		s.lastVerify.Unlock()
 		switch {
 		case at.IsZero():
-			h.Verify = views.Stat{Label: "Audit chain", Value: "not verified since the console started", Href: "/audit", Meaning: views.MeaningWarn}
+			h.Verify = views.Stat{Label: "Audit chain", Value: "not verified since the console started", Href: string(routes.Audit), Meaning: views.MeaningWarn}
 		case res.Intact:
-			h.Verify = views.Stat{Label: "Audit chain", Value: "intact: " + views.Plural(res.Rows, "row") + " verified " + views.Ago(at, now), Href: "/audit", Meaning: views.MeaningOK}
+			h.Verify = views.Stat{Label: "Audit chain", Value: "intact: " + views.Plural(res.Rows, "row") + " verified " + views.Ago(at, now), Href: string(routes.Audit), Meaning: views.MeaningOK}
 		default:
-			h.Verify = views.Stat{Label: "Audit chain", Value: fmt.Sprintf("broken at row #%d (verified %s)", res.BrokenID, views.Ago(at, now)), Href: "/audit", Meaning: views.MeaningBad}
+			h.Verify = views.Stat{Label: "Audit chain", Value: fmt.Sprintf("broken at row #%d (verified %s)", res.BrokenID, views.Ago(at, now)), Href: string(routes.Audit), Meaning: views.MeaningBad}
 		}
 		if page, err := s.Audit.List(ctx, audit.Filter{Kind: audit.KindEvent}, 0, 6); err == nil {
 			for _, e := range page.Entries {
@@ -146,8 +146,8 @@ func (s *Server) moneyTotals(c echo.Context, h *views.Home, offs []issuance.Offe
 		label, href string
 		offs        []issuance.Offering
 	}{
-		{"Committed, all offerings", "/offerings", offs},
-		{"Committed, open offerings", "/offerings?status__in=opened", open},
+		{"Committed, all offerings", string(routes.Offerings), offs},
+		{"Committed, open offerings", string(routes.Offerings) + "?status__in=opened", open},
 	} {
 		totals, err := s.Offerings.CommittedTotals(c.Request().Context(), part.offs)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"net"
 	"net/http"
 	"strconv"
@@ -85,7 +86,7 @@ func (s *Server) testConnection(c echo.Context) error {
 		if err := s.flash(c, kind, res.Message); err != nil {
 			return err
 		}
-		return redirect(c, "/settings")
+		return redirect(c, string(routes.Settings))
 	}
 	return s.render(c, http.StatusOK, view{Content: views.TestOutcome(res)})
 }

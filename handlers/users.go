@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"issuerconsole/routes"
 	"net/http"
 	"strconv"
 
@@ -65,7 +66,7 @@ func (s *Server) createUser(c echo.Context) error {
 	if err := s.flash(c, "success", fmt.Sprintf("Added %s as %s.", u.Email, u.Role)); err != nil {
 		return err
 	}
-	return redirect(c, "/users")
+	return redirect(c, string(routes.Users))
 }
 
 func pathID(c echo.Context) (int64, error) {
@@ -99,7 +100,7 @@ func (s *Server) changeUser(c echo.Context, what, event string, apply func(me ac
 			if ferr := s.flash(c, "error", err.Error()); ferr != nil {
 				return ferr
 			}
-			return redirect(c, "/users")
+			return redirect(c, string(routes.Users))
 		}
 		cur, gerr := s.Accounts.Get(c.Request().Context(), id)
 		if gerr != nil {
@@ -115,7 +116,7 @@ func (s *Server) changeUser(c echo.Context, what, event string, apply func(me ac
 		if err := s.flash(c, "success", fmt.Sprintf("%s: %s.", u.Email, what)); err != nil {
 			return err
 		}
-		return redirect(c, "/users")
+		return redirect(c, string(routes.Users))
 	}
 	return s.render(c, http.StatusOK, view{Content: views.UserTableRow(s.page(c, "", ""), userRow(u, me.ID), roleNames())})
 }

@@ -41,6 +41,10 @@ func arg(a any) string {
 		return strconv.FormatInt(v, 10)
 	case int:
 		return strconv.Itoa(v)
+	case int32:
+		return strconv.FormatInt(int64(v), 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
 	case string:
 		return url.PathEscape(v)
 	default:
@@ -124,4 +128,58 @@ var All = []Route{
 	ImportConfirm, ImportWallets, ImportIdentify, ImportRemap,
 	ImportReviewBulk, ImportReviewCounts, ImportMatch, ImportMapInvestor, ImportCreateAll,
 	ImportDocBatch, ImportDocBatchStore, ImportDocBatchCancel,
+	Home, Setup, Login, Login2FA, Logout, Account, AccountPassword, Account2FA, Account2FAConfirm,
+	Account2FARemove, Users, UserRole, UserDisabled, UserPassword, Offerings, Offering, OfferingMoney, OfferingRefresh,
+	Investments, Investment, InvestmentColumns, InvestmentExport, InvestmentExportJob, InvestmentExportDownload,
+	SavedSearches, SavedSearchDelete, StatusCounts, Investors, Investor, IssuanceUsers, IssuanceUser,
+	Audit, AuditEntry, AuditExportCSV, AuditExportNDJSON, AuditVerify, Settings, SettingsCatalog, SettingsTest,
 }
+
+// The rest of the console: sign-in and accounts, the Issuance screens, the
+// audit log and settings. Machine routes (/healthz, /static/*, the
+// sandbox emulators) keep their literal paths in the route table.
+const (
+	Home              Route = "/"
+	Setup             Route = "/setup"
+	Login             Route = "/login"
+	Login2FA          Route = "/login/2fa"
+	Logout            Route = "/logout"
+	Account           Route = "/account"
+	AccountPassword   Route = "/account/password"
+	Account2FA        Route = "/account/2fa"
+	Account2FAConfirm Route = "/account/2fa/confirm"
+	Account2FARemove  Route = "/account/2fa/remove"
+	Users             Route = "/users"
+	UserRole          Route = "/users/:id/role"
+	UserDisabled      Route = "/users/:id/disabled"
+	UserPassword      Route = "/users/:id/password"
+
+	Offerings       Route = "/offerings"
+	Offering        Route = "/offerings/:id"
+	OfferingMoney   Route = "/offerings/:id/money"
+	OfferingRefresh Route = "/offerings/:id/refresh"
+
+	Investments              Route = "/investments"
+	Investment               Route = "/investments/:id"
+	InvestmentColumns        Route = "/investments/columns"
+	InvestmentExport         Route = "/investments/export"
+	InvestmentExportJob      Route = "/investments/exports/:job"
+	InvestmentExportDownload Route = "/investments/exports/:job/download"
+	SavedSearches            Route = "/investments/saved"
+	SavedSearchDelete        Route = "/investments/saved/:id/delete"
+	StatusCounts             Route = "/investments/status-counts"
+	Investors                Route = "/investors"
+	Investor                 Route = "/investors/:id"
+	IssuanceUsers            Route = "/issuance-users"
+	IssuanceUser             Route = "/issuance-users/:id"
+
+	Audit             Route = "/audit"
+	AuditEntry        Route = "/audit/:id"
+	AuditExportCSV    Route = "/audit/export.csv"
+	AuditExportNDJSON Route = "/audit/export.ndjson"
+	AuditVerify       Route = "/audit/verify"
+
+	Settings        Route = "/settings"
+	SettingsCatalog Route = "/settings/catalog"
+	SettingsTest    Route = "/settings/test/:api"
+)
