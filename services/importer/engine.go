@@ -57,6 +57,10 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running map[int64]bool
+	wake    map[int64]chan struct{} // a running job's wait between passes ends early (Wake)
+	// betweenPasses, if set (tests), is called as a run starts its wait
+	// between passes.
+	betweenPasses func(jobID int64)
 	again   map[int64]string // Start called during a run: the actor to run once more for
 	wg      sync.WaitGroup
 	base    context.Context
@@ -90,7 +94,7 @@ func NewEngine(base context.Context, st *Store, reg Registry, au *audit.Store, o
 	}
 	return &Engine{st: st, reg: reg, audit: au, opt: opt, limiter: NewThrottle(opt.Rate, opt.Burst, nil, opt.Logger), log: opt.Logger,
 		writer: newLedgerWriter(st.db), delivery: deliveryClock{est: opt.DeliveryDelay},
-		running: map[int64]bool{}, again: map[int64]string{}, base: base}
+		running: map[int64]bool{}, again: map[int64]string{}, wake: map[int64]chan struct{}{}, base: base}
 }
 
 // Resume restarts every job that was running when the console stopped. The
@@ -132,6 +136,7 @@ func (e *Engine) Start(jobID int64, actor string) {
 			delete(e.again, jobID)
 			if !ok || e.base.Err() != nil {
 				delete(e.running, jobID)
+				delete(e.wake, jobID)
 				e.mu.Unlock()
 				return
 			}
@@ -139,6 +144,33 @@ func (e *Engine) Start(jobID int64, actor string) {
 			actor = next
 		}
 	}()
+}
+
+// Wake ends a running job's wait between passes (up to 30 s while outcomes
+// are unknown), so a pause or cancel lets go of the job at once instead of
+// after the wait: the truth read-back waits for that.
+func (e *Engine) Wake(jobID int64) {
+	e.mu.Lock()
+	ch := e.wake[jobID]
+	e.mu.Unlock()
+	if ch == nil {
+		return // not running in this process
+	}
+	select {
+	case ch <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+func (e *Engine) wakeup(jobID int64) chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch, ok := e.wake[jobID]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		e.wake[jobID] = ch
+	}
+	return ch
 }
 
 // Running reports whether a job runs in this process now.
@@ -166,6 +198,7 @@ func (e *Engine) Run(ctx context.Context, jobID int64) error {
 		return err
 	}
 	backoff := e.opt.PassBackoff
+	wake := e.wakeup(jobID) // made before the job is read, so no Wake is lost
 	for pass := 1; ; pass++ {
 		job, err = e.st.Job(ctx, jobID)
 		if err != nil {
@@ -218,10 +251,18 @@ func (e *Engine) Run(ctx context.Context, jobID int64) error {
 			} else {
 				backoff = e.opt.PassBackoff
 			}
+			tm := time.NewTimer(wait)
+			if e.betweenPasses != nil {
+				e.betweenPasses(jobID)
+			}
 			select {
 			case <-ctx.Done():
+				tm.Stop()
 				return ctx.Err()
-			case <-time.After(wait):
+			case <-wake:
+				tm.Stop()
+				continue // the loop reads the job again: paused or cancelled ends the run
+			case <-tm.C:
 			}
 		}
 		if err := e.pass(ctx, job, todo, pass); err != nil {

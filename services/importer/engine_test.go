@@ -418,3 +418,43 @@ func TestDuplicateDocumentRefused(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// A pause ends the wait between passes at once: the engine lets go of the
+// job (and the truth read-back can start) without sitting out the wait,
+// which is an hour here.
+func TestPauseEndsTheWaitBetweenPasses(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1)
+	e.reg.mu.Lock()
+	e.reg.deliverAfter = time.Hour // the credited row keeps waiting for delivery
+	e.reg.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	eng := NewEngine(ctx, e.st, e.reg, e.eng.audit, Options{PassBackoff: time.Hour, DeliveryDelay: time.Millisecond, MaxPasses: 4})
+	waiting := make(chan struct{}, 1)
+	eng.betweenPasses = func(int64) {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx, e.job.ID) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select { // the first pass found the row not delivered; the run waits
+	case <-waiting:
+	case <-time.After(time.Minute): // bounds a failure
+		t.Fatal("the run never waited between passes")
+	}
+	if err := (&Wizard{Store: e.st, Engine: eng}).Pause(context.Background(), e.job.ID, Actor{Email: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // bounds a failure: without the wake-up the run waits an hour
+		t.Fatal("the run still waits between passes after the pause")
+	}
+}

@@ -160,6 +160,7 @@ func (w *Wizard) Pause(ctx context.Context, jobID int64, by Actor) error {
 	if err := w.Store.Transition(ctx, jobID, ActPause); err != nil {
 		return err
 	}
+	w.Engine.Wake(jobID)
 	return w.event(ctx, fmt.Sprintf("Import %d paused", jobID), audit.EventImportPaused, by, fmt.Sprintf("job %d paused", jobID))
 }
 
@@ -188,6 +189,7 @@ func (w *Wizard) Cancel(ctx context.Context, jobID int64, by Actor, confirmed bo
 	if err := w.Store.Transition(ctx, jobID, ActCancel); err != nil {
 		return err
 	}
+	w.Engine.Wake(jobID)
 	return w.event(ctx, fmt.Sprintf("Import %d cancelled", jobID), audit.EventImportCancelled, by, fmt.Sprintf("job %d cancelled", jobID))
 }
 
