@@ -61,9 +61,9 @@ type Engine struct {
 	// betweenPasses, if set (tests), is called as a run starts its wait
 	// between passes.
 	betweenPasses func(jobID int64)
-	again   map[int64]string // Start called during a run: the actor to run once more for
-	wg      sync.WaitGroup
-	base    context.Context
+	again         map[int64]string // Start called during a run: the actor to run once more for
+	wg            sync.WaitGroup
+	base          context.Context
 }
 
 // NewEngine returns an engine; base ends every run (the console's lifetime).
