@@ -84,7 +84,6 @@ func (s *Server) reviewView(c echo.Context, j importer.Job, at views.ReviewPlace
 	}
 	v.Ready, v.Skipped, v.Docs, v.Investors = n.Ready, n.Skipped, n.Documents, n.Investors
 	v.OK = len(v.JobProblems) == 0 && n.Problems == 0 && n.Ready > 0
-	v.Phrase = importer.ConfirmPhrase(n.Ready)
 	for _, f := range []string{"", importer.ShowProblems, importer.ShowReady, importer.ShowSkipped} {
 		code := f
 		if code == "" {
