@@ -202,8 +202,11 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 			a.Anchor.Run(base, cfg.AuditCheckpoint, func(err error) { log.Error("audit checkpoint failed", "err", err) })
 		}()
 	}
+	offs := offeringService(a.Issuance, opts)
 	if a.Issuance != nil {
-		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(), log)
+		// An export's human columns name the offerings from the shared list,
+		// read again at most every 30 s.
+		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(offs.Namer(base, 30*time.Second)), log)
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +259,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       a.exports,
 		Imports:       imports,
-		Offerings:     offeringService(a.Issuance, opts),
+		Offerings:     offs,
 		Now:           opts.Now,
 		StatusCounts:  a.counts,
 	})

@@ -128,13 +128,13 @@ func TestInvestmentExportGuardsEveryColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m, err := export.NewManager(ctx, t.TempDir(), client, handlers.ExportColumns(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m, err := export.NewManager(ctx, t.TempDir(), client, handlers.ExportColumns(func(int64) string { return "" }), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); m.Wait() })
 	var numeric []string
-	for _, col := range handlers.ExportColumns() {
+	for _, col := range handlers.ExportColumns(func(int64) string { return "" }) {
 		if col.Num {
 			numeric = append(numeric, col.Name)
 		}

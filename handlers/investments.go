@@ -50,6 +50,7 @@ const (
 	kBool             // true/false → yes/no
 	kMethod           // payment method → its label
 	kIssues           // processing issue codes → words
+	kCode             // an enum code → words ("net_worth" → "Net worth")
 )
 
 // paymentMethodLabel names a payment method: the API's labels, and ACH
@@ -113,6 +114,8 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 		c.Value = views.OrDash(paymentMethodLabel(v))
 	case kIssues:
 		c.Value = views.OrDash(issueWords(v))
+	case kCode:
+		c.Value = views.OrDash(views.Humanize(v))
 	default:
 		c.Value = views.OrDash(v)
 	}
@@ -190,7 +193,7 @@ var investmentColumns = []invColumn{
 	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
 	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
 	{key: "accredited_investor", kind: kBool, label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
-	{key: "accredited_investor_type", label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
+	{key: "accredited_investor_type", kind: kCode, label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
 	{key: "net_worth", kind: kMoney, label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
 	{key: "annual_income", kind: kMoney, label: "Annual income", num: true, value: func(i issuance.Investment) string { return optDec(i.AnnualIncome) }},
 	{key: "us_person", kind: kBool, label: "US person", value: func(i issuance.Investment) string { return optBool(i.USPerson) }},
@@ -207,13 +210,18 @@ var investmentColumns = []invColumn{
 }
 
 // ExportColumns are the CSV export's columns (personal ones, as package
-// personal lists them, for admins only).
-func ExportColumns() []export.Column {
-	out := make([]export.Column, 0, len(investmentColumns)+len(exportHumanColumns))
+// personal lists them, for admins only). offeringName names an offering for
+// the human columns ("" when unknown).
+func ExportColumns(offeringName func(id int64) string) []export.Column {
+	out := make([]export.Column, 0, len(investmentColumns)+len(exportHumanColumns)+2)
 	for _, c := range investmentColumns {
 		out = append(out, export.Column{Name: c.key, Personal: personal.IsField(c.key), Num: c.num, Value: c.value})
 	}
-	return append(out, exportHumanColumns...)
+	out = append(out, exportHumanColumns...)
+	return append(out,
+		export.Column{Name: "offering_name", Value: func(i issuance.Investment) string { return offeringName(i.Offering) }},
+		export.Column{Name: "accredited_investor_type_label", Personal: personal.IsField("accredited_investor_type"),
+			Value: func(i issuance.Investment) string { return views.Humanize(optStr(i.AccreditedInvestorType)) }})
 }
 
 // exportHumanColumns follow the API's columns: the same values as a person

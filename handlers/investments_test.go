@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -352,7 +353,7 @@ func TestExportAllPages(t *testing.T) {
 	s.createUser(t, "auditor@example.com", accounts.RoleAuditor)
 	s.createUser(t, "auditor2@example.com", accounts.RoleAuditor)
 	var personalCols, plainCols []string
-	for _, col := range handlers.ExportColumns() {
+	for _, col := range handlers.ExportColumns(func(int64) string { return "" }) {
 		if col.Personal {
 			personalCols = append(personalCols, col.Name)
 		} else {
@@ -444,6 +445,21 @@ func TestExportAllPages(t *testing.T) {
 			for _, rec := range recs[1:] {
 				if rec[col] != "Accepted" && rec[col] != "Invested" || !strings.HasPrefix(rec[amt], "$") {
 					t.Fatalf("human columns %q, %q", rec[col], rec[amt])
+				}
+			}
+			// Names, not ids: each row's offering by its name.
+			off, name := slices.Index(recs[0], "offering"), slices.Index(recs[0], "offering_name")
+			if off < 0 || name < 0 {
+				t.Fatalf("no offering name column in %v", recs[0])
+			}
+			for _, rec := range recs[1:] {
+				id, _ := strconv.ParseInt(rec[off], 10, 64)
+				o, err := s.app.Issuance.GetOffering(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec[name] != o.Name || o.Name == "" {
+					t.Fatalf("offering %d exported as %q, its name is %q", id, rec[name], o.Name)
 				}
 			}
 			// Hostile names cannot become spreadsheet formulas.
