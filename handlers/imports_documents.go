@@ -3,7 +3,6 @@
 package handlers
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -174,16 +173,11 @@ func (s *Server) uploadDocument(c echo.Context) error {
 	if err != nil || len(content) > MaxDocumentSize {
 		return respond(http.StatusRequestEntityTooLarge, "", "The file is larger than the limit.")
 	}
-	if !bytes.HasPrefix(content, []byte("%PDF-")) {
+	if !importer.IsPDF(content) {
 		return respond(http.StatusUnprocessableEntity, "", fmt.Sprintf("%s is not a PDF (it does not start with %%PDF-). Upload the signed PDF itself.", fh.Filename))
 	}
 	sum := sha256.Sum256(content)
-	name := strings.Map(func(r rune) rune {
-		if r < 32 || r == '/' || r == '\\' || r == '"' {
-			return '_'
-		}
-		return r
-	}, fh.Filename)
+	name := importer.CleanFilename(fh.Filename)
 	_, err = s.Imports.Store.AddDocument(ctx, importer.Document{JobID: j.ID, RowID: row, Filename: name, SHA256: hex.EncodeToString(sum[:]),
 		Category: j.DocCategory, Subject: j.DocSubject}, content)
 	var dup *importer.DuplicateError

@@ -211,6 +211,31 @@ func parseTS(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a date-time (2026-03-12T07:14Z)", v)
 }
 
+// formDates reads a form's signed_at, accepted_at and paid_at into e and
+// says what could not be read. A blank field leaves its date as it is,
+// except with clearBlank (one row's edit), where a blank accepted_at or
+// paid_at clears it (signed_at is required).
+func formDates(c echo.Context, e *importer.RowEdit, clearBlank bool) (problems []string) {
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"signed_at", &e.SignedAt}, {"accepted_at", &e.AcceptedAt}, {"paid_at", &e.PaidAt}} {
+		v := strings.TrimSpace(c.FormValue(f.name))
+		if v == "" {
+			if clearBlank && f.name != "signed_at" {
+				*f.dst = &time.Time{}
+			}
+			continue
+		}
+		t, err := parseTS(v)
+		if err != nil {
+			problems = append(problems, f.name+": "+err.Error())
+		}
+		*f.dst = &t
+	}
+	return problems
+}
+
 func (s *Server) editImportRow(c echo.Context) error {
 	j, err := s.loadJob(c)
 	if err != nil {
@@ -232,24 +257,7 @@ func (s *Server) editImportRow(c echo.Context) error {
 		}
 		e.Units = &n
 	}
-	for _, f := range []struct {
-		name string
-		dst  **time.Time
-	}{{"signed_at", &e.SignedAt}, {"accepted_at", &e.AcceptedAt}, {"paid_at", &e.PaidAt}} {
-		v := strings.TrimSpace(c.FormValue(f.name))
-		if v == "" {
-			if f.name != "signed_at" {
-				zero := time.Time{}
-				*f.dst = &zero
-			}
-			continue
-		}
-		t, err := parseTS(v)
-		if err != nil {
-			problems = append(problems, f.name+": "+err.Error())
-		}
-		*f.dst = &t
-	}
+	problems = append(problems, formDates(c, &e, true)...)
 	ctx := c.Request().Context()
 	if len(problems) == 0 {
 		var conflict *importer.ConflictError
@@ -307,20 +315,7 @@ func (s *Server) reviewBulk(c echo.Context) error {
 	var dates importer.RowEdit
 	var problems []string
 	if act == importer.BulkDates {
-		for _, f := range []struct {
-			name string
-			dst  **time.Time
-		}{{"signed_at", &dates.SignedAt}, {"accepted_at", &dates.AcceptedAt}, {"paid_at", &dates.PaidAt}} {
-			v := strings.TrimSpace(c.FormValue(f.name))
-			if v == "" {
-				continue
-			}
-			t, err := parseTS(v)
-			if err != nil {
-				problems = append(problems, f.name+": "+err.Error())
-			}
-			*f.dst = &t
-		}
+		problems = formDates(c, &dates, false)
 	}
 	var n int
 	if len(problems) == 0 {

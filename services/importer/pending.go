@@ -106,6 +106,9 @@ func MatchFile(name string, refs map[string]int64) (int64, string) {
 	return 0, ""
 }
 
+// IsPDF says whether content starts as every PDF does.
+func IsPDF(content []byte) bool { return bytes.HasPrefix(content, []byte("%PDF-")) }
+
 // CleanFilename keeps a file name printable and free of path and quote
 // characters.
 func CleanFilename(name string) string {
@@ -142,7 +145,7 @@ func (w *Wizard) PreviewDocuments(ctx context.Context, jobID int64, files []Uplo
 	pend := make([]pendingFile, 0, len(files))
 	for _, f := range files {
 		p := pendingFile{Filename: CleanFilename(f.Name), Size: f.Size, Problem: f.Problem}
-		if p.Problem == "" && !bytes.HasPrefix(f.Content, []byte("%PDF-")) {
+		if p.Problem == "" && !IsPDF(f.Content) {
 			p.Problem = "not a PDF (it does not start with %PDF-)"
 		}
 		if p.Problem == "" {

@@ -358,31 +358,7 @@ type RowEdit struct {
 // EditRow changes a row that has not started (its calls would otherwise
 // go out with another body than before).
 func (s *Store) EditRow(ctx context.Context, jobID, rowID int64, e RowEdit) error {
-	sets := []string{"updated_at = ?"}
-	args := []any{s.now().UnixMilli()}
-	if e.CashlinkInvestor != nil {
-		sets, args = append(sets, "cashlink_investor = ?"), append(args, strings.TrimSpace(*e.CashlinkInvestor))
-	}
-	if e.Units != nil {
-		sets, args = append(sets, "units = ?"), append(args, *e.Units)
-	}
-	for col, t := range map[string]*time.Time{"signed_at": e.SignedAt, "accepted_at": e.AcceptedAt, "paid_at": e.PaidAt} {
-		if t != nil {
-			sets, args = append(sets, col+" = ?"), append(args, ms(*t))
-		}
-	}
-	act := RowActEdit
-	if e.Skip != nil {
-		state := RowPending
-		act = RowActUnskip
-		if *e.Skip {
-			state, act = RowSkipped, RowActSkip
-		}
-		sets, args = append(sets, "skip = ?", "state = ?"), append(args, *e.Skip, string(state))
-	}
-	if e.SkipReason != nil {
-		sets, args = append(sets, "skip_reason = ?"), append(args, *e.SkipReason)
-	}
+	sets, args, act := rowEditSets(s.now(), e)
 	guard, gargs := rowGuard(act)
 	args = append(append(args, jobID, rowID), gargs...)
 	// The job's state is part of the guard: a row cannot change while the

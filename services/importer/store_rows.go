@@ -371,9 +371,8 @@ func (s *Store) BulkEdit(ctx context.Context, jobID int64, show string, chk Cash
 }
 
 // rowEditSets is the SET list of a row edit (each with one "?"), its
-// arguments and the row action it is: the list EditRow builds (store.go),
-// kept here while store.go changes in another branch; EditRow can use it
-// once both are merged.
+// arguments and the row action it is: one row's (EditRow) or a filtered
+// set's (BulkEdit).
 func rowEditSets(now time.Time, e RowEdit) ([]string, []any, RowAction) {
 	sets := []string{"updated_at = ?"}
 	args := []any{now.UnixMilli()}
