@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"issuerconsole/services/audit"
 )
 
@@ -183,7 +186,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (*http.Response, 
 		}
 		if err == nil && res.StatusCode < 300 {
 			if out != nil && len(body) > 0 {
-				if derr := json.Unmarshal(body, out); derr != nil {
+				if derr := Decode(body, out); derr != nil {
 					return res, fmt.Errorf("%s %s %s: decoding the answer: %w", c.cfg.API, req.Method, req.URL.Path, derr)
 				}
 			}
@@ -222,6 +225,16 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (*http.Response, 
 			return res, fmt.Errorf("%w (gave up waiting to retry: %v)", lastErr, err)
 		}
 	}
+}
+
+// Decode decodes a 2xx answer as Do does: with the engine of the
+// encoding/json v2 prototype (github.com/go-json-experiment/json, what Go
+// ships as encoding/json/v2 behind GOEXPERIMENT=jsonv2) set to v1's
+// semantics, so an answer reads exactly as encoding/json read it
+// (FuzzDecodeMatchesEncodingJSON), about twice as fast. Decoding a page of
+// 25 investments was a fifth of the search page's CPU (issue 15).
+func Decode(body []byte, out any) error {
+	return jsonv2.Unmarshal(body, out, jsonv1.DefaultOptionsV1())
 }
 
 // backoff is exponential with jitter: 75-100 % of base·2^(attempt-1).
