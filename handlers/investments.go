@@ -35,6 +35,18 @@ type invColumn struct {
 	def        bool // shown by default
 	value      func(issuance.Investment) string
 	kind       colKind // how the table shows the value
+	// at gives a kTime column's time, so the table need not parse value's
+	// text back (nil = parse it).
+	at func(issuance.Investment) *time.Time
+	// personal: the field is masked for viewers who are not admins (set
+	// once from package personal, not looked up per cell).
+	personal bool
+}
+
+func init() {
+	for i := range investmentColumns {
+		investmentColumns[i].personal = personal.IsField(investmentColumns[i].key)
+	}
 }
 
 // colKind says how a column's value is shown to a person.
@@ -78,7 +90,7 @@ func issueWords(v string) string {
 // and names the way every screen shows them (views/format.go).
 func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]string, pv personal.Viewer) views.Cell {
 	v := col.value(inv)
-	if pv.Field(col.key, v) != v { // masked for this viewer: shown as the mask, never formatted
+	if col.personal && pv.Value(v) != v { // masked for this viewer: shown as the mask, never formatted
 		return views.Cell{Value: personal.Masked}
 	}
 	c := views.Cell{Num: col.num}
@@ -95,7 +107,11 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 			c.Value = views.OrDash(v)
 		}
 	case kTime:
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
+		if col.at != nil {
+			if t := col.at(inv); t != nil && !t.IsZero() {
+				c.Value = t.UTC().Format("2006-01-02 15:04")
+			}
+		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
 			c.Value = t.UTC().Format("2006-01-02 15:04")
 		} else {
 			c.Value = views.OrDash(v)
@@ -187,11 +203,16 @@ var investmentColumns = []invColumn{
 	{key: "payment_intent_id", label: "Payment intent", value: func(i issuance.Investment) string { return i.PaymentIntentID }},
 	{key: "has_investor_signed", kind: kBool, label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
 	{key: "processing_issue_statuses", kind: kIssues, label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
-	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) }},
-	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) }},
-	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) }},
-	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) }},
-	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) }},
+	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) },
+		at: func(i issuance.Investment) *time.Time { return i.ProcessedAt }},
+	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) },
+		at: func(i issuance.Investment) *time.Time { return i.ReceivedAt }},
+	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) },
+		at: func(i issuance.Investment) *time.Time { return i.InvestedAt }},
+	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) },
+		at: func(i issuance.Investment) *time.Time { return i.RefundedAt }},
+	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) },
+		at: func(i issuance.Investment) *time.Time { return &i.UpdatedAt }},
 	{key: "accredited_investor", kind: kBool, label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
 	{key: "accredited_investor_type", kind: kCode, label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
 	{key: "net_worth", kind: kMoney, label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
@@ -398,8 +419,9 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 			if len(page.Results) > 0 {
 				names = s.offeringNames(c)
 			}
+			sv.Rows = make([]views.InvestmentRow, 0, len(page.Results))
 			for _, inv := range page.Results {
-				row := views.InvestmentRow{ID: inv.ID}
+				row := views.InvestmentRow{ID: inv.ID, Cells: make([]views.Cell, 0, len(cols))}
 				for _, col := range cols {
 					row.Cells = append(row.Cells, col.cell(inv, names, pv))
 				}

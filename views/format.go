@@ -100,11 +100,53 @@ func Money(dec, currency string) string {
 	if dec == "" {
 		return Dash
 	}
+	if out, ok := plainMoney(dec, currency); ok {
+		return out
+	}
 	r, ok := new(big.Rat).SetString(dec)
 	if !ok {
 		return dec
 	}
 	return MoneyRat(r, currency)
+}
+
+// plainMoney is MoneyRat for what the APIs send, a plain decimal with at
+// most 6 decimals ("-1234.50"), without big.Rat: a page of results shows
+// 50 amounts or more. Anything else (an exponent, "+5", ".5", more
+// decimals, which MoneyRat rounds) is not plain, and ok is false.
+// FuzzMoneyPlainMatchesRat checks it against MoneyRat.
+func plainMoney(dec, currency string) (out string, ok bool) {
+	digits, neg := strings.CutPrefix(dec, "-")
+	intPart, frac, dot := strings.Cut(digits, ".")
+	if !allDigits(intPart) || dot && (!allDigits(frac) || len(frac) > 6) {
+		return "", false
+	}
+	if intPart = strings.TrimLeft(intPart, "0"); intPart == "" {
+		intPart = "0"
+	}
+	frac = strings.TrimRight(frac, "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	sym, known := currencySymbols[currency]
+	if !known {
+		sym = currency + " "
+	}
+	out = sym + group(intPart) + "." + frac
+	if neg && strings.Trim(intPart+frac, "0") != "" {
+		out = "-" + out
+	}
+	return out, true
+}
+
+// allDigits: s is one or more ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // USD is Money in the Issuance currency.

@@ -281,3 +281,25 @@ func TestComponents(t *testing.T) {
 		t.Errorf("legend: %q", squash(legend.Text()))
 	}
 }
+
+// Money's fast path for plain decimals shows what big.Rat's path shows.
+func FuzzMoneyPlainMatchesRat(f *testing.F) {
+	for _, s := range []string{"7155.00", "-0.00", "0", "007.50", "1.", ".5", "+5", "1e3", "-", "12345678901234567890.123456", "0.0000001", "-1234.5", "1.1234565", "٣"} {
+		f.Add(s, "USD")
+	}
+	f.Add("40000.5", "EUR")
+	f.Add("1", "XYZ")
+	f.Fuzz(func(t *testing.T, dec, currency string) {
+		fast, ok := plainMoney(dec, currency)
+		if !ok {
+			return
+		}
+		r, valid := new(big.Rat).SetString(dec)
+		if !valid {
+			t.Fatalf("plainMoney(%q) = %q, but it is not a number", dec, fast)
+		}
+		if slow := MoneyRat(r, currency); fast != slow {
+			t.Fatalf("plainMoney(%q, %q) = %q, MoneyRat %q", dec, currency, fast, slow)
+		}
+	})
+}

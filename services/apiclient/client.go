@@ -268,12 +268,16 @@ func (c *Client) once(ctx context.Context, r Request) (*http.Request, *http.Resp
 			return req, nil, nil, err
 		}
 	}
-	res, err := c.http.Do(req)
+	var sink audit.BodySink // the audit transport reads the answer whole and hands it over
+	res, err := c.http.Do(req.WithContext(audit.WithBodySink(req.Context(), &sink)))
 	if err != nil {
 		return req, nil, nil, err
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body) // already buffered by the audit transport
+	if sink.Body != nil {
+		return req, res, sink.Body, nil
+	}
+	b, err := io.ReadAll(res.Body)
 	return req, res, b, err
 }
 

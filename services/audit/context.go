@@ -12,6 +12,7 @@ const (
 	actorKey ctxKey = iota
 	jobKey
 	attemptKey
+	bodyKey
 )
 
 // WithActor marks calls made with ctx as triggered by actor (a user's e-mail).
@@ -51,4 +52,18 @@ func attemptFrom(ctx context.Context) int {
 		return n
 	}
 	return 1
+}
+
+// BodySink receives the answer the transport read whole, so the client
+// need not copy it again from the response (which carries the same bytes).
+type BodySink struct{ Body []byte }
+
+// WithBodySink asks the transport to hand the answer's bytes to sink too.
+func WithBodySink(ctx context.Context, sink *BodySink) context.Context {
+	return context.WithValue(ctx, bodyKey, sink)
+}
+
+func bodySinkFrom(ctx context.Context) *BodySink {
+	s, _ := ctx.Value(bodyKey).(*BodySink)
+	return s
 }

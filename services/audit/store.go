@@ -54,6 +54,10 @@ type Entry struct {
 	ResponseBody      string
 	PrevHash          []byte
 	Hash              []byte
+	// describeResponse, when set, gives ResponseBody as the row is written:
+	// a read's answer is summarised by the background writer, off the
+	// request's path (Transport).
+	describeResponse func() string
 }
 
 // Failed reports whether a call got no answer or an error status.
@@ -182,6 +186,9 @@ func (s *Store) appendRows(ctx context.Context, tx *sql.Tx, es []Entry) ([]Entry
 		}
 		if e.Actor == "" {
 			e.Actor = ActorSystem
+		}
+		if e.describeResponse != nil {
+			e.ResponseBody, e.describeResponse = e.describeResponse(), nil
 		}
 		capFields(e)
 		// Times never go backwards in the log, even if the clock does: a

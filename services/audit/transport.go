@@ -48,6 +48,11 @@ type Transport struct {
 // objects are far smaller).
 const maxResponse = 32 << 20
 
+// maxDeferredBody: a read's answer up to this size is summarised by the
+// background writer; a larger one at once, so the queue (at most maxQueued
+// rows) never holds much memory.
+const maxDeferredBody = 64 << 10
+
 // RoundTrip performs the request and appends its audit row.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	now := t.Now
@@ -77,11 +82,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := base.RoundTrip(req)
 	var body []byte
 	if err == nil {
-		body, err = io.ReadAll(io.LimitReader(res.Body, maxResponse))
+		body, err = readBody(res)
 		res.Body.Close()
 		res.Body = io.NopCloser(bytes.NewReader(body))
 		if err != nil {
 			err = fmt.Errorf("reading the response: %w", err)
+		} else if sink := bodySinkFrom(ctx); sink != nil {
+			sink.Body = body
 		}
 	}
 	e.At = start
@@ -93,15 +100,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		e.Status = res.StatusCode
 		e.Replayed = res.Header.Get("Idempotent-Replayed") == "true"
 		e.UpstreamRequestID = firstHeader(res.Header, "X-Request-Id", "X-Request-ID", "X-Amzn-Trace-Id")
-		if t.Policy != nil {
-			e.ResponseBody = t.Policy(req, res.StatusCode, body)
-		}
 	}
 	// A read's row is queued for the background writer (writer.go): the
-	// page needs no commit of its own. Every other call's row is durable
-	// before the client sees the answer.
+	// page needs no commit of its own, nor the summary of its answer, which
+	// the writer takes (unless the answer is large: queued rows stay small).
+	// Every other call's row, summary included, is durable before the
+	// client sees the answer.
+	read := req.Method == http.MethodGet || req.Method == http.MethodHead
+	if res != nil && t.Policy != nil {
+		if policy, status := t.Policy, res.StatusCode; read && len(body) <= maxDeferredBody {
+			e.describeResponse = func() string { return policy(req, status, body) }
+		} else {
+			e.ResponseBody = policy(req, status, body)
+		}
+	}
 	var aerr error
-	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+	if read {
 		aerr = t.Store.Enqueue(ctx, e)
 	} else {
 		_, aerr = t.Store.Append(ctx, e)
@@ -113,6 +127,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// readBody reads an answer whole, in one allocation when its length is
+// announced (io.ReadAll would grow from 512 bytes, copying as it goes).
+func readBody(res *http.Response) ([]byte, error) {
+	if n := res.ContentLength; n > 0 && n <= maxResponse {
+		b := make([]byte, n)
+		k, err := io.ReadFull(res.Body, b) // shorter than announced: what came, and the error
+		return b[:k], err
+	}
+	return io.ReadAll(io.LimitReader(res.Body, maxResponse))
 }
 
 // AuditError means the call could not be recorded and therefore failed.

@@ -280,3 +280,63 @@ func TestReadsSeeRowsTheWriterIsCommitting(t *testing.T) {
 		}
 	}
 }
+
+// A read's answer is summarised by the writer, not on the request's path,
+// and the row holds the same summary; a large answer is summarised at once.
+func TestReadSummaryTakenByTheWriter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer()
+	s.StartWriter(WriterOptions{After: tm.After})
+	t.Cleanup(func() { s.Close() })
+	small := `{"count":2,"next":null,"previous":null,"results":[{"id":11},{"id":12}]}`
+	large := `{"count":1,"results":[{"id":7,"name":"` + strings.Repeat("x", maxDeferredBody) + `"}]}`
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("large") {
+			w.Write([]byte(large))
+			return
+		}
+		w.Write([]byte(small))
+	}))
+	t.Cleanup(api.Close)
+	var mu sync.Mutex
+	summarised := 0
+	policy := func(r *http.Request, status int, body []byte) string {
+		mu.Lock()
+		summarised++
+		mu.Unlock()
+		return SummaryOnly(r, status, body)
+	}
+	calls := func() int { mu.Lock(); defer mu.Unlock(); return summarised }
+	cl := &http.Client{Transport: &Transport{Store: s, API: "issuance", Policy: policy}}
+	for _, q := range []string{"", "?large=1"} {
+		res, err := cl.Get(api.URL + "/api/investments/" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	<-tm.asked // both rows are queued
+	if n := calls(); n != 1 {
+		t.Fatalf("%d answers summarised on the requests' path, want 1 (the large one)", n)
+	}
+	page, err := s.List(ctx, Filter{}, 0, 10) // writes the queue first
+	if err != nil || len(page.Entries) != 2 {
+		t.Fatalf("%d rows, err %v", len(page.Entries), err)
+	}
+	if n := calls(); n != 2 {
+		t.Fatalf("%d answers summarised once written, want 2", n)
+	}
+	for _, want := range []struct {
+		id   int64
+		body string
+	}{{1, `{"count":2,"ids":[11,12]}`}, {2, `{"count":1,"ids":[7]}`}} {
+		if e, _ := s.Get(ctx, want.id); e.ResponseBody != want.body {
+			t.Errorf("row %d keeps %q, want %q", want.id, e.ResponseBody, want.body)
+		}
+	}
+	if v, err := s.Verify(ctx); err != nil || !v.Intact {
+		t.Fatalf("chain %+v, err %v", v, err)
+	}
+}
