@@ -195,8 +195,9 @@ func buildField(p issuance.Param, spec fieldSpec, q url.Values, errs map[string]
 // buildForm lays out every parameter of params: the specs first, then any
 // parameter the specs forgot, in a last group, so nothing is left out.
 func buildForm(id, action, target string, params []issuance.Param, top []fieldSpec, groups []groupSpec, q url.Values, errs map[string][]string, notes map[string]string) views.FilterForm {
-	f := views.FilterForm{ID: id, Action: action, Target: target}
-	placed := map[string]bool{"page": true}
+	f := views.FilterForm{ID: id, Action: action, Target: target, Top: make([]views.FilterField, 0, len(top)), Groups: make([]views.FilterGroup, 0, len(groups)+1)}
+	placed := make(map[string]bool, len(params))
+	placed["page"] = true
 	field := func(s fieldSpec) (views.FilterField, bool) {
 		p, ok := issuance.FindParam(params, s.name)
 		if !ok {
@@ -213,7 +214,7 @@ func buildForm(id, action, target string, params []issuance.Param, top []fieldSp
 		}
 	}
 	for _, g := range groups {
-		fg := views.FilterGroup{Title: g.title}
+		fg := views.FilterGroup{Title: g.title, Fields: make([]views.FilterField, 0, len(g.fields))}
 		for _, s := range g.fields {
 			if fl, ok := field(s); ok {
 				fg.Fields = append(fg.Fields, fl)
