@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-		"strconv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
