@@ -37,15 +37,16 @@ type invColumn struct {
 	kind       colKind // how the table shows the value
 	// at gives a kTime column's time, so the table need not parse value's
 	// text back (nil = parse it).
-	at func(issuance.Investment) *time.Time
-	// personal: the field is masked for viewers who are not admins (set
-	// once from package personal, not looked up per cell).
-	personal bool
+	at func(issuance.Investment) (time.Time, bool)
+	// public: package personal does not name the field, so no cell of it
+	// is masked. Set once below rather than looked up per cell; a column
+	// without it (the default) is checked cell by cell.
+	public bool
 }
 
 func init() {
 	for i := range investmentColumns {
-		investmentColumns[i].personal = personal.IsField(investmentColumns[i].key)
+		investmentColumns[i].public = !personal.IsField(investmentColumns[i].key)
 	}
 }
 
@@ -90,7 +91,7 @@ func issueWords(v string) string {
 // and names the way every screen shows them (views/format.go).
 func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]string, pv personal.Viewer) views.Cell {
 	v := col.value(inv)
-	if col.personal && pv.Value(v) != v { // masked for this viewer: shown as the mask, never formatted
+	if !col.public && pv.Field(col.key, v) != v { // masked for this viewer: shown as the mask, never formatted
 		return views.Cell{Value: personal.Masked}
 	}
 	c := views.Cell{Num: col.num}
@@ -108,7 +109,7 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 		}
 	case kTime:
 		if col.at != nil {
-			if t := col.at(inv); t != nil && !t.IsZero() {
+			if t, ok := col.at(inv); ok && !t.IsZero() {
 				c.Value = t.UTC().Format("2006-01-02 15:04")
 			}
 		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
@@ -179,6 +180,13 @@ func optI64(i *int64) string {
 	return strconv.FormatInt(*i, 10)
 }
 
+func derefTime(t *time.Time) (time.Time, bool) {
+	if t == nil {
+		return time.Time{}, false
+	}
+	return *t, true
+}
+
 func optTS(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return ""
@@ -204,15 +212,15 @@ var investmentColumns = []invColumn{
 	{key: "has_investor_signed", kind: kBool, label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
 	{key: "processing_issue_statuses", kind: kIssues, label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
 	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) },
-		at: func(i issuance.Investment) *time.Time { return i.ProcessedAt }},
+		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.ProcessedAt) }},
 	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) },
-		at: func(i issuance.Investment) *time.Time { return i.ReceivedAt }},
+		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.ReceivedAt) }},
 	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) },
-		at: func(i issuance.Investment) *time.Time { return i.InvestedAt }},
+		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.InvestedAt) }},
 	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) },
-		at: func(i issuance.Investment) *time.Time { return i.RefundedAt }},
+		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.RefundedAt) }},
 	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) },
-		at: func(i issuance.Investment) *time.Time { return &i.UpdatedAt }},
+		at: func(i issuance.Investment) (time.Time, bool) { return i.UpdatedAt, true }},
 	{key: "accredited_investor", kind: kBool, label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
 	{key: "accredited_investor_type", kind: kCode, label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
 	{key: "net_worth", kind: kMoney, label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
@@ -399,20 +407,84 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	// otherwise loaded after the results (CountsURL; without JavaScript a
 	// link counts them and comes back).
 	var counts map[string]int
+	// The list call goes out first, and what the page needs besides its
+	// answer (headers, the form, saved searches) is built while the API
+	// answers: on the 2-core VM that hid a fifth of the page's own time. The
+	// handler waits for the call below, so nothing outlives the request.
+	var (
+		page     issuance.Page[issuance.Investment]
+		listErr  error
+		answered = make(chan struct{})
+	)
 	if check.OK() {
 		var known bool
 		if counts, known = s.statusCounts().Cached(q); !known {
 			sv.CountsURL = string(routes.StatusCounts) + "?" + q.Encode()
 		}
-		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
-		switch fields, is400 := apiFieldErrors(err); {
+		go func(q url.Values) {
+			defer close(answered)
+			defer func() {
+				if r := recover(); r != nil { // the request's recoverPanics does not see this goroutine
+					listErr = fmt.Errorf("list investments: panic: %v", r)
+				}
+			}()
+			page, listErr = s.Issuance.ListInvestmentsQuery(ctx, q)
+		}(cloneQuery(q))
+	} else {
+		close(answered)
+	}
+	for _, col := range cols {
+		sv.Headers = append(sv.Headers, sortHeader(string(routes.Investments), q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
+	}
+	for _, col := range visibleColumns(c) {
+		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
+	}
+	// An htmx search swaps only the results (and the field errors): the
+	// form, and the offering list it needs, stay as they are.
+	offeringOpts := []views.Option{{Value: "", Label: "any"}}
+	if !isFragment(c) {
+		offeringOpts = s.offeringOptions(c)
+	}
+	form := func(errs map[string][]string) views.FilterForm {
+		top := slices.Clone(investmentTop)
+		top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
+		f := buildForm("investment-filters", string(routes.Investments), "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+		if !isFragment(c) {
+			keepRenderedGroups(&f)
+		}
+		return f
+	}
+	sv.Form = form(errs)
+	me, _ := currentUser(c)
+	// The saved searches are part of the page, not of the results an htmx
+	// search swaps: a fragment does not read them.
+	var saved []searches.Saved
+	if !isFragment(c) {
+		var err error
+		if saved, err = s.Searches.List(ctx); err != nil {
+			<-answered
+			return err
+		}
+	}
+	for _, ss := range saved {
+		// A search an admin saved may filter by a person's name or e-mail.
+		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: string(routes.Investments) + "?" + viewer(c).Query(ss.Query),
+			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
+	}
+	sv.IsAdmin = me.IsAdmin()
+	p := s.page(c, "Investments", "investments")
+	sv.CSRF = p.CSRFToken
+	<-answered
+	if check.OK() {
+		switch fields, is400 := apiFieldErrors(listErr); {
 		case is400:
-			errs, sv.Checked = fields, false
+			sv.Checked = false
+			sv.Form = form(fields) // the API's field errors, beside their fields
 			sv.Problem = "The Issuance API rejected the filters: " + (&apiclient.Error{Fields: fields}).FieldSummary()
-		case errors.Is(err, apiclient.ErrNotFound) && q.Has("page"):
+		case errors.Is(listErr, apiclient.ErrNotFound) && q.Has("page"):
 			sv.Problem = "That page does not exist (the results are fewer now). Go back to the first page."
-		case err != nil:
-			sv.Problem = upstreamProblem(err)
+		case listErr != nil:
+			sv.Problem = upstreamProblem(listErr)
 		default:
 			sv.Count, sv.Note = page.Count, page.Note
 			var names map[int64]string
@@ -433,24 +505,6 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		if sv.Problem != "" {
 			sv.CountsURL = "" // the API did not answer the list: no 11 calls for the counts
 		}
-	}
-	for _, col := range cols {
-		sv.Headers = append(sv.Headers, sortHeader(string(routes.Investments), q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
-	}
-	for _, col := range visibleColumns(c) {
-		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
-	}
-	// An htmx search swaps only the results (and the field errors): the
-	// form, and the offering list it needs, stay as they are.
-	offeringOpts := []views.Option{{Value: "", Label: "any"}}
-	if !isFragment(c) {
-		offeringOpts = s.offeringOptions(c)
-	}
-	top := slices.Clone(investmentTop)
-	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
-	sv.Form = buildForm("investment-filters", string(routes.Investments), "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
-	if !isFragment(c) {
-		keepRenderedGroups(&sv.Form)
 	}
 	for i := range sv.Form.Top {
 		if fl := &sv.Form.Top[i]; fl.Name == "status__in" {
@@ -473,26 +527,18 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		}
 		return ""
 	})
-	me, _ := currentUser(c)
-	// The saved searches are part of the page, not of the results an htmx
-	// search swaps: a fragment does not read them.
-	var saved []searches.Saved
-	if !isFragment(c) {
-		var err error
-		if saved, err = s.Searches.List(ctx); err != nil {
-			return err
-		}
-	}
-	for _, ss := range saved {
-		// A search an admin saved may filter by a person's name or e-mail.
-		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: string(routes.Investments) + "?" + viewer(c).Query(ss.Query),
-			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
-	}
-	sv.IsAdmin = me.IsAdmin()
-	p := s.page(c, "Investments", "investments")
-	sv.CSRF = p.CSRFToken
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.InvestmentsPage(p, sv),
 		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form), views.ChecksCountsOOB(sv.Form))})
+}
+
+// cloneQuery copies a query deeply, for a goroutine that reads it while
+// the handler goes on.
+func cloneQuery(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for k, vs := range q {
+		out[k] = slices.Clone(vs)
+	}
+	return out
 }
 
 // renderedGroups keeps the HTML of advanced filter groups that nobody

@@ -3,11 +3,14 @@ package apiclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -334,5 +337,54 @@ func TestOnThrottle(t *testing.T) {
 				t.Fatalf("OnThrottle heard %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// Reads decode the bytes the audit transport read (handed over, not copied
+// again) while the background writer summarises the same bytes for the
+// log: concurrent calls each get their own answer, and each row its own
+// summary (run under -race in make test).
+func TestConcurrentReadsShareTheAnswerWithTheLog(t *testing.T) {
+	t.Parallel()
+	st := newAudit(t)
+	st.StartWriter(audit.WriterOptions{})
+	t.Cleanup(func() { st.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		fmt.Fprintf(w, `{"count":1,"next":null,"previous":null,"results":[{"id":%s,"pad":%q}]}`, id, strings.Repeat(id, 3000))
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, st, nil, func(cfg *Config) { cfg.Policy = audit.SummaryOnly })
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			var out struct {
+				Results []struct {
+					ID  int
+					Pad string
+				}
+			}
+			id := strconv.Itoa(100 + i)
+			req := Request{Method: "GET", URL: c.Resolve("v2/investments/", url.Values{"id": {id}}), Idempotent: true}
+			if _, err := c.Do(context.Background(), req, &out); err != nil {
+				t.Error(err)
+				return
+			}
+			if len(out.Results) != 1 || strconv.Itoa(out.Results[0].ID) != id || out.Results[0].Pad != strings.Repeat(id, 3000) {
+				t.Errorf("call %s decoded %d results", id, len(out.Results))
+			}
+		})
+	}
+	wg.Wait()
+	page, err := st.List(context.Background(), audit.Filter{}, 0, 100) // writes the queue
+	if err != nil || len(page.Entries) != 16 {
+		t.Fatalf("%d rows, err %v", len(page.Entries), err)
+	}
+	for _, e := range page.Entries {
+		e, _ := st.Get(context.Background(), e.ID) // List leaves the bodies out
+		id := e.Path[strings.Index(e.Path, "id=")+3:]
+		if want := `{"count":1,"ids":[` + id + `]}`; e.ResponseBody != want {
+			t.Errorf("row for %s keeps %q, want %q", e.Path, e.ResponseBody, want)
+		}
 	}
 }

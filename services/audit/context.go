@@ -56,6 +56,9 @@ func attemptFrom(ctx context.Context) int {
 
 // BodySink receives the answer the transport read whole, so the client
 // need not copy it again from the response (which carries the same bytes).
+// One sink per call. The bytes are shared with the audit row's summary,
+// taken later by the background writer: whoever receives them reads them
+// and never writes to them.
 type BodySink struct{ Body []byte }
 
 // WithBodySink asks the transport to hand the answer's bytes to sink too.

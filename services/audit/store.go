@@ -56,8 +56,26 @@ type Entry struct {
 	Hash              []byte
 	// describeResponse, when set, gives ResponseBody as the row is written:
 	// a read's answer is summarised by the background writer, off the
-	// request's path (Transport).
+	// request's path (Transport). deferredBytes is the memory it holds.
 	describeResponse func() string
+	deferredBytes    int
+}
+
+// describe sets ResponseBody from describeResponse now. A policy that
+// panics costs the row its summary, not the writer goroutine (which holds
+// the writer lock) or the process.
+func (e *Entry) describe() {
+	if e.describeResponse == nil {
+		return
+	}
+	f := e.describeResponse
+	e.describeResponse, e.deferredBytes = nil, 0
+	defer func() {
+		if r := recover(); r != nil {
+			e.ResponseBody = `{"summary":"failed"}`
+		}
+	}()
+	e.ResponseBody = f()
 }
 
 // Failed reports whether a call got no answer or an error status.
@@ -188,7 +206,8 @@ func (s *Store) appendRows(ctx context.Context, tx *sql.Tx, es []Entry) ([]Entry
 			e.Actor = ActorSystem
 		}
 		if e.describeResponse != nil {
-			e.ResponseBody, e.describeResponse = e.describeResponse(), nil
+			s.q.deferred.Add(-int64(e.deferredBytes))
+			e.describe()
 		}
 		capFields(e)
 		// Times never go backwards in the log, even if the clock does: a

@@ -48,10 +48,14 @@ type Transport struct {
 // objects are far smaller).
 const maxResponse = 32 << 20
 
-// maxDeferredBody: a read's answer up to this size is summarised by the
-// background writer; a larger one at once, so the queue (at most maxQueued
-// rows) never holds much memory.
-const maxDeferredBody = 64 << 10
+// A read's answer up to maxDeferredBody is summarised by the background
+// writer; a larger one at once, and so is any answer while the queued rows
+// already hold maxDeferredBytes of answers (Store.Enqueue): the queue's
+// memory stays small whatever the backlog.
+const (
+	maxDeferredBody  = 64 << 10
+	maxDeferredBytes = 8 << 20
+)
 
 // RoundTrip performs the request and appends its audit row.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -109,7 +113,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	read := req.Method == http.MethodGet || req.Method == http.MethodHead
 	if res != nil && t.Policy != nil {
 		if policy, status := t.Policy, res.StatusCode; read && len(body) <= maxDeferredBody {
-			e.describeResponse = func() string { return policy(req, status, body) }
+			// Only what the policies read of the request is kept (not its
+			// headers or context); body is never written to after this.
+			r := &http.Request{Method: req.Method, URL: req.URL}
+			e.describeResponse = func() string { return policy(r, status, body) }
+			e.deferredBytes = cap(body)
 		} else {
 			e.ResponseBody = policy(req, status, body)
 		}
@@ -129,15 +137,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// readBody reads an answer whole, in one allocation when its length is
-// announced (io.ReadAll would grow from 512 bytes, copying as it goes).
+// readBody reads an answer whole into a buffer sized from its announced
+// length (at most 1 MB ahead of what arrives: the length is the upstream's
+// word), instead of io.ReadAll's growth from 512 bytes. A HEAD answer
+// announces a length and has no body: it reads as empty.
 func readBody(res *http.Response) ([]byte, error) {
-	if n := res.ContentLength; n > 0 && n <= maxResponse {
-		b := make([]byte, n)
-		k, err := io.ReadFull(res.Body, b) // shorter than announced: what came, and the error
-		return b[:k], err
+	var buf bytes.Buffer
+	if n := res.ContentLength; n > 0 {
+		buf.Grow(int(min(n, 1<<20)))
 	}
-	return io.ReadAll(io.LimitReader(res.Body, maxResponse))
+	_, err := buf.ReadFrom(io.LimitReader(res.Body, maxResponse))
+	return buf.Bytes(), err
 }
 
 // AuditError means the call could not be recorded and therefore failed.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,7 +55,8 @@ type writer struct {
 // queue is the store's list of rows handed over but not yet written
 // (guarded by Store.qmu, not Store.mu, so queuing never waits for a commit).
 type queue struct {
-	rows []Entry
+	rows     []Entry
+	deferred atomic.Int64 // bytes of answers queued rows hold for their summaries
 	err  error // the last batch failed: new read calls fail too, as with Append
 	w    *writer
 }
@@ -126,8 +128,16 @@ func (s *Store) Enqueue(ctx context.Context, e Entry) error {
 	w, err := s.q.w, s.q.err
 	if w == nil || err != nil || len(s.q.rows) >= maxQueued {
 		s.qmu.Unlock()
+		e.describe()
 		_, err := s.Append(ctx, e) // writes the queue first, then e
 		return err
+	}
+	if e.describeResponse != nil {
+		if s.q.deferred.Load()+int64(e.deferredBytes) > maxDeferredBytes {
+			e.describe() // enough answers wait already: summarised here
+		} else {
+			s.q.deferred.Add(int64(e.deferredBytes))
+		}
 	}
 	s.q.rows = append(s.q.rows, e)
 	n := len(s.q.rows)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,79 @@ func TestReadSummaryTakenByTheWriter(t *testing.T) {
 	}
 	if v, err := s.Verify(ctx); err != nil || !v.Intact {
 		t.Fatalf("chain %+v, err %v", v, err)
+	}
+}
+
+// The answers queued rows keep for their summaries are bounded: past
+// maxDeferredBytes an answer is summarised at once. A HEAD answer (a
+// length, no body) reads as empty, and a policy that panics costs the row
+// its summary, not the writer.
+func TestDeferredSummariesBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer()
+	s.StartWriter(WriterOptions{After: tm.After, MaxBatch: 100_000})
+	t.Cleanup(func() { s.Close() })
+	body := `{"count":1,"results":[{"id":5,"pad":"` + strings.Repeat("x", 60<<10) + `"}]}`
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		if r.Method == http.MethodHead {
+			return
+		}
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(api.Close)
+	var mu sync.Mutex
+	now := 0
+	policy := func(r *http.Request, status int, b []byte) string {
+		if r.URL.Query().Has("panic") {
+			panic("policy bug")
+		}
+		mu.Lock()
+		now++
+		mu.Unlock()
+		return SummaryOnly(r, status, b)
+	}
+	cl := &http.Client{Transport: &Transport{Store: s, API: "issuance", Policy: policy}}
+	const calls = 200 // 200 × 60 KB: well past the 8 MB the queue may hold
+	for range calls {
+		res, err := cl.Get(api.URL + "/api/investments/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	<-tm.asked
+	mu.Lock()
+	early := now
+	mu.Unlock()
+	if held := s.q.deferred.Load(); held > maxDeferredBytes || held == 0 {
+		t.Fatalf("queued rows hold %d bytes of answers, want some and at most %d", held, maxDeferredBytes)
+	}
+	if early == 0 || early == calls {
+		t.Fatalf("%d of %d answers summarised before the flush, want those past the budget only", early, calls)
+	}
+	res, err := cl.Head(api.URL + "/api/investments/")
+	if err != nil {
+		t.Fatalf("HEAD with a length and no body: %v", err)
+	}
+	res.Body.Close()
+	if res, err = cl.Get(api.URL + "/api/investments/?panic=1"); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	page, err := s.List(ctx, Filter{}, 0, 1) // writes the queue
+	if err != nil || len(page.Entries) != 1 || page.Entries[0].ID != calls+2 {
+		t.Fatalf("newest row %+v, err %v; want row %d", page.Entries, err, calls+2)
+	}
+	if held := s.q.deferred.Load(); held != 0 {
+		t.Fatalf("%d bytes still counted once every row is written", held)
+	}
+	if e, _ := s.Get(ctx, calls); e.ResponseBody != `{"count":1,"ids":[5]}` {
+		t.Fatalf("row %d keeps %q", calls, e.ResponseBody)
+	}
+	if e, _ := s.Get(ctx, calls+2); e.ResponseBody != `{"summary":"failed"}` {
+		t.Fatalf("the panicking policy's row keeps %q", e.ResponseBody)
 	}
 }

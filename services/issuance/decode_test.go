@@ -11,7 +11,7 @@ import (
 
 // FuzzDecodeMatchesEncodingJSON: the API client decodes answers with the
 // encoding/json v2 prototype set to v1's semantics. Whatever an answer
-// holds, read as an investment page, an offering or an investor, the client
+// holds, read as any of the answers' types, the client
 // reads what encoding/json read and refuses what it refused.
 func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	f.Add([]byte(`{"count":1,"next":null,"previous":null,"results":[{"id":4749,"quantity":21777,"price":"25.000000","price_fees":"25.00","amount":"560238.63","status":"invested","offering":8,"reference_id":"INV-0004749","investor_individual_name":"Jos\u00e9 Okafor","updated_at":"2026-09-08T06:00:18.564112Z","has_investor_signed":true,"accredited_investor":true,"net_worth":null,"us_person":true,"processed_at":"2026-08-26T19:32:34.749237Z","bonus_shares":null,"shares_amount":"544425.00","invested_at":null}]}`))
@@ -39,5 +39,7 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 		check(t, b, new(rawPage[Investment]), new(rawPage[Investment]))
 		check(t, b, new(Offering), new(Offering))
 		check(t, b, new(Investor), new(Investor))
+		check(t, b, new(rawPage[User]), new(rawPage[User]))
+		check(t, b, new(Summary), new(Summary))
 	})
 }
