@@ -57,8 +57,8 @@ type writer struct {
 type queue struct {
 	rows     []Entry
 	deferred atomic.Int64 // bytes of answers queued rows hold for their summaries
-	err  error // the last batch failed: new read calls fail too, as with Append
-	w    *writer
+	err      error        // the last batch failed: new read calls fail too, as with Append
+	w        *writer
 }
 
 // StartWriter starts the background writer; from then on Enqueue queues.
