@@ -407,84 +407,20 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	// otherwise loaded after the results (CountsURL; without JavaScript a
 	// link counts them and comes back).
 	var counts map[string]int
-	// The list call goes out first, and what the page needs besides its
-	// answer (headers, the form, saved searches) is built while the API
-	// answers: on the 2-core VM that hid a fifth of the page's own time. The
-	// handler waits for the call below, so nothing outlives the request.
-	var (
-		page     issuance.Page[issuance.Investment]
-		listErr  error
-		answered = make(chan struct{})
-	)
 	if check.OK() {
 		var known bool
 		if counts, known = s.statusCounts().Cached(q); !known {
 			sv.CountsURL = string(routes.StatusCounts) + "?" + q.Encode()
 		}
-		go func(q url.Values) {
-			defer close(answered)
-			defer func() {
-				if r := recover(); r != nil { // the request's recoverPanics does not see this goroutine
-					listErr = fmt.Errorf("list investments: panic: %v", r)
-				}
-			}()
-			page, listErr = s.Issuance.ListInvestmentsQuery(ctx, q)
-		}(cloneQuery(q))
-	} else {
-		close(answered)
-	}
-	for _, col := range cols {
-		sv.Headers = append(sv.Headers, sortHeader(string(routes.Investments), q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
-	}
-	for _, col := range visibleColumns(c) {
-		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
-	}
-	// An htmx search swaps only the results (and the field errors): the
-	// form, and the offering list it needs, stay as they are.
-	offeringOpts := []views.Option{{Value: "", Label: "any"}}
-	if !isFragment(c) {
-		offeringOpts = s.offeringOptions(c)
-	}
-	form := func(errs map[string][]string) views.FilterForm {
-		top := slices.Clone(investmentTop)
-		top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
-		f := buildForm("investment-filters", string(routes.Investments), "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
-		if !isFragment(c) {
-			keepRenderedGroups(&f)
-		}
-		return f
-	}
-	sv.Form = form(errs)
-	me, _ := currentUser(c)
-	// The saved searches are part of the page, not of the results an htmx
-	// search swaps: a fragment does not read them.
-	var saved []searches.Saved
-	if !isFragment(c) {
-		var err error
-		if saved, err = s.Searches.List(ctx); err != nil {
-			<-answered
-			return err
-		}
-	}
-	for _, ss := range saved {
-		// A search an admin saved may filter by a person's name or e-mail.
-		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: string(routes.Investments) + "?" + viewer(c).Query(ss.Query),
-			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
-	}
-	sv.IsAdmin = me.IsAdmin()
-	p := s.page(c, "Investments", "investments")
-	sv.CSRF = p.CSRFToken
-	<-answered
-	if check.OK() {
-		switch fields, is400 := apiFieldErrors(listErr); {
+		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
+		switch fields, is400 := apiFieldErrors(err); {
 		case is400:
-			sv.Checked = false
-			sv.Form = form(fields) // the API's field errors, beside their fields
+			errs, sv.Checked = fields, false
 			sv.Problem = "The Issuance API rejected the filters: " + (&apiclient.Error{Fields: fields}).FieldSummary()
-		case errors.Is(listErr, apiclient.ErrNotFound) && q.Has("page"):
+		case errors.Is(err, apiclient.ErrNotFound) && q.Has("page"):
 			sv.Problem = "That page does not exist (the results are fewer now). Go back to the first page."
-		case listErr != nil:
-			sv.Problem = upstreamProblem(listErr)
+		case err != nil:
+			sv.Problem = upstreamProblem(err)
 		default:
 			sv.Count, sv.Note = page.Count, page.Note
 			var names map[int64]string
@@ -505,6 +441,24 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		if sv.Problem != "" {
 			sv.CountsURL = "" // the API did not answer the list: no 11 calls for the counts
 		}
+	}
+	for _, col := range cols {
+		sv.Headers = append(sv.Headers, sortHeader(string(routes.Investments), q, col.label, col.sort, issuance.InvestmentOrderingFields, "#investment-results", col.num))
+	}
+	for _, col := range visibleColumns(c) {
+		sv.Columns = append(sv.Columns, views.ColumnChoice{Key: col.key, Label: col.label, Chosen: slices.ContainsFunc(cols, func(x invColumn) bool { return x.key == col.key }), Deprecated: col.deprecated})
+	}
+	// An htmx search swaps only the results (and the field errors): the
+	// form, and the offering list it needs, stay as they are.
+	offeringOpts := []views.Option{{Value: "", Label: "any"}}
+	if !isFragment(c) {
+		offeringOpts = s.offeringOptions(c)
+	}
+	top := slices.Clone(investmentTop)
+	top[topOffering].options, top[topOffering].widget = offeringOpts, "select"
+	sv.Form = buildForm("investment-filters", string(routes.Investments), "#investment-results", issuance.InvestmentParams, top, investmentGroups(offeringOpts), q, errs, check.Notes)
+	if !isFragment(c) {
+		keepRenderedGroups(&sv.Form)
 	}
 	for i := range sv.Form.Top {
 		if fl := &sv.Form.Top[i]; fl.Name == "status__in" {
@@ -527,18 +481,26 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 		}
 		return ""
 	})
+	me, _ := currentUser(c)
+	// The saved searches are part of the page, not of the results an htmx
+	// search swaps: a fragment does not read them.
+	var saved []searches.Saved
+	if !isFragment(c) {
+		var err error
+		if saved, err = s.Searches.List(ctx); err != nil {
+			return err
+		}
+	}
+	for _, ss := range saved {
+		// A search an admin saved may filter by a person's name or e-mail.
+		sv.Saved = append(sv.Saved, views.SavedSearch{ID: ss.ID, Name: ss.Name, Owner: ss.Owner, URL: string(routes.Investments) + "?" + viewer(c).Query(ss.Query),
+			CanDelete: ss.OwnerID == me.ID || me.IsAdmin()})
+	}
+	sv.IsAdmin = me.IsAdmin()
+	p := s.page(c, "Investments", "investments")
+	sv.CSRF = p.CSRFToken
 	return s.render(c, http.StatusOK, view{Title: p.Title, Nav: p.Nav, Content: views.InvestmentsPage(p, sv),
 		Fragment: fragments(views.InvestmentResults(sv), views.FieldErrorsOOB(sv.Form), views.ChecksCountsOOB(sv.Form))})
-}
-
-// cloneQuery copies a query deeply, for a goroutine that reads it while
-// the handler goes on.
-func cloneQuery(q url.Values) url.Values {
-	out := make(url.Values, len(q))
-	for k, vs := range q {
-		out[k] = slices.Clone(vs)
-	}
-	return out
 }
 
 // renderedGroups keeps the HTML of advanced filter groups that nobody
