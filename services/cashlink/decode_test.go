@@ -1,11 +1,9 @@
 package cashlink
 
 import (
-	"encoding/json"
-	"reflect"
 	"testing"
 
-	"issuerconsole/services/apiclient"
+	"issuerconsole/services/apiclient/decodecheck"
 )
 
 // FuzzDecodeMatchesEncodingJSON: whatever a Cashlink answer holds, the API
@@ -19,26 +17,14 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	f.Add([]byte(`{"count":2,"next":null,"results":[{"id":"inv-1","units":1},{"ID":"inv-2","Units":2}]}`))
 	f.Add([]byte(`{"id":"r-1","units":5,"status":"processing","Status":"done"}`))
 	f.Add([]byte(`{"id":"w-1","address":"0xabc","type":"managed"}`))
-	check := func(t *testing.T, b []byte, v1, v2 any) {
-		e1 := json.Unmarshal(b, v1)
-		e2 := apiclient.Decode(b, v2)
-		switch {
-		case e2 == nil && e1 != nil:
-			t.Fatalf("the client reads %q, encoding/json refused it: %v", b, e1)
-		case e1 == nil && e2 != nil:
-			t.Fatalf("encoding/json read %q, the client refuses it: %v", b, e2)
-		case e1 == nil && e2 == nil && !reflect.DeepEqual(v1, v2):
-			t.Fatalf("%q read differently:\nencoding/json %+v\nclient        %+v", b, v1, v2)
-		}
-	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		check(t, b, new(Investor), new(Investor))
-		check(t, b, new(Investment), new(Investment))
-		check(t, b, new(InvestmentPage), new(InvestmentPage))
-		check(t, b, new(Credit), new(Credit))
-		check(t, b, new(Redemption), new(Redemption))
-		check(t, b, new(Wallet), new(Wallet))
-		check(t, b, new(Identification), new(Identification))
-		check(t, b, new(Document), new(Document))
+		decodecheck.Same[Investor](t, b)
+		decodecheck.Same[Investment](t, b)
+		decodecheck.Same[InvestmentPage](t, b)
+		decodecheck.Same[Credit](t, b)
+		decodecheck.Same[Redemption](t, b)
+		decodecheck.Same[Wallet](t, b)
+		decodecheck.Same[Identification](t, b)
+		decodecheck.Same[Document](t, b)
 	})
 }

@@ -1,12 +1,10 @@
 package issuance
 
 import (
-	"encoding/json"
 	"os"
-	"reflect"
 	"testing"
 
-	"issuerconsole/services/apiclient"
+	"issuerconsole/services/apiclient/decodecheck"
 )
 
 // FuzzDecodeMatchesEncodingJSON: the API client decodes answers with the
@@ -23,23 +21,11 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 	if b, err := os.ReadFile("testdata/investments-page.json"); err == nil {
 		f.Add(b)
 	}
-	check := func(t *testing.T, b []byte, v1, v2 any) {
-		e1 := json.Unmarshal(b, v1)
-		e2 := apiclient.Decode(b, v2)
-		switch {
-		case e2 == nil && e1 != nil:
-			t.Fatalf("the client reads %q, encoding/json refused it: %v", b, e1)
-		case e1 == nil && e2 != nil:
-			t.Fatalf("encoding/json read %q, the client refuses it: %v", b, e2)
-		case e1 == nil && e2 == nil && !reflect.DeepEqual(v1, v2):
-			t.Fatalf("%q read differently:\nencoding/json %+v\nclient        %+v", b, v1, v2)
-		}
-	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		check(t, b, new(rawPage[Investment]), new(rawPage[Investment]))
-		check(t, b, new(Offering), new(Offering))
-		check(t, b, new(Investor), new(Investor))
-		check(t, b, new(rawPage[User]), new(rawPage[User]))
-		check(t, b, new(Summary), new(Summary))
+		decodecheck.Same[rawPage[Investment]](t, b)
+		decodecheck.Same[Offering](t, b)
+		decodecheck.Same[Investor](t, b)
+		decodecheck.Same[rawPage[User]](t, b)
+		decodecheck.Same[Summary](t, b)
 	})
 }
