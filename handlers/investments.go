@@ -539,12 +539,22 @@ func keepRenderedGroups(f *views.FilterForm) {
 }
 
 func groupKey(g views.FilterGroup) string {
+	// Written piece by piece: with fmt.Fprintf per field, the key took a
+	// sixth of the full page's own work outside the call and rendering.
 	var b strings.Builder
 	b.WriteString(g.Title)
+	put := func(sep byte, parts ...string) {
+		for _, p := range parts {
+			b.WriteByte(sep)
+			b.WriteString(p)
+		}
+	}
 	for _, fl := range g.Fields {
-		fmt.Fprintf(&b, "\x00%s\x01%s\x01%s\x01%s\x01%s\x01%t", fl.Name, fl.Label, fl.Hint, fl.Widget, fl.Value, fl.Linked)
+		put('\x00', fl.Name)
+		put('\x01', fl.Label, fl.Hint, fl.Widget, fl.Value, strconv.FormatBool(fl.Linked))
 		for _, o := range fl.Options {
-			fmt.Fprintf(&b, "\x02%s\x03%s\x03%t\x03%s", o.Value, o.Label, o.Selected, o.Count)
+			put('\x02', o.Value)
+			put('\x03', o.Label, strconv.FormatBool(o.Selected), o.Count)
 		}
 	}
 	return b.String()
