@@ -124,6 +124,9 @@ func (s *Store) Enqueue(ctx context.Context, e Entry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
+	if e.describeResponse != nil && s.q.deferred.Load()+int64(e.deferredBytes) > maxDeferredBytes {
+		e.describe() // enough answers wait already: summarised here (outside the lock)
+	}
 	s.qmu.Lock()
 	w, err := s.q.w, s.q.err
 	if w == nil || err != nil || len(s.q.rows) >= maxQueued {
@@ -133,11 +136,7 @@ func (s *Store) Enqueue(ctx context.Context, e Entry) error {
 		return err
 	}
 	if e.describeResponse != nil {
-		if s.q.deferred.Load()+int64(e.deferredBytes) > maxDeferredBytes {
-			e.describe() // enough answers wait already: summarised here
-		} else {
-			s.q.deferred.Add(int64(e.deferredBytes))
-		}
+		s.q.deferred.Add(int64(e.deferredBytes))
 	}
 	s.q.rows = append(s.q.rows, e)
 	n := len(s.q.rows)
