@@ -96,6 +96,10 @@ func (s *Server) mappingView(c echo.Context, j importer.Job) (views.MappingView,
 		return v, err
 	}
 	v.Unmapped, v.UnlinkedRows = n.Unmapped, n.UnlinkedRows
+	v.CountsURL = routes.ImportMappingCounts.Path(j.ID)
+	if at.Show != "" {
+		v.CountsURL += "?" + url.Values{"show": {at.Show}}.Encode()
+	}
 	for _, f := range []struct{ code, label string }{{"", "All"}, {importer.InvestorsUnmapped, "Without a Cashlink investor"}, {importer.InvestorsMapped, "Mapped"}} {
 		code := f.code
 		if code == "" {
@@ -155,6 +159,21 @@ func (s *Server) mappingRowAnswer(c echo.Context, j importer.Job, inv int64, sta
 		c.Response().Header().Set("HX-Trigger", "mappingChanged")
 	}
 	return s.render(c, status, view{Content: views.MappingTableRow(h, mappingPlace(c), m)})
+}
+
+// mappingCounts is the mapping's summary and create-all button, and its
+// filters' counts, alone: a row action signals mappingChanged and the page
+// asks for them again (the create-all count is the one the POST expects).
+func (s *Server) mappingCounts(c echo.Context) error {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.mappingView(c, j)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, view{Title: j.Name, Nav: "imports", Content: views.MappingCounts(v)})
 }
 
 func (s *Server) importMapping(c echo.Context) error {

@@ -437,7 +437,14 @@ func TestImportMappingRowSwap(t *testing.T) {
 	j.fromOffering("1", "accepted", "invested")
 	inv := j.investors()[0]
 	key := strconv.FormatInt(inv, 10)
-	c.get(j.path("mapping"))
+	page := c.get(j.path("mapping"))
+	summary := page.doc.Find(`#mapping-summary`)
+	countsURL := summary.AttrOr("hx-get", "")
+	unmappedBefore, _ := strconv.Atoi(text(summary.Find(`[data-testid="unmapped-count"]`)))
+	if summary.AttrOr("hx-trigger", "") != "mappingChanged from:body" || countsURL == "" || unmappedBefore == 0 {
+		t.Fatalf("the mapping summary does not ask again after a row action: trigger %q, url %q, %d unmapped",
+			summary.AttrOr("hx-trigger", ""), countsURL, unmappedBefore)
+	}
 	hx := []string{"HX-Request", "true"}
 	typed := url.Values{"investor": {key}, "salutation": {"MS"}, "forename": {"Ada"}, "surname": {"Lovelace"}, "birth_date": {"10.12.1815"},
 		"birth_place": {"London"}, "citizenship": {"GBR"}, "street": {"St James's Square 12"}, "zip": {"SW1Y"}, "city": {"London"},
@@ -472,6 +479,21 @@ func TestImportMappingRowSwap(t *testing.T) {
 	id := r.doc.Find(`#map-`+key).AttrOr("value", "")
 	if id == "" || j.mappedTo(inv) != id || r.doc.Find(`[data-testid="create-investor"]`).Length() != 0 || r.Header.Get("HX-Trigger") != "mappingChanged" {
 		t.Fatalf("after creating: input %q, rows %q, %s", id, j.mappedTo(inv), text(r.doc.Find("tr")))
+	}
+	// The signal's answer: the count, the count create-all expects and the
+	// filters' counts, one fewer.
+	r = c.get(countsURL, hx...)
+	wantStatus(t, r, http.StatusOK)
+	want := strconv.Itoa(unmappedBefore - 1)
+	if got := text(r.doc.Find(`#mapping-summary [data-testid="unmapped-count"]`)); got != want {
+		t.Fatalf("after creating, the summary counts %q without a Cashlink investor, want %s", got, want)
+	}
+	if got := r.doc.Find(`[data-testid="create-all"] input[name="expect"]`).AttrOr("value", ""); got != want {
+		t.Fatalf("create-all expects %q, want %s", got, want)
+	}
+	nav := r.doc.Find(`nav#mapping-filters`)
+	if nav.AttrOr("hx-swap-oob", "") != "true" || text(nav.Find(`[data-code="unmapped"] [data-testid="count"]`)) != want {
+		t.Fatalf("the filters are not swapped with their new counts: oob %q, %q", nav.AttrOr("hx-swap-oob", ""), text(nav))
 	}
 	// One investor's id saved alone.
 	other := inf.Investors[0].ID

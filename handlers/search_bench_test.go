@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -150,9 +151,10 @@ func BenchmarkSearchOverhead(b *testing.B) {
 // BenchmarkSearchThroughput: 8 concurrent clients on the same search, the
 // emulator's own answer against the search page (full page, fragment). The
 // machine is shared and its load drifts, so each sub-benchmark alternates
-// short bursts (emulator, console, emulator, …: 5 of each, b.N/5 requests
-// a burst) and reports the median rates and the median of the rounds'
-// ratios console/emulator.
+// bursts (emulator, console, emulator, …: 5 of each, SEARCH_BENCH_BURST
+// requests a burst, default 400) and reports the median rates and the
+// median of the rounds' ratios console/emulator. The rounds run once,
+// whatever -benchtime says (b.N is not known before b.Loop).
 func BenchmarkSearchThroughput(b *testing.B) {
 	sb := newSearchBench(b)
 	const clients, rounds = 8, 5
@@ -186,12 +188,12 @@ func BenchmarkSearchThroughput(b *testing.B) {
 		b.Run(cs.name, func(b *testing.B) {
 			emulator() // warm: connections, caches
 			cs.fn()
-			n := max(b.N/rounds, 4*clients)
+			n := 400
+			if v, err := strconv.Atoi(os.Getenv("SEARCH_BENCH_BURST")); err == nil && v >= clients {
+				n = v
+			}
 			var er, cr, ratios []float64
-			for b.Loop() {
-				if len(er) == rounds {
-					continue // the rounds are done; b.Loop only counts
-				}
+			for range rounds {
 				e, c := burst(n, emulator), burst(n, cs.fn)
 				er, cr, ratios = append(er, e), append(cr, c), append(ratios, c/e)
 			}

@@ -283,6 +283,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, string(routes.ImportRemap), adminOnly, s.remapImport},
 		{http.MethodPost, string(routes.ImportReviewBulk), adminOnly, s.reviewBulk},
 		{http.MethodGet, string(routes.ImportReviewCounts), signedIn, s.reviewCounts},
+		{http.MethodGet, string(routes.ImportMappingCounts), signedIn, s.mappingCounts},
 		{http.MethodPost, string(routes.ImportMatch), adminOnly, s.matchByEmail},
 		{http.MethodPost, string(routes.ImportMapInvestor), adminOnly, s.mapInvestor},
 		{http.MethodPost, string(routes.ImportCreateAll), adminOnly, s.createAllInvestors},

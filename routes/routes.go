@@ -86,6 +86,7 @@ const (
 	// created in place, many PDFs matched before they are stored.
 	ImportReviewBulk     Route = "/imports/:id/review/bulk"
 	ImportReviewCounts   Route = "/imports/:id/review/counts"
+	ImportMappingCounts  Route = "/imports/:id/mapping/counts"
 	ImportMatch          Route = "/imports/:id/mapping/match"
 	ImportMapInvestor    Route = "/imports/:id/mapping/investors/:inv"
 	ImportCreateAll      Route = "/imports/:id/mapping/create-all"
@@ -126,7 +127,7 @@ var All = []Route{
 	ImportRun, ImportResult, ImportProgress, ImportReport, ImportPause, ImportResume, ImportCancel, ImportRerun,
 	Redemptions, RedemptionCheck, Reconcile, RedemptionInvestors,
 	ImportConfirm, ImportWallets, ImportIdentify, ImportRemap,
-	ImportReviewBulk, ImportReviewCounts, ImportMatch, ImportMapInvestor, ImportCreateAll,
+	ImportReviewBulk, ImportReviewCounts, ImportMappingCounts, ImportMatch, ImportMapInvestor, ImportCreateAll,
 	ImportDocBatch, ImportDocBatchStore, ImportDocBatchCancel,
 	Home, Setup, Login, Login2FA, Logout, Account, AccountPassword, Account2FA, Account2FAConfirm,
 	Account2FARemove, Users, UserRole, UserDisabled, UserPassword, Offerings, Offering, OfferingMoney, OfferingRefresh,
