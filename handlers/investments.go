@@ -35,8 +35,8 @@ type invColumn struct {
 	def        bool // shown by default
 	value      func(issuance.Investment) string
 	kind       colKind // how the table shows the value
-	// at gives a kTime column's time, so the table need not parse value's
-	// text back (nil = parse it).
+	// at gives a kTime column's time (value is its RFC 3339 text, for
+	// exports): both from timeColumn.
 	at func(issuance.Investment) (time.Time, bool)
 	// public: package personal does not name the field, so no cell of it
 	// is masked. Set once below rather than looked up per cell; a column
@@ -108,14 +108,8 @@ func (col invColumn) cell(inv issuance.Investment, offeringNames map[int64]strin
 			c.Value = views.OrDash(v)
 		}
 	case kTime:
-		if col.at != nil {
-			if t, ok := col.at(inv); ok && !t.IsZero() {
-				c.Value = t.UTC().Format("2006-01-02 15:04")
-			}
-		} else if t, err := time.Parse(time.RFC3339, v); err == nil {
-			c.Value = t.UTC().Format("2006-01-02 15:04")
-		} else {
-			c.Value = views.OrDash(v)
+		if t, ok := col.at(inv); ok && !t.IsZero() {
+			c.Value = t.UTC().Format("2006-01-02 15:04") // the column's label says UTC
 		}
 	case kStatus:
 		b := views.StatusBadge(views.InvestmentStatus, v)
@@ -187,11 +181,15 @@ func derefTime(t *time.Time) (time.Time, bool) {
 	return *t, true
 }
 
-func optTS(t *time.Time) string {
-	if t == nil || t.IsZero() {
+// timeColumn is a column of an instant: the API's RFC 3339 text for
+// exports, the time itself for the table.
+func timeColumn(key, label, sort string, def bool, at func(issuance.Investment) (time.Time, bool)) invColumn {
+	return invColumn{key: key, kind: kTime, label: label, sort: sort, def: def, at: at, value: func(i issuance.Investment) string {
+		if t, ok := at(i); ok && !t.IsZero() {
+			return t.UTC().Format(time.RFC3339)
+		}
 		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
+	}}
 }
 
 // investmentColumns covers every field of the investment object (B.5).
@@ -211,16 +209,11 @@ var investmentColumns = []invColumn{
 	{key: "payment_intent_id", label: "Payment intent", value: func(i issuance.Investment) string { return i.PaymentIntentID }},
 	{key: "has_investor_signed", kind: kBool, label: "Signed", value: func(i issuance.Investment) string { return strconv.FormatBool(i.HasInvestorSigned) }},
 	{key: "processing_issue_statuses", kind: kIssues, label: "Processing issues", def: true, value: func(i issuance.Investment) string { return i.ProcessingIssueStatuses }},
-	{key: "processed_at", kind: kTime, label: "Processed (UTC)", sort: "processed_at", def: true, value: func(i issuance.Investment) string { return optTS(i.ProcessedAt) },
-		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.ProcessedAt) }},
-	{key: "received_at", kind: kTime, label: "Received", value: func(i issuance.Investment) string { return optTS(i.ReceivedAt) },
-		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.ReceivedAt) }},
-	{key: "invested_at", kind: kTime, label: "Invested", value: func(i issuance.Investment) string { return optTS(i.InvestedAt) },
-		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.InvestedAt) }},
-	{key: "refunded_at", kind: kTime, label: "Refunded", value: func(i issuance.Investment) string { return optTS(i.RefundedAt) },
-		at: func(i issuance.Investment) (time.Time, bool) { return derefTime(i.RefundedAt) }},
-	{key: "updated_at", kind: kTime, label: "Updated (UTC)", sort: "updated_at", def: true, value: func(i issuance.Investment) string { return optTS(&i.UpdatedAt) },
-		at: func(i issuance.Investment) (time.Time, bool) { return i.UpdatedAt, true }},
+	timeColumn("processed_at", "Processed (UTC)", "processed_at", true, func(i issuance.Investment) (time.Time, bool) { return derefTime(i.ProcessedAt) }),
+	timeColumn("received_at", "Received", "", false, func(i issuance.Investment) (time.Time, bool) { return derefTime(i.ReceivedAt) }),
+	timeColumn("invested_at", "Invested", "", false, func(i issuance.Investment) (time.Time, bool) { return derefTime(i.InvestedAt) }),
+	timeColumn("refunded_at", "Refunded", "", false, func(i issuance.Investment) (time.Time, bool) { return derefTime(i.RefundedAt) }),
+	timeColumn("updated_at", "Updated (UTC)", "updated_at", true, func(i issuance.Investment) (time.Time, bool) { return i.UpdatedAt, true }),
 	{key: "accredited_investor", kind: kBool, label: "Accredited", value: func(i issuance.Investment) string { return optBool(i.AccreditedInvestor) }},
 	{key: "accredited_investor_type", kind: kCode, label: "Accreditation type", value: func(i issuance.Investment) string { return optStr(i.AccreditedInvestorType) }},
 	{key: "net_worth", kind: kMoney, label: "Net worth", num: true, value: func(i issuance.Investment) string { return optDec(i.NetWorth) }},
@@ -318,38 +311,42 @@ func investmentGroups(offeringOpts []views.Option) []groupSpec {
 	}
 }
 
-// offeringOptions lists the offerings for the selects. The list is one
-// audited call, kept for a minute: typing in the search should not refetch
-// it on every keystroke.
+// offeringOptions lists the offerings for the selects, by name.
 func (s *Server) offeringOptions(c echo.Context) []views.Option {
 	opts, _ := s.offeringList(c)
 	return opts
 }
 
-// offeringNames maps offering ids to names, so tables show names, not ids
-// (same cached call as offeringOptions).
+// offeringNames maps offering ids to names, so tables show names, not ids.
 func (s *Server) offeringNames(c echo.Context) map[int64]string {
 	_, names := s.offeringList(c)
 	return names
 }
 
+// offeringList builds both from the shared list of every offering
+// (offerings.Service.All, kept briefly: typing in the search does not
+// refetch it on every keystroke), again only when that list was read
+// again. Without it the search still works with typed ids.
 func (s *Server) offeringList(c echo.Context) ([]views.Option, map[int64]string) {
+	offs, at, err := s.Offerings.All(c.Request().Context())
 	s.offeringCache.Lock()
 	defer s.offeringCache.Unlock()
-	if time.Since(s.offeringCache.at) < time.Minute && s.offeringCache.opts != nil {
-		return s.offeringCache.opts, s.offeringCache.names
+	kept := &s.offeringCache
+	if err != nil || (kept.opts != nil && kept.at.Equal(at)) {
+		if kept.opts == nil {
+			return []views.Option{{Value: "", Label: "any"}}, map[int64]string{}
+		}
+		return kept.opts, kept.names // the last list read, when this read failed
 	}
-	opts := []views.Option{{Value: "", Label: "any"}}
-	names := map[int64]string{}
-	page, err := s.Issuance.ListOfferings(c.Request().Context(), issuance.OfferingFilter{Ordering: []string{"name"}}, issuance.PageOpts{PageSize: 100})
-	if err != nil {
-		return opts, names // the search still works with typed ids; try again next time
-	}
-	for _, o := range page.Results {
+	byName := slices.Clone(offs)
+	slices.SortStableFunc(byName, func(a, b issuance.Offering) int { return strings.Compare(a.Name, b.Name) })
+	opts := append(make([]views.Option, 0, len(byName)+1), views.Option{Value: "", Label: "any"})
+	names := make(map[int64]string, len(byName))
+	for _, o := range byName {
 		opts = append(opts, views.Option{Value: strconv.FormatInt(o.ID, 10), Label: views.NameWithID(o.Name, o.ID)})
 		names[o.ID] = o.Name
 	}
-	s.offeringCache.opts, s.offeringCache.names, s.offeringCache.at = opts, names, time.Now()
+	kept.opts, kept.names, kept.at = opts, names, at
 	return opts, names
 }
 
@@ -409,7 +406,7 @@ func (s *Server) investmentsSearch(c echo.Context) error {
 	var counts map[string]int
 	if check.OK() {
 		var known bool
-		if counts, known = s.statusCounts().Cached(q); !known {
+		if counts, known = s.StatusCounts.Cached(q); !known {
 			sv.CountsURL = string(routes.StatusCounts) + "?" + q.Encode()
 		}
 		page, err := s.Issuance.ListInvestmentsQuery(ctx, q)
@@ -577,18 +574,6 @@ func setStatusCounts(fl *views.FilterField, counts map[string]int) {
 // short enough that a count is a fair hint of what a checkbox adds.
 const StatusCountsTTL = 20 * time.Second
 
-// statusCounts is the shared cache of status counts: the App's (whose
-// loads it stops and awaits on Close), or, without one, made on first use.
-func (s *Server) statusCounts() *issuance.StatusCounts {
-	s.countsOnce.Do(func() {
-		s.counts = s.StatusCounts
-		if s.counts == nil {
-			s.counts = issuance.NewStatusCounts(context.Background(), s.Issuance, StatusCountsTTL, nil)
-		}
-	})
-	return s.counts
-}
-
 // investmentStatusCounts counts the search's results per status: for htmx,
 // the counts beside the checkboxes (swapped out of band after the
 // results); without JavaScript, it counts and goes back to the search,
@@ -601,7 +586,7 @@ func (s *Server) investmentStatusCounts(c echo.Context) error {
 	var counts map[string]int
 	if issuance.CheckQuery(issuance.InvestmentParams, q).OK() {
 		var err error
-		switch counts, err = s.statusCounts().Get(c.Request().Context(), q); {
+		switch counts, err = s.StatusCounts.Get(c.Request().Context(), q); {
 		case errors.Is(err, issuance.ErrCountsUnavailable):
 			s.Logger.Info("status counts skipped", "err", err) // busy or stopping: shown without counts
 		case err != nil:

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -38,7 +37,7 @@ func (s *Server) home(c echo.Context) error {
 // part whose source cannot answer says so instead of a number.
 func (s *Server) dashboard(c echo.Context, h *views.Home) {
 	ctx := c.Request().Context()
-	now := time.Now()
+	now := s.Now()
 	if s.Issuance != nil {
 		offs, _, err := s.Offerings.All(ctx)
 		if err != nil {

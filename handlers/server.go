@@ -89,15 +89,14 @@ type Server struct {
 		result audit.VerifyResult
 	}
 
+	// offeringCache: the options and names built from Offerings.All's
+	// list, read at at (investments.go).
 	offeringCache struct {
 		sync.Mutex
 		opts  []views.Option
-		names map[int64]string // offering id → name, for tables that show names, not ids
+		names map[int64]string
 		at    time.Time
 	}
-
-	countsOnce sync.Once
-	counts     *issuance.StatusCounts // the search's status counts, briefly cached (investments.go)
 }
 
 // access is who may use a route.
@@ -131,6 +130,11 @@ func New(d Deps) (*Server, error) {
 	}
 	if d.Offerings == nil && d.Issuance != nil {
 		d.Offerings = offerings.New(d.Issuance, d.Now)
+	}
+	if d.StatusCounts == nil && d.Issuance != nil {
+		// Without the App's (whose loads it stops and awaits on Close): one
+		// that lives as long as the process.
+		d.StatusCounts = issuance.NewStatusCounts(context.Background(), d.Issuance, StatusCountsTTL, nil)
 	}
 	s := &Server{Deps: d, echo: echo.New()}
 	e := s.echo

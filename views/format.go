@@ -74,11 +74,16 @@ func MoneyRat(r *big.Rat, currency string) string {
 	if r == nil {
 		return Dash
 	}
-	s := r.FloatString(6)
-	s = strings.TrimRight(s, "0")
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	intPart, frac, _ := strings.Cut(s, ".")
+	digits, neg := strings.CutPrefix(r.FloatString(6), "-")
+	intPart, frac, _ := strings.Cut(digits, ".")
+	return moneyOf(neg, intPart, frac, currency)
+}
+
+// moneyOf writes an amount from its sign and digits: the fraction without
+// its trailing zeros but at least two places, the symbol of the currency
+// (or its code), thousands separators, and no sign on a zero.
+func moneyOf(neg bool, intPart, frac, currency string) string {
+	frac = strings.TrimRight(frac, "0")
 	for len(frac) < 2 {
 		frac += "0"
 	}
@@ -124,19 +129,7 @@ func plainMoney(dec, currency string) (out string, ok bool) {
 	if intPart = strings.TrimLeft(intPart, "0"); intPart == "" {
 		intPart = "0"
 	}
-	frac = strings.TrimRight(frac, "0")
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	sym, known := currencySymbols[currency]
-	if !known {
-		sym = currency + " "
-	}
-	out = sym + group(intPart) + "." + frac
-	if neg && strings.Trim(intPart+frac, "0") != "" {
-		out = "-" + out
-	}
-	return out, true
+	return moneyOf(neg, intPart, frac, currency), true
 }
 
 // allDigits: s is one or more ASCII digits.

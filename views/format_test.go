@@ -179,6 +179,7 @@ func TestStatusBadges(t *testing.T) {
 		RedemptionStatus: {"processing", "success", "failed", "unknown", "requested", "rejected", "no_answer"}, // the API's, then the console's own
 		JobState:         {"draft", "running", "paused", "cancelled", "done"},
 		RowState:         {"pending", "running", "unknown", "waiting", "done", "failed", "skipped"},
+		CashlinkKYC:      {"SUCCESS", "PENDING", "INSUFFICIENT"},
 	}
 	for f, codes := range families {
 		if len(family(f)) != len(codes) {
