@@ -233,7 +233,7 @@ func (w *Wizard) createOne(ctx context.Context, reg InvestorCreator, iss Issuanc
 // while: the review's page, its row swaps and its bulk actions would
 // otherwise read every investor's wallets on every click (audited reads,
 // one per investor). The set is the key, so a changed mapping is checked
-// afresh; the typed confirmation (Validate) never uses the cache.
+// afresh; the pre-flight before the credit (RunPreflight) never uses it.
 var checkCache = struct {
 	sync.Mutex
 	m map[checkKey]checkEntry
@@ -252,8 +252,9 @@ type checkEntry struct {
 // CheckTTL is how long Cashlink's answers about a set of investors are reused.
 const CheckTTL = time.Minute
 
-// CheckJobCached is CheckJob with answers up to CheckTTL old (fresh: read
-// again now).
+// CheckJobCached reads what Cashlink says of the job's investors (whether
+// it knows them, their wallets; CheckCashlink), with answers up to
+// CheckTTL old (fresh: read again now).
 func (w *Wizard) CheckJobCached(ctx context.Context, jobID int64, fresh bool) (CashlinkCheck, string, time.Time, error) {
 	ids, err := w.Store.CashlinkInvestorsToCheck(ctx, jobID)
 	if err != nil {

@@ -498,10 +498,6 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 	if err != nil {
 		return err
 	}
-	save := func(next string) error {
-		r.Step = next
-		return nil
-	}
 	if rr.docs == nil && (r.Step == StepDocuments || r.Step == StepInvestment) {
 		// This row's documents and the shared ones: not the whole job's.
 		if rr.docs, err = e.st.rowDocuments(ctx, job.ID, r.ID); err != nil {
@@ -536,7 +532,8 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 		if n == 0 && !hasShared(rr.docs) {
 			return fmt.Errorf("%w: no signed document for this investment", errFinal)
 		}
-		return save(StepInvestment)
+		r.Step = StepInvestment
+		return nil
 
 	case StepInvestment:
 		in, err := e.newInvestment(job, *r, rr.docs)
@@ -573,7 +570,8 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 		r.CashlinkInvestment = id
 		row := *r
 		rr.later(func(ctx context.Context, tx *sql.Tx) error { return e.st.setImported(ctx, tx, row) })
-		return save(StepWallet)
+		r.Step = StepWallet
+		return nil
 
 	case StepWallet:
 		if r.Wallet == "" {
@@ -597,7 +595,8 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 		}); err != nil {
 			return err
 		}
-		return save(StepCredit)
+		r.Step = StepCredit
+		return nil
 
 	case StepCredit:
 		var cr cashlink.Credit
@@ -614,7 +613,8 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 			rr.creditedAt = time.Time{} // delivered at once: read now
 		}
 		rr.credit = cr
-		return save(StepStatus)
+		r.Step = StepStatus
+		return nil
 
 	case StepStatus:
 		var inv cashlink.Investment
@@ -628,7 +628,8 @@ func (e *Engine) step(ctx context.Context, job Job, rr *rowRun) error {
 		switch {
 		case inv.Status == cashlink.StatusDelivered:
 			e.learn(rr.credit, inv)
-			return save(StepDone)
+			r.Step = StepDone
+			return nil
 		case cashlink.Final(inv.Status):
 			return fmt.Errorf("%w: Cashlink ended the investment with status %s", errFinal, inv.Status)
 		}
@@ -695,7 +696,7 @@ func (e *Engine) uploadShared(ctx context.Context, job Job) error {
 		for attempt := 1; ; attempt++ {
 			rr := &rowRun{}
 			_, err := e.upload(jctx, rr, install, job, 0, d, n)
-			if werr := e.writer.write(rr.pending...); werr != nil {
+			if werr := e.flush(rr); werr != nil {
 				return &storeError{errors.Join(werr, err)}
 			}
 			if err == nil {
@@ -774,7 +775,7 @@ func (e *Engine) newInvestment(job Job, r Row, docs []Document) (cashlink.NewInv
 func (e *Engine) ledgered(ctx context.Context, key cashlink.Key, job, row int64, step string, body []byte, send func(cashlink.Key) (string, error)) (string, error) {
 	rr := &rowRun{}
 	id, err := e.ledgeredRow(ctx, rr, nil, key, job, row, step, body, send)
-	if werr := e.writer.write(rr.pending...); werr != nil {
+	if werr := e.flush(rr); werr != nil {
 		// Without the outcome on record the call must not count as done or
 		// refused: the key is sent again (same body); Cashlink replays.
 		return "", &storeError{errors.Join(werr, err)}
@@ -801,12 +802,7 @@ func (e *Engine) ledgeredRow(ctx context.Context, rr *rowRun, pre ledgerStep, ke
 	if rr.row.ID != 0 {
 		err = e.save(rr, steps...)
 	} else {
-		queued := rr.pending
-		if err = e.writer.write(append(queued[:len(queued):len(queued)], steps...)...); err != nil {
-			rr.pending = queued // rolled back: still to be written
-		} else {
-			rr.pending = nil
-		}
+		err = e.flush(rr, steps...) // a job's call (shared documents): no row to save
 	}
 	var skip *skipError
 	if errors.Is(err, ErrBodyChanged) || errors.As(err, &skip) {

@@ -214,14 +214,8 @@ func (s *Store) replacePending(ctx context.Context, jobID int64, files []pending
 		return fmt.Errorf("pending documents: %w", err)
 	}
 	defer tx.Rollback()
-	var state string
-	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	} else if err != nil {
-		return fmt.Errorf("pending documents: %w", err)
-	}
-	if JobState(state) != JobDraft {
-		return &ConflictError{Job: jobID, State: JobState(state), Reason: "This import has started; its documents can no longer change."}
+	if err := draftIn(ctx, tx, jobID, "documents"); err != nil {
+		return err
 	}
 	now := s.now()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM import_pending_documents WHERE job_id = ? OR created_at < ?`, jobID, now.Add(-PendingTTL).UnixMilli()); err != nil {

@@ -156,17 +156,17 @@ func (w *Wizard) RunPreflight(ctx context.Context, reg InvestorReader, jobID int
 	if err != nil {
 		return Preflight{}, err
 	}
+	rows, err := w.Store.Rows(ctx, jobID)
+	if err != nil {
+		return Preflight{}, err
+	}
 	// Wallets are read below with the investor; the review's own wallet
 	// read would double the calls.
-	rv, err := Validate(ctx, w.Store, nil, j)
+	rv, err := validateRows(ctx, w.Store, nil, j, rows)
 	if err != nil {
 		return Preflight{}, err
 	}
 	p := Preflight{Review: rv, NotChecked: preflightNotChecked}
-	rows, err := w.Store.Rows(ctx, jobID)
-	if err != nil {
-		return p, err
-	}
 	cat, err := w.Store.Catalog(ctx)
 	if err != nil {
 		return p, err
@@ -231,11 +231,10 @@ func (w *Wizard) RunPreflight(ctx context.Context, reg InvestorReader, jobID int
 		if asked != nil {
 			askedOfPaid.Add(askedOfPaid, asked)
 			if camp.Currency == IssuanceCurrency && !closeEnough(asked, paid) {
-				p.Mismatched++
-			}
-			if camp.Currency == IssuanceCurrency && !closeEnough(asked, paid) && len(p.Mismatch) < maxMismatchExamples {
-				p.Mismatch = append(p.Mismatch, fmt.Sprintf("%s: %d units × %s %s = %s %s, but the investor paid %s %s.", rowName(r), r.Units,
-					camp.PricePerUnit, camp.Currency, asked.FloatString(2), camp.Currency, paid.FloatString(2), IssuanceCurrency))
+				if p.Mismatched++; len(p.Mismatch) < maxMismatchExamples {
+					p.Mismatch = append(p.Mismatch, fmt.Sprintf("%s: %d units × %s %s = %s %s, but the investor paid %s %s.", rowName(r), r.Units,
+						camp.PricePerUnit, camp.Currency, asked.FloatString(2), camp.Currency, paid.FloatString(2), IssuanceCurrency))
+				}
 			}
 		}
 	}

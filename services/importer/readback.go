@@ -32,7 +32,6 @@ type rowRun struct {
 	due        time.Time       // when the status is to be read
 	ready      bool            // the status may be read now
 	credit     cashlink.Credit // the credit's answer (its created_at)
-	index      int             // in readQueue
 }
 
 // later queues a write for the row's next durable write.
@@ -42,10 +41,15 @@ func (rr *rowRun) later(st ledgerStep) { rr.pending = append(rr.pending, st) }
 // durably (group-committed with other workers' writes).
 func (e *Engine) save(rr *rowRun, more ...ledgerStep) error {
 	r := rr.row
+	return e.flush(rr, append([]ledgerStep{func(ctx context.Context, tx *sql.Tx) error { return e.st.saveRowIn(ctx, tx, r) }}, more...)...)
+}
+
+// flush writes what is queued for the row and then steps, durably, in one
+// group-committed write.
+func (e *Engine) flush(rr *rowRun, steps ...ledgerStep) error {
 	queued := rr.pending
-	steps := append(queued[:len(queued):len(queued)], func(ctx context.Context, tx *sql.Tx) error { return e.st.saveRowIn(ctx, tx, r) })
 	rr.pending = nil
-	if err := e.writer.write(append(steps, more...)...); err != nil {
+	if err := e.writer.write(append(queued[:len(queued):len(queued)], steps...)...); err != nil {
 		// The batch or a step failed: what was queued may not be
 		// written, so it stays queued for the row's next write (each
 		// queued step is an idempotent update, harmless if it landed).
@@ -133,11 +137,8 @@ type readQueue []*rowRun
 
 func (q readQueue) Len() int           { return len(q) }
 func (q readQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
-func (q readQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
-}
-func (q *readQueue) Push(x any) { rr := x.(*rowRun); rr.index = len(*q); *q = append(*q, rr) }
+func (q readQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *readQueue) Push(x any)        { *q = append(*q, x.(*rowRun)) }
 func (q *readQueue) Pop() any {
 	old := *q
 	rr := old[len(old)-1]

@@ -88,11 +88,20 @@ func (r Review) OK() bool { return len(r.JobProblems) == 0 && len(r.Problems) ==
 // also reads each distinct Cashlink investor's wallets (audited reads): an
 // unknown investor or one without a wallet would fail mid-run.
 func Validate(ctx context.Context, st *Store, reg Registry, job Job) (Review, error) {
+	rows, err := st.Rows(ctx, job.ID)
+	if err != nil {
+		return Review{}, err
+	}
+	return validateRows(ctx, st, reg, job, rows)
+}
+
+// validateRows is Validate of the job's rows, already read.
+func validateRows(ctx context.Context, st *Store, reg Registry, job Job, rows []Row) (Review, error) {
 	rv := Review{Problems: map[int64][]Problem{}}
 	if strings.TrimSpace(job.CampaignID) == "" {
 		rv.JobProblems = append(rv.JobProblems, "No Cashlink campaign chosen (step Mapping).")
 	}
-	rows, err := st.Rows(ctx, job.ID)
+	imported, err := st.importedBy(ctx, job.ID)
 	if err != nil {
 		return rv, err
 	}
@@ -138,9 +147,7 @@ func Validate(ctx context.Context, st *Store, reg Registry, job Job) (Review, er
 		if rowDocs[r.ID] == 0 && !shared {
 			add(r.ID, "No signed document.", "documents")
 		}
-		if by, err := st.ImportedBy(ctx, r.IssuanceID); err != nil {
-			return rv, err
-		} else if by != 0 && by != job.ID {
+		if by := imported[r.IssuanceID]; by != 0 && by != job.ID {
 			add(r.ID, fmt.Sprintf("Already imported by job %d.", by), "skip")
 		}
 		rv.Ready++

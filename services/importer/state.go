@@ -161,6 +161,22 @@ func (s *Store) transition(ctx context.Context, x execQuerier, id int64, a Actio
 	return &ConflictError{Job: id, Action: a, State: JobState(cur)}
 }
 
+// draftIn checks, inside tx, that the job exists and is still a draft:
+// what of it changes (its mapping, rows, documents) is then written in
+// the same transaction, so a job that has started is never changed.
+func draftIn(ctx context.Context, tx *sql.Tx, jobID int64, what string) error {
+	var state string
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	} else if err != nil {
+		return fmt.Errorf("job %d: %w", jobID, err)
+	}
+	if JobState(state) != JobDraft {
+		return &ConflictError{Job: jobID, State: JobState(state), Reason: "This import has started; its " + what + " can no longer change."}
+	}
+	return nil
+}
+
 type execQuerier interface {
 	execer
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -96,6 +97,9 @@ type Document struct {
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
+
+	installMu sync.Mutex
+	install   string // the installation id, once read (it never changes)
 }
 
 // NewStore returns a store over console.db.
@@ -122,12 +126,16 @@ func fromMS(v sql.NullInt64) time.Time {
 
 // InstallationID is this console's id, prefixing every idempotency key.
 func (s *Store) InstallationID(ctx context.Context) (string, error) {
-	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'installation_id'`).Scan(&id)
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
+	if s.install != "" { // read once: every step of every row names it in its key
+		return s.install, nil
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'installation_id'`).Scan(&s.install)
 	if err != nil {
 		return "", fmt.Errorf("installation id: %w", err)
 	}
-	return id, nil
+	return s.install, nil
 }
 
 // CreateJob starts a draft job.
@@ -617,14 +625,8 @@ func (s *Store) MapInvestors(ctx context.Context, jobID int64, apply map[int64]s
 		return fmt.Errorf("map investors: %w", err)
 	}
 	defer tx.Rollback()
-	var state string
-	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	} else if err != nil {
-		return fmt.Errorf("map investors: %w", err)
-	}
-	if JobState(state) != JobDraft {
-		return &ConflictError{Job: jobID, State: JobState(state), Reason: "This import has started; its mapping can no longer change."}
+	if err := draftIn(ctx, tx, jobID, "mapping"); err != nil {
+		return err
 	}
 	for inv, cl := range apply {
 		if _, err := s.applyMapping(ctx, tx, jobID, inv, cl); err != nil {
@@ -647,6 +649,26 @@ func (s *Store) ImportedBy(ctx context.Context, issuanceID int64) (int64, error)
 		return 0, nil
 	}
 	return job, err
+}
+
+// importedBy maps the job's Issuance investments that a job has imported
+// to that job: one query for the whole job, not one per row.
+func (s *Store) importedBy(ctx context.Context, jobID int64) (map[int64]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT i.issuance_id, i.job_id FROM imported_investments i
+		WHERE i.issuance_id IN (SELECT issuance_id FROM import_rows WHERE job_id = ?)`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("imported investments of job %d: %w", jobID, err)
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var inv, job int64
+		if err := rows.Scan(&inv, &job); err != nil {
+			return nil, err
+		}
+		out[inv] = job
+	}
+	return out, rows.Err()
 }
 
 // Imported lists every imported investment (for reconciliation).

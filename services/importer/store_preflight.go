@@ -35,7 +35,7 @@ func (s *Store) FailedRows(ctx context.Context, jobID int64) ([]RemapRow, bool, 
 	var out []RemapRow
 	for rows.Next() {
 		var rr RemapRow
-		if rr.Row, err = scanRow(scanWrap{rows, &rr.Fixable}); err != nil {
+		if rr.Row, err = scanRow(&rowScanner{rows: rows, extra: []any{&rr.Fixable}}); err != nil {
 			return nil, false, err
 		}
 		out = append(out, rr)
@@ -123,14 +123,6 @@ func (s *Store) RemapFailed(ctx context.Context, jobID int64, campaign string, r
 	}
 	return nil, nil
 }
-
-// scanWrap reads a row followed by one more boolean column.
-type scanWrap struct {
-	rows *sql.Rows
-	fix  *bool
-}
-
-func (w scanWrap) Scan(dest ...any) error { return w.rows.Scan(append(dest, w.fix)...) }
 
 // SourceSummary is what the Source step shows right after loading: the
 // counts of the loaded rows, the first rows, and the rows an earlier job

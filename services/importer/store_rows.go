@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -322,14 +321,8 @@ func (s *Store) BulkEdit(ctx context.Context, jobID int64, show string, chk Cash
 		return 0, fmt.Errorf("bulk edit of job %d: %w", jobID, err)
 	}
 	defer tx.Rollback()
-	var state string
-	if err := tx.QueryRowContext(ctx, `SELECT state FROM import_jobs WHERE id = ?`, jobID).Scan(&state); errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrNotFound
-	} else if err != nil {
-		return 0, fmt.Errorf("bulk edit of job %d: %w", jobID, err)
-	}
-	if JobState(state) != JobDraft {
-		return 0, &ConflictError{Job: jobID, State: JobState(state), Reason: "This import has started; its rows can no longer change."}
+	if err := draftIn(ctx, tx, jobID, "rows"); err != nil {
+		return 0, err
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, reviewCTE+`SELECT count(*) FROM k WHERE `+cond, reviewArgs(jobID, chk)...).Scan(&n); err != nil {
