@@ -56,6 +56,16 @@ func (s *Server) loadJob(c echo.Context) (importer.Job, error) {
 	return s.Imports.Store.Job(c.Request().Context(), id)
 }
 
+// loadDraft is loadJob for a change of the job: refused at once when the
+// job has started (editable).
+func (s *Server) loadDraft(c echo.Context) (importer.Job, error) {
+	j, err := s.loadJob(c)
+	if err != nil {
+		return j, err
+	}
+	return j, editable(j)
+}
+
 // editable refuses at once a change of a job that has started (the
 // store's guarded writes refuse it too, whatever happens in between).
 func editable(j importer.Job) error {

@@ -10,6 +10,8 @@ import (
 
 	"issuerconsole/services/cashlink"
 	"issuerconsole/services/importer"
+
+	"issuerconsole/views"
 )
 
 // TestImportPreflightClosedCampaign: a job mapped to a closed campaign is
@@ -122,10 +124,10 @@ func TestImportPreflightReadiesInvestors(t *testing.T) {
 		units += row.Units
 	}
 	total := r.doc.Find(`[data-testid="total-row"]`)
-	if text(total.Find(`[data-testid="total-investments"]`)) != "2" || text(total.Find(`[data-testid="total-units"]`)) != groupDigits(units) {
+	if text(total.Find(`[data-testid="total-investments"]`)) != "2" || text(total.Find(`[data-testid="total-units"]`)) != views.Count(units) {
 		t.Fatalf("totals %q", text(total))
 	}
-	if got, want := text(total.Find(`[data-testid="total-amount"]`)), "€"+groupDigits(units*100)+".00"; got != want {
+	if got, want := text(total.Find(`[data-testid="total-amount"]`)), "€"+views.Count(units*100)+".00"; got != want {
 		t.Fatalf("amount %q, want %q (EUR 100 per unit)", got, want)
 	}
 	if got := text(total.Find(`[data-testid="total-paid"]`)); !strings.HasPrefix(got, "$") {
@@ -215,16 +217,4 @@ func TestImportPreflightReadiesInvestors(t *testing.T) {
 			t.Fatalf("row %d: %s %s", row.ID, row.State, row.Error)
 		}
 	}
-}
-
-func groupDigits(n int64) string {
-	s := itoa(int(n))
-	var b strings.Builder
-	for i, ch := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(ch)
-	}
-	return b.String()
 }

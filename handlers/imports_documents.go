@@ -134,11 +134,8 @@ func (s *Server) importDocuments(c echo.Context) error {
 }
 
 func (s *Server) uploadDocument(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -194,11 +191,8 @@ func (s *Server) uploadDocument(c echo.Context) error {
 }
 
 func (s *Server) deleteDocument(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	doc, err := strconv.ParseInt(c.Param("doc"), 10, 64)
@@ -212,11 +206,8 @@ func (s *Server) deleteDocument(c echo.Context) error {
 }
 
 func (s *Server) setDocumentMeta(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	cat, subj := c.FormValue("category"), c.FormValue("subject")
@@ -239,11 +230,8 @@ func fmtTS(t time.Time) string {
 // previewDocuments matches the files of one upload to the job's rows and
 // keeps them for the preview; nothing joins the job yet.
 func (s *Server) previewDocuments(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	fail := func(status int, msg string) error {
@@ -292,11 +280,8 @@ func (s *Server) previewDocuments(c echo.Context) error {
 // storeDocuments stores the previewed matches (when they are still the
 // files shown: the form's preview token).
 func (s *Server) storeDocuments(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	expect, err := strconv.Atoi(c.FormValue("expect"))

@@ -189,11 +189,8 @@ func (s *Server) importMapping(c echo.Context) error {
 }
 
 func (s *Server) setImportMapping(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -240,11 +237,8 @@ func (s *Server) setImportMapping(c echo.Context) error {
 }
 
 func (s *Server) uploadMappings(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -349,11 +343,8 @@ func parseMappingCSV(r io.Reader) (map[int64]string, []string) {
 // createCashlinkInvestor creates a natural person in Cashlink for an
 // Issuance investor and maps it.
 func (s *Server) createCashlinkInvestor(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -421,11 +412,8 @@ func (s *Server) createCashlinkInvestor(c echo.Context) error {
 // mapInvestor saves one Issuance investor's Cashlink id: htmx gets the
 // row, a plain post the page it came from.
 func (s *Server) mapInvestor(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	inv, err := strconv.ParseInt(c.Param("inv"), 10, 64)
@@ -461,11 +449,8 @@ func (s *Server) mapInvestor(c echo.Context) error {
 
 // matchByEmail maps every unmapped investor by e-mail.
 func (s *Server) matchByEmail(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	n, err := s.wizard().MatchByEmail(c.Request().Context(), j.ID, actor(c))
@@ -481,11 +466,8 @@ func (s *Server) matchByEmail(c echo.Context) error {
 // createAllInvestors creates every unmapped natural person in Cashlink and
 // shows each one's outcome.
 func (s *Server) createAllInvestors(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	expect, err := strconv.Atoi(c.FormValue("expect"))

@@ -20,7 +20,6 @@ func (s *Server) remapView(c echo.Context, j importer.Job, kept map[string]strin
 	if err != nil {
 		return views.RemapView{}, err
 	}
-	h.ReadOnly = false // admins only (the route's role)
 	rows, locked, err := s.Imports.Store.FailedRows(ctx, j.ID)
 	if err != nil {
 		return views.RemapView{}, err

@@ -237,11 +237,8 @@ func formDates(c echo.Context, e *importer.RowEdit, clearBlank bool) (problems [
 }
 
 func (s *Server) editImportRow(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	row, err := strconv.ParseInt(c.Param("row"), 10, 64)
@@ -275,11 +272,8 @@ func (s *Server) editImportRow(c echo.Context) error {
 }
 
 func (s *Server) skipImportRow(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	row, err := strconv.ParseInt(c.Param("row"), 10, 64)
@@ -298,11 +292,8 @@ func (s *Server) skipImportRow(c echo.Context) error {
 // pages), when the filter still shows the number of rows the page said,
 // and goes back to the same filter with the result.
 func (s *Server) reviewBulk(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	at := reviewPlace(c)

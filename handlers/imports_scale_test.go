@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"issuerconsole/services/importer"
+
+	"issuerconsole/views"
 )
 
 // uploadFiles posts many files under one field name in one multipart body.
@@ -266,8 +268,7 @@ func TestImportReviewBulkActions(t *testing.T) {
 // and page they were sent from.
 func TestImportReviewRowSwap(t *testing.T) {
 	t.Parallel()
-	s, c, j := newScaleJob(t)
-	_ = s
+	_, c, j := newScaleJob(t)
 	r := c.get(j.path("review?show=ready&page=2"))
 	tr := r.doc.Find(`tr[data-testid="review-row"]`).First()
 	id := tr.AttrOr("data-row", "")
@@ -356,7 +357,7 @@ func TestImportMappingBulk(t *testing.T) {
 	if left != unmapped-matched {
 		t.Fatalf("matched %d of %d, %d left", matched, unmapped, left)
 	}
-	if btn := text(r.doc.Find(`[data-testid="create-all"] button`)); btn != fmt.Sprintf("Create the %s in Cashlink", plural(left, "unmapped investor")) {
+	if btn := text(r.doc.Find(`[data-testid="create-all"] button`)); btn != fmt.Sprintf("Create the %s in Cashlink", views.Plural(int64(left), "unmapped investor")) {
 		t.Fatalf("create-all button %q", btn)
 	}
 
@@ -416,13 +417,6 @@ func TestImportMappingBulk(t *testing.T) {
 	if n := counts(t, s).Investors - before; n != created {
 		t.Fatalf("a repeat created %d more", n-created)
 	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
 }
 
 // A mapping row's actions with htmx answer with the row alone; a refused
@@ -669,7 +663,7 @@ func TestImportPagersSwapTheirArea(t *testing.T) {
 		}
 		r = c.get(href, "HX-Request", "true")
 		wantStatus(t, r, http.StatusOK)
-		if r.doc.Find(tc.area).Length() != 1 || r.doc.Find("header, nav.stepper, h1").Length() != 0 {
+		if r.doc.Find(tc.area).Length() != 1 || r.doc.Find("header, .stepper, h1").Length() != 0 {
 			t.Fatalf("%s: page 2 by htmx is not the area alone: %.300s", tc.page, r.body)
 		}
 		if cur := text(r.doc.Find(`[data-testid="pager"] [aria-current="page"]`).First()); cur != "2" {

@@ -68,11 +68,8 @@ func (s *Server) importSource(c echo.Context) error {
 }
 
 func (s *Server) setImportSource(c echo.Context) error {
-	j, err := s.loadJob(c)
+	j, err := s.loadDraft(c)
 	if err != nil {
-		return err
-	}
-	if err := editable(j); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

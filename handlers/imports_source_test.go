@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"issuerconsole/views"
 )
 
 // TestImportSourcePreview: after loading an offering the Source step shows
@@ -46,7 +48,7 @@ func TestImportSourcePreview(t *testing.T) {
 	if got := p.Find(`[data-testid="source-row"]`).Length(); got != min(total, 10) {
 		t.Fatalf("%d preview rows, want %d", got, min(total, 10))
 	}
-	if got := text(p.Find("h3")); !strings.Contains(got, groupDigits(int64(total))+" investment") {
+	if got := text(p.Find("h3")); !strings.Contains(got, views.Count(int64(total))+" investment") {
 		t.Fatalf("preview heading %q, want the %d rows", got, total)
 	}
 	if got := text(p.Find(`[data-testid="source-amount"]`)); !strings.HasPrefix(got, "$") {
