@@ -51,24 +51,25 @@ const (
 
 // App is a wired console.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	DB       *sql.DB
-	Accounts *accounts.Service
-	Audit    *audit.Store
-	Anchor   *audit.Anchor    // signs the audit chain's head into the checkpoint file
-	SignIns  *audit.SignIns   // failed and throttled sign-ins, folded
-	Issuance *issuance.Client // nil when not configured
-	Cashlink *cashlink.Client // nil when not configured
-	Server   *handlers.Server
-	Sandbox  *sandbox.Sandbox       // nil in live mode
-	Importer *importer.Engine       // nil unless both APIs are configured
-	exports  *export.Manager        // nil unless Issuance is configured
-	counts   *issuance.StatusCounts // nil unless Issuance is configured
-	stop     context.CancelFunc
-	BaseURL  string // http(s)://host:port of the listener
-	closers  []func() error
-	anchorWG sync.WaitGroup
+	cfg       config.Config
+	log       *slog.Logger
+	DB        *sql.DB
+	Accounts  *accounts.Service
+	Audit     *audit.Store
+	Anchor    *audit.Anchor    // signs the audit chain's head into the checkpoint file
+	SignIns   *audit.SignIns   // failed and throttled sign-ins, folded
+	Issuance  *issuance.Client // nil when not configured
+	Cashlink  *cashlink.Client // nil when not configured
+	Server    *handlers.Server
+	Sandbox   *sandbox.Sandbox       // nil in live mode
+	Importer  *importer.Engine       // nil unless both APIs are configured
+	exports   *export.Manager        // nil unless Issuance is configured
+	counts    *issuance.StatusCounts // nil unless Issuance is configured
+	offerings *offerings.Service     // nil unless Issuance is configured; closed with the App
+	stop      context.CancelFunc
+	BaseURL   string // http(s)://host:port of the listener
+	closers   []func() error
+	anchorWG  sync.WaitGroup
 
 	// Start-up work that may run after New returns (Options.Background):
 	// ready is closed when it has ended, failed too when it went wrong
@@ -203,6 +204,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		}()
 	}
 	offs := offeringService(a.Issuance, opts)
+	a.offerings = offs
 	if a.Issuance != nil {
 		// An export's human columns name the offerings from the shared list,
 		// read again at most every 30 s.
@@ -594,6 +596,9 @@ func (a *App) Close() error {
 		}
 		if a.counts != nil {
 			a.counts.Close() // their calls write audit rows
+		}
+		if a.offerings != nil {
+			a.offerings.Close() // so do the offering pages' shared loads
 		}
 		a.anchorWG.Wait()
 		// The last rows of the session are anchored before the database closes.

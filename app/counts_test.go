@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"issuerconsole/services/issuance"
+	"issuerconsole/services/offerings"
 )
 
 // silentListener accepts connections and never answers: an API that
@@ -103,5 +104,51 @@ func TestCloseEndsStatusCounts(t *testing.T) {
 	}
 	if _, err := counts.Get(context.Background(), url.Values{"amount__gte": {"6"}}); !errors.Is(err, issuance.ErrCountsUnavailable) {
 		t.Fatalf("count after Close: %v, want ErrCountsUnavailable", err)
+	}
+}
+
+// The offering pages' shared loads end with the App too: one blocked on a
+// hanging API is cancelled by Close, and none starts afterwards.
+func TestCloseEndsOfferingLoads(t *testing.T) {
+	t.Parallel()
+	ln, started := silentListener(t)
+	a, err := New(context.Background(), startConfig(t), ln.Addr(), slog.New(slog.DiscardHandler), io.Discard,
+		Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			a.Close()
+		}
+	}()
+	if a.offerings == nil {
+		t.Fatal("no offerings service with the Issuance API configured")
+	}
+	offs := a.offerings
+	got := make(chan error, 1)
+	go func() {
+		_, err := offs.Overview(context.Background(), 1)
+		got <- err
+	}()
+	<-started // the shared load is at the (hanging) API
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	// Cancelled, not timed out (the client's timeout is 30 s).
+	bound := time.NewTimer(time.Minute) // only bounds a failure
+	defer bound.Stop()
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("offering load in progress at Close: %v, want context.Canceled", err)
+		}
+	case <-bound.C:
+		t.Fatal("an offering load outlived Close")
+	}
+	if _, err := offs.Overview(context.Background(), 2); !errors.Is(err, offerings.ErrClosed) {
+		t.Fatalf("load after Close: %v, want offerings.ErrClosed", err)
 	}
 }

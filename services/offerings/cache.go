@@ -3,6 +3,7 @@ package offerings
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,18 @@ type cache[V any] struct {
 	group singleflight.Group
 
 	waiting atomic.Int64 // callers waiting for a shared load right now
+
+	// Loads end with the cache: close cancels those in progress (their
+	// calls write audit rows, and the audit log closes after it) and waits
+	// for them; none starts afterwards.
+	life   context.Context
+	end    context.CancelFunc
+	closed bool // guarded by mu
+	inLoad sync.WaitGroup
 }
+
+// ErrClosed: the console is stopping, nothing is loaded any more.
+var ErrClosed = errors.New("offerings: the console is stopping")
 
 // flight is one load in progress; forget marks it stale so that its
 // answer, older than the refresh, is not kept.
@@ -43,7 +55,18 @@ type cached[V any] struct {
 }
 
 func newCache[V any](ttl time.Duration, max int, now func() time.Time) *cache[V] {
-	return &cache[V]{ttl: ttl, max: max, now: now, items: map[string]*list.Element{}, lru: list.New(), loads: map[string]*flight{}}
+	life, end := context.WithCancel(context.Background())
+	return &cache[V]{ttl: ttl, max: max, now: now, items: map[string]*list.Element{}, lru: list.New(), loads: map[string]*flight{},
+		life: life, end: end}
+}
+
+// close cancels the loads in progress, waits for them, and refuses new ones.
+func (c *cache[V]) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.end()
+	c.inLoad.Wait()
 }
 
 func (c *cache[V]) setUnshared(u bool) { c.unshared = u }
@@ -79,10 +102,21 @@ func (c *cache[V]) get(ctx context.Context, key string, load func(context.Contex
 	ch := c.group.DoChan(key, func() (any, error) {
 		f := &flight{}
 		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
 		c.loads[key] = f
+		c.inLoad.Add(1)
 		c.mu.Unlock()
+		defer c.inLoad.Done()
+		// Detached from the caller, not from the cache's life; the
+		// caller's values (the audit actor) are kept.
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		defer context.AfterFunc(c.life, cancel)()
 		at := c.now()
-		v, err := load(context.WithoutCancel(ctx))
+		v, err := load(lctx)
 		e := &cached[V]{key: key, val: v, at: at}
 		c.store(e, f, err == nil) // errors are not kept: the next request asks again
 		if err != nil {

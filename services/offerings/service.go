@@ -68,6 +68,15 @@ func NewWithOptions(client *issuance.Client, now func() time.Time, o Options) *S
 	return s
 }
 
+// Close cancels the loads in progress and waits for them (their calls write
+// audit rows); none starts afterwards.
+func (s *Service) Close() {
+	s.offers.close()
+	s.overviews.close()
+	s.summaries.close()
+	s.lists.close()
+}
+
 func (s *Service) key(kind string, id any) string { return fmt.Sprintf("%s|%s|%v", s.scope, kind, id) }
 
 // Offering is GET /api/offerings/{id}/, kept like the rest: the page's frame
