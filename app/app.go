@@ -203,17 +203,14 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 			a.Anchor.Run(base, cfg.AuditCheckpoint, func(err error) { log.Error("audit checkpoint failed", "err", err) })
 		}()
 	}
-	offs := offeringService(a.Issuance, opts)
-	a.offerings = offs
 	if a.Issuance != nil {
+		a.offerings = offeringService(a.Issuance, opts)
 		// An export's human columns name the offerings from the shared list,
 		// read again at most every 30 s.
-		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(offs.Namer(base, 30*time.Second)), log)
+		a.exports, err = export.NewManager(base, filepath.Join(cfg.DataDir, "exports"), a.Issuance, handlers.ExportColumns(a.offerings.Namer(base, 30*time.Second)), log)
 		if err != nil {
 			return nil, err
 		}
-	}
-	if a.Issuance != nil {
 		// The search page's status counts load in the background too.
 		a.counts = issuance.NewStatusCounts(base, a.Issuance, handlers.StatusCountsTTL, opts.Now)
 	}
@@ -261,7 +258,7 @@ func New(ctx context.Context, cfg config.Config, addr net.Addr, log *slog.Logger
 		Searches:      searches.New(a.DB, opts.Now),
 		Exports:       a.exports,
 		Imports:       imports,
-		Offerings:     offs,
+		Offerings:     a.offerings,
 		Now:           opts.Now,
 		StatusCounts:  a.counts,
 	})
@@ -701,9 +698,6 @@ func (a *App) purgeSessions(ctx context.Context) {
 // offeringService is the offering pages' reader with its shared cache (nil
 // without Issuance).
 func offeringService(c *issuance.Client, opts Options) *offerings.Service {
-	if c == nil {
-		return nil
-	}
 	if opts.OfferingCache != nil {
 		return offerings.NewWithOptions(c, opts.Now, *opts.OfferingCache)
 	}

@@ -415,3 +415,60 @@ func TestDeferredSummariesBounded(t *testing.T) {
 		t.Fatalf("the panicking policy's row keeps %q", e.ResponseBody)
 	}
 }
+
+// A batch that cannot be written stays queued, in order: the writer
+// reports it, read calls fail (as an unaudited call would) and so do reads
+// of the log, until a write succeeds; then every row is there, in the
+// order handed over, and the chain is intact.
+func TestWriterFailureKeepsTheQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tm := newManualTimer()
+	failed := make(chan error, 8)
+	s.StartWriter(WriterOptions{After: tm.After, OnError: func(err error) { failed <- err }})
+	t.Cleanup(func() { s.Close() })
+	for i := range 3 {
+		if err := s.Enqueue(ctx, readRow(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-tm.asked
+	if _, err := s.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON audit_log BEGIN SELECT RAISE(FAIL, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	tm.fire <- time.Now()
+	if err := <-failed; !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("the writer reported %v", err)
+	}
+	if err := s.Enqueue(ctx, readRow(3)); err == nil {
+		t.Fatal("a read call was recorded as queued while the queue cannot be written")
+	}
+	if _, err := s.List(ctx, Filter{}, 0, 10); err == nil {
+		t.Fatal("the log was read without the calls already answered")
+	}
+	if n := rowsOnDisk(t, s); n != 0 {
+		t.Fatalf("%d rows written while every insert fails", n)
+	}
+	if _, err := s.db.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Enqueue(ctx, readRow(4)); err != nil {
+		t.Fatalf("after the database recovered: %v", err)
+	}
+	page, err := s.List(ctx, Filter{}, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range page.Entries {
+		paths = append([]string{e.Path}, paths...) // newest first
+	}
+	want := []string{"/api/investments/?page=0", "/api/investments/?page=1", "/api/investments/?page=2", "/api/investments/?page=4"}
+	if strings.Join(paths, " ") != strings.Join(want, " ") {
+		t.Fatalf("rows in the log: %v, want %v (the failed read call not recorded, the rest in order)", paths, want)
+	}
+	if v, err := s.Verify(ctx); err != nil || !v.Intact {
+		t.Fatalf("chain %+v, err %v", v, err)
+	}
+}

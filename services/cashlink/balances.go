@@ -20,13 +20,12 @@ import (
 // (remaining_amount, which shrinks after redemptions, A.7 and A.9). The
 // functions here sum those, and say when they cannot.
 
-// InvestmentFilter narrows GET /v2/investments/. The issuer variant of the
-// list documents a product_id filter; investor_id is sent as well, and
-// every result is checked again here, so an API that ignores a filter
+// InvestmentFilter narrows GET /v2/investments/. investor_id is sent, and
+// every result is checked again here, so an API that ignores the filter
 // gives the same sums (only more pages).
 type InvestmentFilter struct {
-	InvestorID, ProductID string
-	Page, PageSize        int // 0 = the API's defaults
+	InvestorID     string
+	Page, PageSize int // 0 = the API's defaults
 }
 
 // ListInvestmentsWhere is GET /v2/investments/ with filters.
@@ -34,9 +33,6 @@ func (c *Client) ListInvestmentsWhere(ctx context.Context, f InvestmentFilter) (
 	q := url.Values{}
 	if f.InvestorID != "" {
 		q.Set("investor_id", f.InvestorID)
-	}
-	if f.ProductID != "" {
-		q.Set("product_id", f.ProductID)
 	}
 	if f.Page > 1 {
 		q.Set("page", strconv.Itoa(f.Page))

@@ -434,13 +434,7 @@ type InvestmentPage struct {
 
 // ListInvestments is GET /v2/investments/ (page 1 = first).
 func (c *Client) ListInvestments(ctx context.Context, page int) (InvestmentPage, error) {
-	q := url.Values{}
-	if page > 1 {
-		q.Set("page", fmt.Sprint(page))
-	}
-	var p InvestmentPage
-	_, err := c.api.Do(ctx, apiclient.Request{Method: http.MethodGet, URL: c.api.Resolve("v2/investments/", q), Idempotent: true}, &p)
-	return p, err
+	return c.ListInvestmentsWhere(ctx, InvestmentFilter{Page: page})
 }
 
 // InvestmentUpdate is a PATCH of an investment; nil fields are left alone.

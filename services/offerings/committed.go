@@ -45,18 +45,25 @@ func PercentOf(amount, target *big.Rat) float64 {
 	return p * 100
 }
 
-// Committed is the offering's committed money, kept for the TTL.
-func (s *Service) Committed(ctx context.Context, o issuance.Offering) (Committed, error) {
-	c, _, err := s.summaries.get(ctx, s.key("committed", o.ID), func(ctx context.Context) (Committed, error) {
+// summary is the investment summary of q (one offering, or several in one
+// currency), kept for the TTL under key.
+func (s *Service) summary(ctx context.Context, key string, q url.Values, cur string) (Committed, time.Time, error) {
+	return s.summaries.get(ctx, key, func(ctx context.Context) (Committed, error) {
 		at := s.now().UTC()
-		sum, err := s.client.InvestmentSummary(ctx, url.Values{"offering": {strconv.FormatInt(o.ID, 10)}})
+		sum, err := s.client.InvestmentSummary(ctx, q)
 		if err != nil {
 			return Committed{}, err
 		}
-		c := Committed{OfferingID: o.ID, Currency: Currency(o), Investors: sum.Investors(), AsOf: at}
+		c := Committed{Currency: cur, Investors: sum.Investors(), AsOf: at}
 		c.Amount, _ = sum.CommittedAmount()
 		return c, nil
 	})
+}
+
+// Committed is the offering's committed money, kept for the TTL.
+func (s *Service) Committed(ctx context.Context, o issuance.Offering) (Committed, error) {
+	c, _, err := s.summary(ctx, s.key("committed", o.ID), url.Values{"offering": {strconv.FormatInt(o.ID, 10)}}, Currency(o))
+	c.OfferingID = o.ID
 	if err != nil {
 		return Committed{}, err
 	}
@@ -129,16 +136,7 @@ func (s *Service) CommittedTotals(ctx context.Context, offs []issuance.Offering)
 				parts[i] = strconv.FormatInt(id, 10)
 			}
 			in := strings.Join(parts, ",")
-			c, at, err := s.summaries.get(ctx, s.key("committed-in", in), func(ctx context.Context) (Committed, error) {
-				at := s.now().UTC()
-				sum, err := s.client.InvestmentSummary(ctx, url.Values{"offering__in": {in}})
-				if err != nil {
-					return Committed{}, err
-				}
-				c := Committed{Currency: cur, Investors: sum.Investors(), AsOf: at}
-				c.Amount, _ = sum.CommittedAmount()
-				return c, nil
-			})
+			c, at, err := s.summary(ctx, s.key("committed-in", in), url.Values{"offering__in": {in}}, cur)
 			if err != nil {
 				return nil, err
 			}
