@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -58,97 +59,60 @@ func silentListener(t *testing.T) (net.Listener, <-chan struct{}) {
 	return ln, started
 }
 
-// Close cancels the search page's status counts in progress and waits for
-// them before the audit store and the database close (each call writes an
-// audit row): a count blocked on a hanging API ends with context.Canceled
-// when Close returns, and no count starts afterwards.
-func TestCloseEndsStatusCounts(t *testing.T) {
-	t.Parallel()
+// closeDuringLoad starts an App whose Issuance API hangs, starts load(a, 1)
+// and closes the App once the load's call is at the API: the load must end
+// with context.Canceled (not the client's 30 s timeout) by the time Close
+// returns. It returns what load(a, 2) gives after Close.
+func closeDuringLoad(t *testing.T, load func(a *App, n int) error) error {
+	t.Helper()
 	ln, started := silentListener(t)
 	a, err := New(context.Background(), startConfig(t), ln.Addr(), slog.New(slog.DiscardHandler), io.Discard,
 		Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			a.Close()
-		}
-	}()
-	if a.counts == nil {
-		t.Fatal("no status counts cache with the Issuance API configured")
-	}
-	counts := a.counts
 	got := make(chan error, 1)
-	go func() {
-		_, err := counts.Get(context.Background(), url.Values{"amount__gte": {"5"}})
-		got <- err
-	}()
-	<-started // a count call is at the (hanging) API
+	go func() { got <- load(a, 1) }()
+	<-started // the call is at the (hanging) API
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	closed = true
-	// Cancelled, not timed out (the client's timeout is 30 s); that Close
-	// also waits for the load is TestStatusCountsCloseCancelsAndWaits.
 	bound := time.NewTimer(time.Minute) // only bounds a failure
 	defer bound.Stop()
 	select {
 	case err := <-got:
 		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("count in progress at Close: %v, want context.Canceled", err)
+			t.Fatalf("load in progress at Close: %v, want context.Canceled", err)
 		}
 	case <-bound.C:
-		t.Fatal("a status count outlived Close")
+		t.Fatal("a load outlived Close")
 	}
-	if _, err := counts.Get(context.Background(), url.Values{"amount__gte": {"6"}}); !errors.Is(err, issuance.ErrCountsUnavailable) {
+	return load(a, 2)
+}
+
+// Close cancels the search page's status counts in progress and waits for
+// them before the audit store and the database close (each call writes an
+// audit row), and no count starts afterwards. That Close also waits for
+// the load is TestStatusCountsCloseCancelsAndWaits.
+func TestCloseEndsStatusCounts(t *testing.T) {
+	t.Parallel()
+	err := closeDuringLoad(t, func(a *App, n int) error {
+		_, err := a.counts.Get(context.Background(), url.Values{"amount__gte": {strconv.Itoa(4 + n)}})
+		return err
+	})
+	if !errors.Is(err, issuance.ErrCountsUnavailable) {
 		t.Fatalf("count after Close: %v, want ErrCountsUnavailable", err)
 	}
 }
 
-// The offering pages' shared loads end with the App too: one blocked on a
-// hanging API is cancelled by Close, and none starts afterwards.
+// The offering pages' shared loads end with the App too.
 func TestCloseEndsOfferingLoads(t *testing.T) {
 	t.Parallel()
-	ln, started := silentListener(t)
-	a, err := New(context.Background(), startConfig(t), ln.Addr(), slog.New(slog.DiscardHandler), io.Discard,
-		Options{BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			a.Close()
-		}
-	}()
-	if a.offerings == nil {
-		t.Fatal("no offerings service with the Issuance API configured")
-	}
-	offs := a.offerings
-	got := make(chan error, 1)
-	go func() {
-		_, err := offs.Overview(context.Background(), 1)
-		got <- err
-	}()
-	<-started // the shared load is at the (hanging) API
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	closed = true
-	// Cancelled, not timed out (the client's timeout is 30 s).
-	bound := time.NewTimer(time.Minute) // only bounds a failure
-	defer bound.Stop()
-	select {
-	case err := <-got:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("offering load in progress at Close: %v, want context.Canceled", err)
-		}
-	case <-bound.C:
-		t.Fatal("an offering load outlived Close")
-	}
-	if _, err := offs.Overview(context.Background(), 2); !errors.Is(err, offerings.ErrClosed) {
+	err := closeDuringLoad(t, func(a *App, n int) error {
+		_, err := a.offerings.Overview(context.Background(), int64(n))
+		return err
+	})
+	if !errors.Is(err, offerings.ErrClosed) {
 		t.Fatalf("load after Close: %v, want offerings.ErrClosed", err)
 	}
 }
