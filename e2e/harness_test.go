@@ -238,6 +238,23 @@ func textOf(t *testing.T, ctx context.Context, css string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// click clicks the element css selects, with the mouse like a person.
+// Right after a page load chromedp can resolve the selector in the
+// document it saw last, whose nodes the new one replaced ("Could not find
+// node with given id"): the click is then tried again on the page as it
+// is, at most three times.
+func click(t *testing.T, ctx context.Context, css, what string) {
+	t.Helper()
+	var err error
+	for range 3 {
+		waitJS(t, ctx, `document.querySelector(`+strconv.Quote(css)+`) !== null`)
+		if err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css))); err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+			break
+		}
+	}
+	must(t, err, what)
+}
+
 // signIn fills the sign-in form like a person would.
 func signIn(t *testing.T, ctx context.Context, base, email, password string) {
 	t.Helper()

@@ -205,7 +205,7 @@ func TestBrowserImportOffering(t *testing.T) {
 
 	// 1. Source: the offering's accepted and invested investments.
 	waitJS(t, ctx, `location.pathname.endsWith("/source") && document.querySelector('[data-testid="source-search"]')`)
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="source-search"] button`))), "load offering")
+	click(t, ctx, `[data-testid="source-search"] button`, "load offering")
 	waitJS(t, ctx, `document.querySelector('[data-testid="source-count"]')`)
 	if got := textOf(t, ctx, `[data-testid="source-count"]`); !strings.HasPrefix(got, strconv.Itoa(n)+" investments") {
 		t.Fatalf("source: %q", got)
@@ -215,7 +215,7 @@ func TestBrowserImportOffering(t *testing.T) {
 
 	// 2. Mapping: campaign and product, then match by e-mail and create the
 	// rest in Cashlink, both from the top of the page.
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.button[href$="/mapping"]`))), "to mapping")
+	click(t, ctx, `a.button[href$="/mapping"]`, "to mapping")
 	waitJS(t, ctx, `location.pathname.endsWith("/mapping") && document.getElementById("m-campaign")`)
 	if y := evalInt(t, ctx, `Math.round(document.querySelector('[data-testid="match-email"]').getBoundingClientRect().top)`); y > 900 {
 		t.Errorf("Match by e-mail at y=%d px, below the fold", y)
@@ -224,7 +224,7 @@ func TestBrowserImportOffering(t *testing.T) {
 		for (const id of ["m-campaign", "m-product"]) { const s = document.getElementById(id); s.selectedIndex = 1; }
 	})()`), chromedp.Click(chromedp.CSS(`[data-testid="mapping-form"] button[value="save"]`))), "save campaign")
 	waitJS(t, ctx, `(document.querySelector('[data-testid="mapping-msg"]') || {}).textContent === "Mapping saved."`)
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="match-email"]`))), "match by e-mail")
+	click(t, ctx, `[data-testid="match-email"]`, "match by e-mail")
 	waitJS(t, ctx, `(document.querySelector('[data-testid="flash"]') || {textContent: ""}).textContent.includes("by e-mail")`)
 	matched := textOf(t, ctx, `[data-testid="flash"]`)
 	unmapped := evalInt(t, ctx, `parseInt(document.querySelector('[data-testid="unmapped-count"]').textContent.replace(/,/g, ""))`)
@@ -241,7 +241,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	mark("mapping")
 
 	// 3. Documents: every PDF at once, matched before anything is stored.
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.button[href$="/documents"]`))), "to documents")
+	click(t, ctx, `a.button[href$="/documents"]`, "to documents")
 	waitJS(t, ctx, `location.pathname.endsWith("/documents") && document.getElementById("d-batch")`)
 	must(t, chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.ID("d-batch"), files), chromedp.Click(chromedp.CSS(`[data-testid="batch-preview"]`))), "upload PDFs")
 	waitJS(t, ctx, `document.querySelector('[data-testid="batch-preview-panel"]')`)
@@ -253,7 +253,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	}
 	shot(t, ctx, "offering-3-documents-preview")
 	axeClean(t, ctx, "documents")
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="batch-store"]`))), "store")
+	click(t, ctx, `[data-testid="batch-store"]`, "store")
 	waitJS(t, ctx, `(document.querySelector('[data-testid="flash"]') || {textContent: ""}).textContent.includes("Stored")`)
 	shot(t, ctx, "offering-3-documents-stored")
 	mark("documents")
@@ -261,7 +261,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	// 4. Review: counts per kind; a row fixed in place (a refusal first,
 	// with the typed value kept); the rest of the problems skipped at once;
 	// the payment date set on every ready row.
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a.button[href$="/review"]`))), "to review")
+	click(t, ctx, `a.button[href$="/review"]`, "to review")
 	waitJS(t, ctx, `location.pathname.endsWith("/review") && document.querySelector('[data-testid="review-filters"]')`)
 	count := func(code string) int {
 		return evalInt(t, ctx, `(() => { const a = document.querySelector('[data-testid="review-area"] [data-testid="filter"][data-code="`+code+`"]'); return a ? parseInt(a.querySelector('[data-testid="count"]').textContent.replace(/,/g, "")) : 0 })()`)
@@ -292,7 +292,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	t.Logf("row %s skipped and included in place at scrollY %d", far, y)
 	waitJS(t, ctx, idle)
 	unitsBefore := count("units")
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="review-area"] [data-testid="filter"][data-code="units"]`))), "filter units")
+	click(t, ctx, `[data-testid="review-area"] [data-testid="filter"][data-code="units"]`, "filter units")
 	waitJS(t, ctx, `location.search.includes("show=units") && document.querySelector('[data-testid="filter"][data-code="units"][aria-current]')`)
 	row := evalString(t, ctx, `document.querySelector('tr[data-testid="review-row"]').dataset.row`)
 	sel := `#review-row-` + row
@@ -320,10 +320,10 @@ func TestBrowserImportOffering(t *testing.T) {
 	if label != fmt.Sprintf("Skip these %d rows", problems) {
 		t.Fatalf("bulk skip says %q for %d problem rows", label, problems)
 	}
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="bulk-skip"] button`))), "skip problems")
+	click(t, ctx, `[data-testid="bulk-skip"] button`, "skip problems")
 	waitJS(t, ctx, `(document.querySelector('[data-testid="flash"]') || {textContent: ""}).textContent.includes("Skipped")`)
 	ready := count("ready")
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="filter"][data-code="ready"]`))), "filter ready")
+	click(t, ctx, `[data-testid="filter"][data-code="ready"]`, "filter ready")
 	waitJS(t, ctx, `location.search.includes("show=ready") && document.querySelector('[data-testid="bulk-dates"] button')`)
 	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("bulk-paid"), "2026-03-31T12:00Z"), chromedp.Click(chromedp.CSS(`[data-testid="bulk-dates"] button`))), "set paid_at")
 	waitJS(t, ctx, `(document.querySelector('[data-testid="flash"]') || {textContent: ""}).textContent.includes("Set the dates of `+strconv.Itoa(ready)+` rows")`)
@@ -343,7 +343,7 @@ func TestBrowserImportOffering(t *testing.T) {
 	// 5. The pre-flight: every investor and campaign check passes, the
 	// totals per campaign beside the typed confirmation; the sandbox
 	// campaign is priced in EUR, so the currency decision is ticked.
-	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="preflight-link"]`))), "to the pre-flight")
+	click(t, ctx, `[data-testid="preflight-link"]`, "to the pre-flight")
 	waitJS(t, ctx, `location.pathname.endsWith("/confirm") && (document.querySelector('[data-testid="phrase"]') || document.querySelector('[data-testid="not-ready"]'))`)
 	shot(t, ctx, "offering-5-confirm")
 	if evalString(t, ctx, `String(!!document.querySelector('[data-testid="not-ready"]'))`) == "true" {
